@@ -1,0 +1,139 @@
+"""``radtriage`` command line: inspect images and DICOM folders, list models, make phantoms, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from radtriage.errors import RadTriageError
+
+log = logging.getLogger("radtriage")
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from radtriage.describe import describe_image
+    from radtriage.io import read_image
+
+    image = read_image(args.path, series_uid=args.series)
+    info = describe_image(image)
+    if args.json:
+        _print_json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key:>20}: {value}")
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from radtriage.describe import describe_series
+    from radtriage.io import scan_dicom
+
+    series = scan_dicom(args.folder)
+    rows = [describe_series(s) for s in series]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"no DICOM image series found under {args.folder}")
+        return 1
+    for row in rows:
+        print(
+            f"patient {row['patient_key']}  study …{row['study_uid'][-8:]}  series …{row['series_uid'][-8:]}  "
+            f"{row['modality']:<3} {row['n_images']:>4} images  {row['contrast']:<7} "
+            f"({row['contrast_confidence']:.2f})  {row['series_description']}"
+        )
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from radtriage.models import list_bundles
+
+    bundles = list_bundles()
+    rows = [b.to_dict() for b in bundles]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no model bundles found (searched the package's bundles/, the user folder, $RADTRIAGE_MODEL_DIR)")
+        return 0
+    for row in rows:
+        flag = "DEMO, not for clinical use" if row.get("demo") else ""
+        state = "ok" if row.get("valid") else f"INVALID: {row.get('reason')}"
+        print(f"{row['task']:<14} {row['name']:<28} v{row['version']:<8} {state:<10} {flag}  {row['path']}")
+    return 0
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from radtriage.phantom_export import export_phantom
+
+    written = export_phantom(args.kind, Path(args.out), seed=args.seed, count=args.count)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from radtriage.demo import run_demo
+
+    report = run_demo(Path(args.out), seed=args.seed)
+    print(f"demo report: {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``radtriage`` command."""
+    parser = argparse.ArgumentParser(prog="radtriage", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="load an image file or DICOM series and describe its geometry and contrast")
+    p.add_argument("path", help="NIfTI/NRRD/MHA file, a DICOM file or a DICOM folder")
+    p.add_argument("--series", help="SeriesInstanceUID to pick when a folder holds several series")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("scan", help="group the DICOM files under a folder into patient / study / series")
+    p.add_argument("folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("models", help="list the model bundles found")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("phantom", help="write procedural phantom cases with ground truth")
+    p.add_argument("kind", choices=["brain", "swi", "lge", "body-ct", "body-mr"])
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=1)
+    p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
+    p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except RadTriageError as exc:
+        print(f"radtriage: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

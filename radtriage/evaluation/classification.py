@@ -1,0 +1,283 @@
+"""Binary and multi-class classification metrics: ROC AUC with bootstrap CI, operating points, confusion matrices."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest, rankdata
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+from radtriage.evaluation.agreement import cohen_kappa
+from radtriage.evaluation.calibration import reliability_bins
+from radtriage.evaluation.report import to_plain
+from radtriage.evaluation.validation import (
+    EvaluationError,
+    as_binary_labels,
+    as_vector,
+    check_level,
+    check_same_length,
+    undefined,
+)
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_RULE = "positive when score >= threshold"
+_BOOTSTRAP_CELLS = 2_000_000  # resampled values held in memory at once
+
+
+def _binary_inputs(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = as_binary_labels(y_true, "y_true")
+    s = as_vector(scores, "scores")
+    check_same_length(y_true=y, scores=s)
+    return y, s
+
+
+def _one_class_reason(y: np.ndarray) -> str | None:
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return f"only negative cases ({y.size}); needs both classes"
+    if n_pos == y.size:
+        return f"only positive cases ({y.size}); needs both classes"
+    return None
+
+
+def bootstrap_auc(y_true: Any, scores: Any, *, n_bootstrap: int = 2000, seed: int = 0) -> np.ndarray:
+    """AUCs of ``n_bootstrap`` stratified resamples (positives and negatives resampled separately, so each
+    resample keeps both classes and the original class counts). AUC is the Mann-Whitney rank statistic,
+    identical to ``roc_auc_score`` including ties."""
+    y, s = _binary_inputs(y_true, scores)
+    reason = _one_class_reason(y)
+    if reason:
+        raise EvaluationError(f"bootstrap AUC: {reason}")
+    if int(n_bootstrap) < 1:
+        raise EvaluationError(f"n_bootstrap: must be at least 1, got {n_bootstrap}")
+    pos, neg = s[y == 1], s[y == 0]
+    n1, n0 = pos.size, neg.size
+    rng = np.random.default_rng(seed)
+    out = np.empty(int(n_bootstrap))
+    chunk = max(1, _BOOTSTRAP_CELLS // (n1 + n0))
+    for start in range(0, out.size, chunk):
+        m = min(chunk, out.size - start)
+        sample = np.concatenate([pos[rng.integers(0, n1, (m, n1))], neg[rng.integers(0, n0, (m, n0))]], axis=1)
+        ranks = rankdata(sample, axis=1)
+        out[start : start + m] = (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+    return out
+
+
+def roc_auc_with_ci(
+    y_true: Any, scores: Any, *, n_bootstrap: int = 2000, ci: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """ROC AUC (sklearn) with a seeded, stratified percentile-bootstrap confidence interval."""
+    y, s = _binary_inputs(y_true, scores)
+    level = check_level(ci)
+    reason = _one_class_reason(y)
+    if reason:
+        return undefined(f"ROC AUC undefined: {reason}", ci_low=None, ci_high=None, ci_level=level)
+    value = float(roc_auc_score(y, s))
+    result: dict[str, Any] = {"value": value, "ci_level": level, "n_bootstrap": int(n_bootstrap), "seed": seed}
+    if int(n_bootstrap) < 1:
+        result.update(ci_low=None, ci_high=None, ci_reason="bootstrap disabled (n_bootstrap=0)")
+        return result
+    aucs = bootstrap_auc(y, s, n_bootstrap=n_bootstrap, seed=seed)
+    alpha = 1.0 - level
+    lo, hi = np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0])
+    result.update(ci_low=float(lo), ci_high=float(hi), ci_method="stratified percentile bootstrap")
+    return result
+
+
+def proportion(successes: int, total: int, *, ci: float = 0.95, what: str = "cases") -> dict[str, Any]:
+    """A proportion with its Wilson score interval, or undefined (with reason) when ``total`` is 0."""
+    if total == 0:
+        return undefined(f"no {what}", count=0, of=0, ci_low=None, ci_high=None)
+    interval = binomtest(int(successes), int(total)).proportion_ci(confidence_level=ci, method="wilson")
+    return {
+        "value": successes / total,
+        "count": int(successes),
+        "of": int(total),
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "ci_method": "Wilson score",
+    }
+
+
+def rates_at_threshold(y_true: Any, scores: Any, threshold: float, *, ci: float = 0.95) -> dict[str, Any]:
+    """Sensitivity, specificity, PPV, NPV and accuracy when positive means ``score >= threshold``."""
+    y, s = _binary_inputs(y_true, scores)
+    if not math.isfinite(float(threshold)):
+        raise EvaluationError(f"threshold: must be a finite number, got {threshold}")
+    pred = s >= threshold
+    tp = int(np.sum(pred & (y == 1)))
+    fp = int(np.sum(pred & (y == 0)))
+    fn = int(np.sum(~pred & (y == 1)))
+    tn = int(np.sum(~pred & (y == 0)))
+    return {
+        "threshold": float(threshold),
+        "rule": THRESHOLD_RULE,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "sensitivity": proportion(tp, tp + fn, ci=ci, what="positive cases"),
+        "specificity": proportion(tn, tn + fp, ci=ci, what="negative cases"),
+        "ppv": proportion(tp, tp + fp, ci=ci, what="cases called positive"),
+        "npv": proportion(tn, tn + fn, ci=ci, what="cases called negative"),
+        "accuracy": proportion(tp + tn, y.size, ci=ci, what="cases"),
+    }
+
+
+def youden_point(y_true: Any, scores: Any, *, ci: float = 0.95) -> dict[str, Any]:
+    """The ROC threshold maximising Youden's J = sensitivity + specificity - 1 (highest threshold on ties)."""
+    y, s = _binary_inputs(y_true, scores)
+    reason = _one_class_reason(y)
+    if reason:
+        return undefined(f"Youden's J undefined: {reason}", threshold=None)
+    fpr, tpr, thresholds = roc_curve(y, s)
+    finite = np.isfinite(thresholds)
+    j = np.where(finite, tpr - fpr, -np.inf)
+    best = int(np.argmax(j))
+    point = rates_at_threshold(y, s, float(thresholds[best]), ci=ci)
+    return {"value": float(j[best]), "j": float(j[best]), **point}
+
+
+def confusion(y_true_idx: np.ndarray, y_pred_idx: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
+    """Confusion matrix (sklearn) with rows = truth and columns = prediction, in ``class_names`` order."""
+    cm = confusion_matrix(y_true_idx, y_pred_idx, labels=list(range(len(class_names))))
+    return {"labels": list(class_names), "rows": "truth", "columns": "prediction", "matrix": cm.tolist()}
+
+
+def _class_names(names: Sequence[str] | None, default: Sequence[str], expected: int | None) -> list[str]:
+    if names is None:
+        return list(default)
+    if isinstance(names, str):
+        raise EvaluationError("class_names: must be a list of names, not one string")
+    out = [str(n) for n in names]
+    if expected is not None and len(out) != expected:
+        raise EvaluationError(f"class_names: expected {expected} names, got {len(out)}")
+    if len(set(out)) != len(out):
+        raise EvaluationError(f"class_names: names must be unique, got {out}")
+    return out
+
+
+def evaluate_binary(
+    y_true: Any,
+    scores: Any,
+    threshold: float,
+    names: Sequence[str] | None = None,
+    *,
+    n_bootstrap: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+    n_bins: int = 10,
+) -> dict[str, Any]:
+    """All binary metrics for one finding: ROC AUC + bootstrap CI, sensitivity/specificity at the bundle's
+    operating point ``threshold`` and at Youden's J, confusion matrix at the operating point, calibration,
+    and the ROC curve. ``names`` are the two class names (negative, positive) used as matrix labels."""
+    y, s = _binary_inputs(y_true, scores)
+    level = check_level(ci)
+    class_names = _class_names(names, ("negative", "positive"), expected=2)
+    operating = rates_at_threshold(y, s, threshold, ci=level)
+    reason = _one_class_reason(y)
+    if reason:
+        curve: dict[str, Any] = undefined(f"ROC curve undefined: {reason}")
+    else:
+        fpr, tpr, thr = roc_curve(y, s)
+        curve = {"fpr": fpr, "tpr": tpr, "thresholds": thr}  # the first threshold is +inf -> null in JSON
+    result = {
+        "kind": "binary",
+        "n": int(y.size),
+        "n_positive": int(y.sum()),
+        "n_negative": int(y.size - y.sum()),
+        "class_names": class_names,
+        "roc_auc": roc_auc_with_ci(y, s, n_bootstrap=n_bootstrap, ci=level, seed=seed),
+        "operating_point": operating,
+        "youden": youden_point(y, s, ci=level),
+        "confusion_matrix": confusion(y, (s >= threshold).astype(int), class_names),
+        "calibration": reliability_bins(y, s, n_bins=n_bins),
+        "roc_curve": curve,
+    }
+    return to_plain(result)
+
+
+def class_indices(values: Any, class_names: Sequence[str], name: str) -> np.ndarray:
+    """Map labels given as class names or as integer indices into ``class_names`` to integer indices."""
+    items = list(values) if not isinstance(values, np.ndarray) else values.tolist()
+    if not items:
+        raise EvaluationError(f"{name}: is empty; there is nothing to evaluate")
+    lookup = {c: i for i, c in enumerate(class_names)}
+    if all(isinstance(v, str) for v in items):
+        unknown = sorted({v for v in items if v not in lookup})
+        if unknown:
+            raise EvaluationError(f"{name}: labels not in class_names: {unknown[:5]}")
+        return np.array([lookup[v] for v in items], dtype=int)
+    if any(isinstance(v, str) for v in items):
+        raise EvaluationError(f"{name}: mixes class names and numbers")
+    arr = as_vector(items, name)
+    if not np.all(arr == np.round(arr)) or arr.min() < 0 or arr.max() >= len(class_names):
+        raise EvaluationError(f"{name}: numeric labels must be integers 0..{len(class_names) - 1}")
+    return arr.astype(int)
+
+
+def per_class_metrics(t: np.ndarray, p: np.ndarray, class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Per class (one-vs-rest): support, precision, recall, F1 and accuracy; undefined ones are None
+    with the reason under ``undefined``."""
+    k = len(class_names)
+    labels = list(range(k))
+    precision, recall, f1, support = precision_recall_fscore_support(t, p, labels=labels, zero_division=np.nan)
+    cm = confusion_matrix(t, p, labels=labels)
+    rows = []
+    for i, name in enumerate(class_names):
+        tp = int(cm[i, i])
+        fn = int(cm[i].sum() - tp)
+        fp = int(cm[:, i].sum() - tp)
+        why: dict[str, str] = {}
+        if int(support[i]) == 0:
+            why["recall"] = "no true cases of this class"
+        if tp + fp == 0:
+            why["precision"] = "never predicted"
+        if tp + fp + fn == 0:
+            why["f1"] = "class absent from truth and prediction"
+        row: dict[str, Any] = {
+            "class": name,
+            "support": int(support[i]),
+            "predicted": tp + fp,
+            "precision": None if "precision" in why else float(precision[i]),
+            "recall": None if "recall" in why else float(recall[i]),
+            "f1": None if "f1" in why else float(f1[i]),
+            "accuracy": float((t.size - fp - fn) / t.size),
+        }
+        if why:
+            row["undefined"] = why
+        rows.append(row)
+    return rows
+
+
+def evaluate_multiclass(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """Multi-class metrics: accuracy, balanced accuracy, macro F1, Cohen's kappa, per-class table and
+    the confusion matrix. Labels may be class names or integer indices into ``class_names``."""
+    names = _class_names(class_names, (), expected=None)
+    if len(names) < 2:
+        raise EvaluationError(f"class_names: need at least 2 classes, got {names}")
+    t = class_indices(y_true, names, "y_true")
+    p = class_indices(y_pred, names, "y_pred")
+    check_same_length(y_true=t, y_pred=p)
+    rows = per_class_metrics(t, p, names)
+    recalls = [r["recall"] for r in rows if r["recall"] is not None]
+    f1s = [r["f1"] for r in rows if r["f1"] is not None]
+    result = {
+        "kind": "multiclass",
+        "n": int(t.size),
+        "class_names": names,
+        "accuracy": float(np.mean(t == p)),
+        "balanced_accuracy": float(np.mean(recalls)),
+        "balanced_accuracy_classes": len(recalls),
+        "macro_f1": float(np.mean(f1s)),
+        "macro_f1_classes": len(f1s),
+        "kappa": cohen_kappa(t, p, n_classes=len(names)),
+        "per_class": rows,
+        "confusion_matrix": confusion(t, p, names),
+    }
+    return to_plain(result)

@@ -1,0 +1,79 @@
+"""Model bundles: MONAI-style folders, the registry that finds them, and loading them safely.
+
+Listing and checking bundles imports neither torch nor MONAI; :func:`load_bundle` (and the other names
+from :mod:`radtriage.models.safe_load`) import torch when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from radtriage.models.bundle import (
+    BundleError,
+    BundleMeta,
+    InputSpec,
+    WeightsSpec,
+    default_metadata,
+    read_inference_config,
+    read_metadata,
+    sha256_file,
+    write_bundle,
+)
+from radtriage.models.networks import (
+    UnsafeConfigError,
+    allowed_network_names,
+    build_network,
+    check_config,
+    register_network,
+)
+from radtriage.models.registry import (
+    BundleInfo,
+    BundleNotFoundError,
+    default_bundle_dir,
+    find_bundle,
+    inspect_bundle,
+    list_bundles,
+    model_search_dirs,
+    user_model_dir,
+)
+
+_SAFE_LOAD_NAMES = {"LoadedBundle", "load_bundle", "verify_weights", "read_state_dict", "check_state_dict"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SAFE_LOAD_NAMES:
+        from radtriage.models import safe_load
+
+        return getattr(safe_load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "BundleError",
+    "BundleInfo",
+    "BundleMeta",
+    "BundleNotFoundError",
+    "InputSpec",
+    "LoadedBundle",
+    "UnsafeConfigError",
+    "WeightsSpec",
+    "allowed_network_names",
+    "build_network",
+    "check_config",
+    "check_state_dict",
+    "default_bundle_dir",
+    "default_metadata",
+    "find_bundle",
+    "inspect_bundle",
+    "list_bundles",
+    "load_bundle",
+    "model_search_dirs",
+    "read_inference_config",
+    "read_metadata",
+    "read_state_dict",
+    "register_network",
+    "sha256_file",
+    "user_model_dir",
+    "verify_weights",
+    "write_bundle",
+]

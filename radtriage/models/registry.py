@@ -1,0 +1,169 @@
+"""Find model bundles on disk: the package's ``bundles/``, the user's model folder, then ``$RADTRIAGE_MODEL_DIR``.
+
+Later folders override earlier ones for the same (task, name, version). A broken bundle is listed as invalid
+with its reason; nothing here imports torch or builds a network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from radtriage.errors import InputError, RadTriageError
+from radtriage.models.bundle import (
+    METADATA_FILE,
+    BundleError,
+    BundleMeta,
+    check_monai_version,
+    read_inference_config,
+    read_metadata,
+    sha256_file,
+    weights_path,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR_ENV = "RADTRIAGE_MODEL_DIR"
+
+
+class BundleNotFoundError(RadTriageError):
+    """No valid bundle matches a request; the message says what was searched and what was found."""
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """One bundle found on disk: identity, where it is, and whether it passed the checks (and why not)."""
+
+    name: str
+    task: str
+    version: str
+    demo: bool
+    path: Path
+    valid: bool
+    reason: str = ""
+    meta: BundleMeta | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for ``radtriage models --json``)."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "version": self.version,
+            "demo": self.demo,
+            "path": str(self.path),
+            "valid": self.valid,
+            "reason": self.reason,
+            "description": self.meta.description if self.meta else "",
+        }
+
+
+def default_bundle_dir() -> Path:
+    """The bundles shipped inside the package (``radtriage/bundles/``)."""
+    return Path(__file__).resolve().parent.parent / "bundles"
+
+
+def user_model_dir() -> Path:
+    """The user's model folder: ``$XDG_DATA_HOME/radtriage/models`` if set, else ``~/.radtriage/models``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "radtriage" / "models"
+    return Path.home() / ".radtriage" / "models"
+
+
+def model_search_dirs() -> list[Path]:
+    """The folders searched, lowest priority first: package, user, then each ``$RADTRIAGE_MODEL_DIR`` entry."""
+    dirs = [default_bundle_dir(), user_model_dir()]
+    dirs += [Path(p).expanduser() for p in os.environ.get(MODEL_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    return dirs
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = sha256_file(path)
+    return _HASH_CACHE[key]
+
+
+def inspect_bundle(path: str | Path) -> BundleInfo:
+    """Check a bundle folder without loading it (metadata, safe config, MONAI version, weights present + hash)."""
+    folder = Path(path)
+    try:
+        meta = read_metadata(folder)
+    except InputError as exc:
+        return BundleInfo(folder.name, "?", "?", False, folder, False, str(exc))
+    try:
+        check_monai_version(meta, folder / METADATA_FILE)
+        read_inference_config(folder)
+        file = weights_path(folder, meta)
+        if not file.is_file():
+            raise BundleError(file, "weights file is missing")
+        if _cached_sha256(file) != meta.weights.sha256:
+            raise BundleError(file, "SHA-256 of the weights does not match the metadata (tampered or corrupted)")
+    except (InputError, OSError) as exc:
+        return BundleInfo(meta.name, meta.task, meta.version, meta.demo, folder, False, str(exc), meta)
+    return BundleInfo(meta.name, meta.task, meta.version, meta.demo, folder, True, "", meta)
+
+
+def _bundle_folders(directory: Path) -> list[Path]:
+    if (directory / METADATA_FILE).is_file():  # the entry names one bundle directly
+        return [directory]
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_dir() and (p / "configs").is_dir())
+
+
+def list_bundles(dirs: list[Path] | None = None) -> list[BundleInfo]:
+    """Every bundle in ``dirs`` (default :func:`model_search_dirs`), valid or not, sorted by task, name, version.
+
+    A bundle in a later folder replaces one with the same (task, name, version) from an earlier folder.
+    """
+    found: dict[tuple[str, ...], BundleInfo] = {}
+    for directory in model_search_dirs() if dirs is None else dirs:
+        for folder in _bundle_folders(Path(directory)):
+            info = inspect_bundle(folder)
+            key = (info.task, info.name, info.version) if info.meta else ("?", str(folder.resolve()))
+            if key in found:
+                log.debug("bundle %s overrides %s", folder, found[key].path)
+            found[key] = info
+    return sorted(found.values(), key=lambda b: (b.task, b.name, _version_key(b.version), str(b.path)))
+
+
+def _version_key(text: str) -> tuple[int, Any]:
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def find_bundle(
+    task: str, name: str | None = None, version: str | None = None, dirs: list[Path] | None = None
+) -> BundleInfo:
+    """The newest valid bundle for ``task`` (optionally with this ``name`` / ``version``).
+
+    Raises :class:`BundleNotFoundError` listing what was found instead (and why invalid ones were skipped).
+    """
+    bundles = list_bundles(dirs)
+    wanted = [
+        b
+        for b in bundles
+        if b.task == task and (name is None or b.name == name) and (version is None or b.version == version)
+    ]
+    valid = [b for b in wanted if b.valid]
+    if valid:
+        return max(valid, key=lambda b: _version_key(b.version))
+    what = f"task {task!r}" + (f", name {name!r}" if name else "") + (f", version {version!r}" if version else "")
+    searched = ", ".join(str(d) for d in (model_search_dirs() if dirs is None else dirs))
+    if wanted:
+        reasons = "; ".join(f"{b.path}: {b.reason}" for b in wanted)
+        raise BundleNotFoundError(f"no valid model bundle for {what}; invalid ones found: {reasons}")
+    others = ", ".join(sorted({f"{b.task}/{b.name} {b.version}" for b in bundles})) or "none"
+    raise BundleNotFoundError(f"no model bundle for {what} in {searched} (found: {others})")

@@ -1,0 +1,18 @@
+"""Shared pytest fixtures: paths to the real public data beside the project, temp dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public scans in ../shared/data; skips the test when that folder is absent."""
+    if not (SHARED_DATA / "MANIFEST.md").is_file():
+        pytest.skip(f"real public data not present at {SHARED_DATA} (a fresh clone has no ../shared)")
+    return SHARED_DATA
