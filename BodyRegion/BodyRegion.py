@@ -276,8 +276,8 @@ class BodyRegionTest(ScriptedLoadableModuleTest):
         from radtriage.mrml.volumes import image_to_volume_node
         from radtriage.phantoms import make_body_case
 
-        case = make_body_case("CT", seed=0)
-        return case, image_to_volume_node(case.image, slicer.mrmlScene, name="BodyPhantom")
+        case = make_body_case(0, modality="CT")
+        return case, image_to_volume_node(slicer.mrmlScene, case.image, name="BodyPhantom")
 
     def test_BodyRegion_sliceGeometry(self) -> None:
         """Slice positions follow the phantom's k axis: one per slice, evenly spaced by the slice spacing."""

@@ -281,7 +281,7 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
         from radtriage.phantoms import make_swi_case
 
         case = make_swi_case(seed=0)
-        return image_to_volume_node(case.magnitude, slicer.mrmlScene, name="SWIPhantom")
+        return image_to_volume_node(slicer.mrmlScene, case.magnitude, name="SWIPhantom")
 
     def test_CMBDetect_checkInput(self) -> None:
         """The SWI phantom passes the input check; a FLAIR volume of the brain phantom is refused with a reason."""
@@ -294,7 +294,7 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
         self.assertTrue(ok, message)
 
         brain = make_brain_case(seed=0)
-        flairNode = image_to_volume_node(brain.images["FLAIR"], slicer.mrmlScene, name="FLAIRPhantom")
+        flairNode = image_to_volume_node(slicer.mrmlScene, brain.images["FLAIR"], name="FLAIRPhantom")
         ok, message = logic.checkInput(flairNode)
         self.assertFalse(ok)
         self.assertIn("not SWI", message)

@@ -290,17 +290,16 @@ class LGECertaintyTest(ScriptedLoadableModuleTest):
         from radtriage.mrml.volumes import image_to_volume_node
         from radtriage.phantoms import make_lge_stack
 
-        stack = make_lge_stack(seed=0)
-        return stack, image_to_volume_node(stack.image, slicer.mrmlScene, name="LGEPhantom")
+        image, _truth = make_lge_stack(seed=0)
+        return image, image_to_volume_node(slicer.mrmlScene, image, name="LGEPhantom")
 
     def test_LGECertainty_slices(self) -> None:
         """Slice count and per-slice images match the phantom stack voxel for voxel, each at its own position."""
         import numpy as np
 
         self.delayDisplay("LGE slice extraction")
-        stack, volumeNode = self._phantomVolume()
+        image, volumeNode = self._phantomVolume()
         logic = LGECertaintyLogic()
-        image = stack.image
         self.assertEqual(logic.sliceCount(volumeNode), image.size[2])
 
         slices = logic.sliceImages(volumeNode)

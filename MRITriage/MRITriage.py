@@ -325,7 +325,7 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
         if not named_images:
             raise InputError(folder, "holds no DICOM series and no NIfTI / NRRD / MHA volume")
         logger.info("loaded %d volumes from a study folder", len(named_images))
-        return [image_to_volume_node(image, slicer.mrmlScene, name=name) for name, image in named_images]
+        return [image_to_volume_node(slicer.mrmlScene, image, name=name) for name, image in named_images]
 
     def run(self, assignment: Mapping[str, str], decisionThreshold: float | None = None) -> Any:
         """Run the core's triage task on {volume node ID: contrast}; ``decisionThreshold`` None = bundle's own."""
@@ -375,7 +375,7 @@ class MRITriageTest(ScriptedLoadableModuleTest):
 
         case = make_brain_case(seed=0)
         return {
-            contrast: image_to_volume_node(image, slicer.mrmlScene, name=f"Phantom {contrast}")
+            contrast: image_to_volume_node(slicer.mrmlScene, image, name=f"Phantom {contrast}")
             for contrast, image in case.images.items()
         }
 

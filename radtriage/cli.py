@@ -81,6 +81,55 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer(as_json: bool) -> Any:
+    """A progress callback: JSON lines for a background job (the runner reads them), plain lines otherwise."""
+    from radtriage.runtime.events import emit_progress
+
+    def report(fraction: float, message: str = "") -> None:
+        if as_json:
+            emit_progress(fraction, message)
+        else:
+            print(f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr)
+
+    return report
+
+
+def _parse_inputs(values: Sequence[str]) -> dict[str, Path]:
+    """``--input`` values: ``PATH`` or ``KEY=PATH`` (KEY names the input, e.g. a contrast); keys are unique."""
+    inputs: dict[str, Path] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or Path(value).exists():
+            key, path = Path(value).name.split(".")[0], value
+        if key in inputs:
+            raise RadTriageError(f"two inputs are named {key!r}; name them KEY=PATH")
+        inputs[key] = Path(path)
+    return inputs
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    import os
+
+    from radtriage.io import read_image
+    from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result
+    from radtriage.tasks import run_task
+    from radtriage.tasks.result import write_result
+
+    as_job = bool(os.environ.get(OUTPUT_DIR_ENV)) or args.progress == "json"
+    progress = _progress_printer(as_job)
+    paths = _parse_inputs(args.input)
+    progress(0.0, f"reading {len(paths)} input(s)")
+    images = {key: read_image(path) for key, path in paths.items()}
+    result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress)
+    written = write_result(result, args.output)
+    progress(1.0, "done")
+    if as_job:
+        emit_result({role: str(path) for role, path in written.items()})
+    else:
+        print(written["result"])
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from radtriage.demo import run_demo
 
@@ -116,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1)
     p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser("infer", help="run one task on one study / volume and write result.json plus volumes")
+    p.add_argument("--task", required=True, help="mri_triage, cmb_detect, lge_certainty or body_region")
+    p.add_argument("--input", required=True, nargs="+", help="PATH or KEY=PATH (KEY e.g. a contrast name)")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--bundle", help="model bundle name (default: the newest valid bundle for the task)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    p.add_argument("--progress", choices=["text", "json"], default="text", help="progress as text or JSON lines")
+    p.set_defaults(func=_cmd_infer)
 
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
     p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")

@@ -35,11 +35,11 @@ def export_brain(out: Path, seed: int, finding: str) -> list[Path]:
     return written
 
 
-def export_swi(out: Path, seed: int) -> list[Path]:
-    """Write one SWI case (magnitude, phase, masks) and its microbleed / mimic lists."""
+def export_swi(out: Path, seed: int, **options: Any) -> list[Path]:
+    """Write one SWI case (magnitude, phase, masks) and its microbleed / mimic lists (options: ``make_swi_case``)."""
     from radtriage.phantoms import make_swi_case
 
-    case = make_swi_case(seed)
+    case = make_swi_case(seed, **options)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_volume(case.magnitude, out / "swi_magnitude.nii.gz")]
     if case.phase is not None:
@@ -65,11 +65,11 @@ def export_lge(out: Path, seed: int) -> list[Path]:
     return written
 
 
-def export_body(out: Path, seed: int, modality: str) -> list[Path]:
-    """Write one body phantom and its per-slice region labels."""
+def export_body(out: Path, seed: int, modality: str, **options: Any) -> list[Path]:
+    """Write one body phantom and its per-slice region labels (options: ``make_body_case``)."""
     from radtriage.phantoms import make_body_case
 
-    case = make_body_case(seed, modality=modality)
+    case = make_body_case(seed, modality=modality, **options)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_volume(case.image, out / f"body_{modality.lower()}.nii.gz")]
     truth = {"kind": f"body-{modality.lower()}", "seed": seed, "modality": modality,

@@ -124,8 +124,15 @@ def test_monai_network_bundle_is_readable_by_monai_config_parser(tmp_path):
     }
     torch.manual_seed(0)
     net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(4, 4, 8, 8, 16, 4))
-    folder = write_bundle(tmp_path / "unet", net, _meta(task="cmb_detect", inputs={
-        "contrasts": ["SWI"], "modality": "MR", "spacing": [0.5, 0.5], "patch_size": [32, 32]}), net_def)
+    folder = write_bundle(
+        tmp_path / "unet",
+        net,
+        _meta(
+            task="cmb_detect",
+            inputs={"contrasts": ["SWI"], "modality": "MR", "spacing": [0.5, 0.5], "patch_size": [32, 32]},
+        ),
+        net_def,
+    )
 
     parser = ConfigParser()
     parser.read_meta(folder / METADATA_FILE)
@@ -190,11 +197,23 @@ UNSAFE_CONFIGS = {
     ),
     "expression item": ({"run": "$__import__('os').system('touch {marker}')", "network_def": {"_target_": TINY}}, "$"),
     "reference to code": (
-        {"evil": {"_target_": "os.system", "command": "touch {marker}"}, "network_def": {"_target_": TINY,
-                                                                                         "features": "@evil"}},
+        {
+            "evil": {"_target_": "os.system", "command": "touch {marker}"},
+            "network_def": {"_target_": TINY, "features": "@evil"},
+        },
         "os.system",
     ),
     "dangling reference": ({"network_def": {"_target_": TINY, "features": "@os::system"}}, "@os::system"),
+    "reference bomb": (
+        {
+            "a": ["@b"] * 50,
+            "b": ["@c"] * 50,
+            "c": ["@d"] * 50,
+            "d": 1,
+            "network_def": {"_target_": TINY, "features": "@a"},
+        },
+        "reference expansions",
+    ),
     "circular reference": ({"a": "@b", "b": "@a", "network_def": {"_target_": TINY, "features": "@a"}}, "@"),
     "macro": ({"network_def": {"_target_": TINY, "features": "%other.json::x"}}, "%other.json"),
     "imports": ({"imports": ["$import os"], "network_def": {"_target_": TINY}}, "imports"),
@@ -223,7 +242,7 @@ def test_configs_that_could_run_code_are_refused(tmp_path, case):
 
 def test_write_bundle_refuses_unsafe_or_mismatched_network_def_before_writing(tmp_path):
     net = TinyClassifier()
-    with pytest.raises(UnsafeConfigError, match="os.system"):
+    with pytest.raises(UnsafeConfigError, match=r"os\.system"):
         write_bundle(tmp_path / "a", net, _meta(), {"_target_": "os.system", "command": "true"})
     with pytest.raises(BundleError, match="shape mismatches"):
         write_bundle(tmp_path / "b", net, _meta(), {"_target_": TINY, "features": 8})
@@ -237,10 +256,15 @@ def test_state_dict_that_does_not_fit_the_network_is_refused(tmp_path):
         load_bundle(folder, "cpu")
     assert "model.safetensors" in str(err.value)
 
-    net_def = {"_target_": "monai.networks.nets.BasicUNet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2,
-               "features": [4, 4, 8, 8, 16, 4]}
+    net_def = {
+        "_target_": "monai.networks.nets.BasicUNet",
+        "spatial_dims": 2,
+        "in_channels": 1,
+        "out_channels": 2,
+        "features": [4, 4, 8, 8, 16, 4],
+    }
     _edit_json(folder / INFERENCE_FILE, lambda c: c.update(network_def=net_def))
-    with pytest.raises(BundleError, match="missing keys: .*unexpected keys: .*conv.weight"):
+    with pytest.raises(BundleError, match=r"missing keys: .*unexpected keys: .*conv\.weight"):
         load_bundle(folder, "cpu")
 
 
@@ -343,7 +367,7 @@ def test_find_bundle_picks_the_newest_valid(search_env):
     assert find_bundle("mri_triage").version == "0.10.0"
     assert find_bundle("mri_triage", name="a", version="0.2.0").path == search_env["user"] / "a-0.2"
     assert find_bundle("cmb_detect").name == "b"
-    with pytest.raises(BundleNotFoundError, match="invalid ones found: .*a-1.0.*SHA-256"):
+    with pytest.raises(BundleNotFoundError, match=r"invalid ones found: .*a-1\.0.*SHA-256"):
         find_bundle("mri_triage", version="1.0.0")
     with pytest.raises(BundleNotFoundError, match="no model bundle for task 'body_region'"):
         find_bundle("body_region")

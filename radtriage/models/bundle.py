@@ -38,7 +38,9 @@ INFERENCE_FILE = "configs/inference.json"
 MODEL_CARD_FILE = "docs/README.md"
 WEIGHT_FORMATS = {"safetensors": ".safetensors", "pytorch": ".pt"}
 DEFAULT_WEIGHT_FILES = {fmt: f"models/model{suffix}" for fmt, suffix in WEIGHT_FORMATS.items()}
-MONAI_SCHEMA = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
+MONAI_SCHEMA = (
+    "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
+)
 REQUIRED_MONAI_FIELDS = (
     "version",
     "changelog",

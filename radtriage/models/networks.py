@@ -94,7 +94,7 @@ def _try_import_own_module(name: str) -> None:
         return
     try:
         importlib.import_module(module)
-    except ImportError as exc:
+    except Exception as exc:  # a missing or broken task module must not crash bundle listing
         log.debug("could not import %s while resolving network %s: %s", module, name, exc)
 
 
@@ -140,7 +140,13 @@ def _lookup(config: Mapping[str, Any], ref: str, where: str | None) -> Any:
     return node
 
 
-def _check_node(node: Any, config: Mapping[str, Any], path: str, where: str | None, seen: tuple[str, ...]) -> None:
+_MAX_REFERENCE_VISITS = 10_000
+"""Cap on ``@`` reference expansions while checking one config (stops 'billion laughs' style configs)."""
+
+
+def _check_node(
+    node: Any, config: Mapping[str, Any], path: str, where: str | None, seen: tuple[str, ...], visits: list[int]
+) -> None:
     if isinstance(node, str):
         if node.startswith("$"):
             raise UnsafeConfigError(where, f"{path} = {node!r} is a code expression ('$...'); expressions are refused")
@@ -150,7 +156,10 @@ def _check_node(node: Any, config: Mapping[str, Any], path: str, where: str | No
             ref = node[1:]
             if not ref or ref.startswith("::") or ref in seen:
                 raise UnsafeConfigError(where, f"{path} = {node!r} is a relative, empty or circular reference; refused")
-            _check_node(_lookup(config, ref, where), config, ref, where, (*seen, ref))
+            visits[0] += 1
+            if visits[0] > _MAX_REFERENCE_VISITS:
+                raise UnsafeConfigError(where, f"more than {_MAX_REFERENCE_VISITS} reference expansions; refused")
+            _check_node(_lookup(config, ref, where), config, ref, where, (*seen, ref), visits)
         return
     if isinstance(node, Mapping):
         for key, value in node.items():
@@ -169,11 +178,11 @@ def _check_node(node: Any, config: Mapping[str, Any], path: str, where: str | No
                 continue
             if key.startswith(("$", "@", "%")):
                 raise UnsafeConfigError(where, f"{sub}: key {key!r} uses config syntax; refused")
-            _check_node(value, config, sub, where, seen)
+            _check_node(value, config, sub, where, seen, visits)
         return
     if isinstance(node, list):
         for i, value in enumerate(node):
-            _check_node(value, config, f"{path}::{i}", where, seen)
+            _check_node(value, config, f"{path}::{i}", where, seen, visits)
         return
     if node is None or isinstance(node, (bool, int, float)):
         return
@@ -184,11 +193,12 @@ def check_config(config: Mapping[str, Any], where: str | None = None) -> None:
     """Refuse a whole inference config that could run code; ``where`` (the file) is named in every message.
 
     Every ``_target_`` must be an allowed network, every ``@`` reference must point at an item of this config
-    (checked by the same rules, so at plain data or an allowed network), and ``$`` expressions, ``%`` macros, ``_requires_``/``_mode_`` and non-empty ``imports`` are refused.
+    (checked by the same rules, so at plain data or an allowed network), and ``$`` expressions, ``%`` macros,
+    ``_requires_``/``_mode_`` and non-empty ``imports`` are refused.
     """
     if not isinstance(config, Mapping):
         raise UnsafeConfigError(where, "inference config must be a JSON object")
-    _check_node(config, config, "", where, ())
+    _check_node(config, config, "", where, (), [0])
     network = config.get(NETWORK_KEY)
     if not isinstance(network, Mapping) or "_target_" not in network:
         raise InputError(where, f"'{NETWORK_KEY}' must be an object with a '_target_' naming the network class")

@@ -114,9 +114,7 @@ def check_state_dict(network: torch.nn.Module, state: Mapping[str, torch.Tensor]
     if wrong:
         problems.append(f"shape mismatches (file != network): {_preview(wrong)}")
     if problems:
-        raise BundleError(
-            where, f"weights do not match the network {type(network).__name__}: " + "; ".join(problems)
-        )
+        raise BundleError(where, f"weights do not match the network {type(network).__name__}: " + "; ".join(problems))
 
 
 def check_compatibility(
@@ -137,9 +135,7 @@ def check_compatibility(
         have = {c.upper() for c in contrasts}
         lacking = [c for c in meta.inputs.contrasts if c.upper() not in have]
         if lacking:
-            raise BundleError(
-                where, f"bundle needs contrast(s) {', '.join(lacking)}, which the input does not have"
-            )
+            raise BundleError(where, f"bundle needs contrast(s) {', '.join(lacking)}, which the input does not have")
     checks = (
         (_IN_CHANNEL_ARGS, meta.inputs.channels, "input channels (one per contrast in radtriage.inputs.contrasts)"),
         (_DIM_ARGS, meta.inputs.spatial_dims, "spatial dims (length of radtriage.inputs.patch_size)"),

@@ -8,6 +8,7 @@ import numpy as np
 
 from radtriage.image import Image
 from radtriage.preprocess.grid import direction_from_orientation
+from radtriage.preprocess.resample import sitk_compatible
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def reorient(image: Image, orientation: str = "LPS") -> Image:
 
     code = orientation.upper()
     direction_from_orientation(code)  # validates the code with a clear message
-    out = sitk.DICOMOrient(image.to_sitk(), code)
+    out = sitk.DICOMOrient(sitk_compatible(image).to_sitk(), code)
     result = Image.from_sitk(out, metadata=dict(image.metadata))
     logger.debug("reoriented %s -> %s", orientation_of(image), orientation_of(result))
     return result

@@ -81,8 +81,6 @@ class PreparedInputs:
             raise ValueError(
                 f"model map shape {arr.shape} matches neither the model grid {self.grid.shape} nor [C, *grid]"
             )
-        if data.dtype == np.float16 or data.dtype == bool:
-            data = data.astype(np.float32)
         return Image(np.ascontiguousarray(data), self.grid.spacing, self.grid.origin, self.grid.direction.copy())
 
     def to_native(
@@ -168,7 +166,7 @@ def prepare_to_grid(
     if extra:
         raise ValueError(f"series {extra} are not in names {list(order)}")
     target = grid if grid is not None else GridSpec.from_image(ref)
-    if overlap_fraction(ref, target.empty_image(np.uint8)) <= 0:
+    if overlap_fraction(ref, target) <= 0:
         raise InputError(source_of(ref, reference), f"model grid {target} does not overlap the reference volume")
 
     channels: dict[str, Image] = {}

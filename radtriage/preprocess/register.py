@@ -95,13 +95,14 @@ def apply_matrix(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return pts @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-def _bounds(image: Image) -> tuple[np.ndarray, np.ndarray]:
-    corners = GridSpec.from_image(image).corners_lps()
+def _bounds(image: Image | GridSpec) -> tuple[np.ndarray, np.ndarray]:
+    grid = image if isinstance(image, GridSpec) else GridSpec.from_image(image)
+    corners = grid.corners_lps()
     return corners.min(axis=0), corners.max(axis=0)
 
 
-def overlap_fraction(a: Image, b: Image) -> float:
-    """Volume of the intersection of the two images' LPS bounding boxes over the smaller box's volume."""
+def overlap_fraction(a: Image | GridSpec, b: Image | GridSpec) -> float:
+    """Volume of the intersection of two images' (or grids') LPS bounding boxes over the smaller box's volume."""
     lo_a, hi_a = _bounds(a)
     lo_b, hi_b = _bounds(b)
     inter = np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0, None).prod()
@@ -145,7 +146,7 @@ def register_rigid(
     initializer: str = "geometry",
     initial_transform: Any | None = None,
     histogram_bins: int = 50,
-    sampling_percentage: float = 0.25,
+    sampling_percentage: float = 0.1,
     seed: int = 20240607,
     shrink_factors: Sequence[int] = (4, 2, 1),
     smoothing_sigmas: Sequence[float] = (2.0, 1.0, 0.0),

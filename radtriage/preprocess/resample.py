@@ -30,6 +30,15 @@ def sitk_interpolator(name: str) -> int:
     return table[name]
 
 
+def sitk_compatible(image: Image) -> Image:
+    """``image`` with a voxel type SimpleITK accepts (bool -> uint8, float16 -> float32)."""
+    if image.array.dtype == bool:
+        return image.with_array(image.array.astype(np.uint8))
+    if image.array.dtype == np.float16:
+        return image.with_array(image.array.astype(np.float32))
+    return image
+
+
 def _output_pixel_type(image: Any, interpolator: str) -> int:
     """Keep the input type for nearest/label interpolation; use float32 (float64 stays) otherwise."""
     import SimpleITK as sitk
@@ -57,12 +66,13 @@ def resample(
     what resamples the moving image onto the fixed image's space. Voxels that map outside
     the input get ``default``. Linear and B-spline output is float32 (float64 input stays
     float64); nearest and label-Gaussian keep the input type. Multi-component images are
-    resampled component-wise. Metadata is kept.
+    resampled component-wise; bool and float16 voxels are
+    read as uint8 and float32. Metadata is kept.
     """
     import SimpleITK as sitk
 
     target = grid if isinstance(grid, GridSpec) else GridSpec.from_image(grid)
-    src = image.to_sitk()
+    src = sitk_compatible(image).to_sitk()
     if interpolator in ("linear", "bspline") and src.GetPixelID() not in (
         sitk.sitkFloat32,
         sitk.sitkFloat64,

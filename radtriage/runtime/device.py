@@ -44,9 +44,7 @@ def select_device(preference: str | None = "auto") -> torch.device:
     kind, _, index = choice.partition(":")
     source = f" (from ${DEVICE_ENV})" if preference in (None, "auto") and choice != "auto" else ""
     if kind not in PREFERENCES or (index and (kind != "cuda" or not index.isdigit())):
-        raise DeviceUnavailableError(
-            f"unknown device {choice!r}{source}; use one of auto, cuda, cuda:N, mps, cpu"
-        )
+        raise DeviceUnavailableError(f"unknown device {choice!r}{source}; use one of auto, cuda, cuda:N, mps, cpu")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

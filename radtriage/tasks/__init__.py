@@ -56,7 +56,11 @@ def available_tasks() -> list[str]:
 
 
 def run_task(task: str, **inputs: Any) -> Any:
-    """Run ``task`` on ``inputs``; refuses clearly when the task is unknown or not implemented yet."""
+    """Run ``task``; refuses clearly when the task is unknown or not implemented yet.
+
+    The contract every runner follows: ``runner(inputs: dict[str, Image], *, bundle: str | None, device: str,
+    progress: Callable[[float, str], None] | None, **options) -> TaskResult`` (see ``radtriage.tasks.result``).
+    """
     if task not in TASKS:
         raise TaskNotAvailableError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
     runner = _RUNNERS.get(task)

@@ -1,0 +1,144 @@
+"""The command line, the task registry and the task-result contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radtriage.cli import main
+from radtriage.image import Image
+from radtriage.io import read_image
+from radtriage.tasks import _RUNNERS as RUNNERS
+from radtriage.tasks import TASKS, TaskNotAvailableError, available_tasks, register_runner, run_task
+from radtriage.tasks.result import TaskResult, to_plain, write_result
+
+
+def test_every_task_has_a_module_and_unknown_tasks_are_refused():
+    assert set(TASKS) == {"mri_triage", "cmb_detect", "lge_certainty", "body_region"}
+    assert {spec.module for spec in TASKS.values()} == {"MRITriage", "CMBDetect", "LGECertainty", "BodyRegion"}
+    with pytest.raises(TaskNotAvailableError, match="unknown task"):
+        run_task("liver_volumetry")
+    with pytest.raises(KeyError):
+        register_runner("liver_volumetry", lambda **_: None)
+
+
+def test_a_registered_runner_is_called_and_unregistered_tasks_refuse(monkeypatch):
+    monkeypatch.setattr("radtriage.tasks._RUNNERS", dict(RUNNERS))
+    for name in TASKS:
+        if name not in available_tasks():
+            with pytest.raises(TaskNotAvailableError, match="no result was produced"):
+                run_task(name, inputs={})
+    calls = []
+    register_runner("body_region", lambda **kw: calls.append(kw) or "answer")
+    assert run_task("body_region", inputs={"ct": 1}) == "answer"
+    assert calls == [{"inputs": {"ct": 1}}]
+    assert "body_region" in available_tasks()
+
+
+def test_write_result_writes_json_and_volumes_with_geometry(tmp_path):
+    direction = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    heat = Image(np.random.default_rng(0).random((4, 5, 6)).astype(np.float32), (0.5, 0.7, 2.0), (1, 2, 3), direction)
+    result = TaskResult(
+        task="mri_triage",
+        bundle={"name": "x", "version": "0.1.0", "demo": True},
+        outputs={"abnormal": np.float32(0.25), "ranges": (1, 2), "undefined": float("nan")},
+        volumes={"heatmap_abnormal": heat},
+        points=[{"ras": np.array([1.0, 2.0, 3.0])}],
+        notices=["demo, not for clinical use"],
+    )
+    written = write_result(result, tmp_path / "out")
+    doc = json.loads(written["result"].read_text())
+    assert doc["outputs"] == {"abnormal": 0.25, "ranges": [1, 2], "undefined": None}
+    assert doc["volumes"] == {"heatmap_abnormal": "heatmap_abnormal.nii.gz"}
+    assert doc["points"] == [{"ras": [1.0, 2.0, 3.0]}]
+    back = read_image(written["heatmap_abnormal"])
+    assert back.same_geometry(heat, tol=1e-4)
+    np.testing.assert_allclose(back.array, heat.array, atol=1e-6)
+    with pytest.raises(ValueError, match="plain file name"):
+        write_result(TaskResult("x", {}, {}, volumes={"../escape": heat}), tmp_path / "bad")
+
+
+def test_to_plain_handles_nested_numpy():
+    assert to_plain({"a": [np.int64(3), (np.float64(1.5), np.array([1, 2]))]}) == {"a": [3, [1.5, [1, 2]]]}
+
+
+def test_phantom_command_writes_readable_cases_with_truth(tmp_path, capsys):
+    assert main(["phantom", "brain", "--out", str(tmp_path), "--seed", "1", "--count", "2"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 2 * 11
+    truth = json.loads((tmp_path / "brain-0001" / "truth.json").read_text())
+    assert truth["labels"]["acute_infarct"] == 1 and truth["labels"]["abnormal"] == 1
+    t1 = read_image(tmp_path / "brain-0001" / "T1.nii.gz")
+    flair = read_image(tmp_path / "brain-0001" / "FLAIR.nii.gz")
+    assert t1.same_geometry(flair) and not np.array_equal(t1.array, flair.array)
+    assert main(["phantom", "lge", "--out", str(tmp_path)]) == 0
+    slices = json.loads((tmp_path / "lge-0000" / "truth.json").read_text())["slices"]
+    stack = read_image(tmp_path / "lge-0000" / "lge_sax.nii.gz")
+    assert len(slices) == stack.size[2]
+    assert {s["certainty"] for s in slices} <= {"high", "low"}
+
+
+def test_infer_refuses_clearly_when_the_task_is_not_installed(tmp_path, capsys):
+    main(["phantom", "body-ct", "--out", str(tmp_path)])
+    volume = next((tmp_path / "body-ct-0000").glob("*.nii.gz"))
+    code = main(["infer", "--task", "body_region", "--input", str(volume), "--output", str(tmp_path / "out")])
+    if "body_region" in available_tasks():
+        assert code == 0
+    else:
+        assert code == 2
+        assert "no result was produced" in capsys.readouterr().err
+        assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_infer_names_the_bad_input_file(tmp_path, capsys):
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"not a nifti")
+    assert main(["infer", "--task", "mri_triage", "--input", str(bad), "--output", str(tmp_path / "o")]) == 2
+    assert "broken.nii.gz" in capsys.readouterr().err
+
+
+def test_two_inputs_with_the_same_name_are_refused(tmp_path, capsys):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    main(["phantom", "lge", "--out", str(a)])
+    main(["phantom", "lge", "--out", str(b)])
+    capsys.readouterr()
+    files = [str(next(d.rglob("*.nii.gz"))) for d in (a, b)]
+    assert main(["infer", "--task", "lge_certainty", "--input", *files, "--output", str(tmp_path / "o")]) == 2
+    assert "two inputs are named" in capsys.readouterr().err
+
+
+def test_info_describes_geometry_and_contrast(tmp_path, capsys):
+    main(["phantom", "brain", "--out", str(tmp_path), "--seed", "0"])
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "brain-0000" / "FLAIR.nii.gz"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["contrast"] == "FLAIR"
+    assert info["size_ijk"] == [64, 64, 48]
+    assert info["orientation"] == "LPS" and info["oblique"] is False
+
+
+def test_scan_lists_series_without_patient_identity(tmp_path, capsys):
+    from pydicom.data import get_testdata_file
+
+    src = Path(get_testdata_file("MR_small.dcm"))
+    (tmp_path / "dicom").mkdir()
+    (tmp_path / "dicom" / "mr.dcm").write_bytes(src.read_bytes())
+    assert main(["scan", str(tmp_path / "dicom"), "--json"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(out)
+    assert len(rows) == 1 and rows[0]["modality"] == "MR"
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    assert str(ds.PatientName) not in out and str(ds.PatientID) not in out
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "radtriage", "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "infer" in proc.stdout and "demo" in proc.stdout
