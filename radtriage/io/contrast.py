@@ -116,6 +116,7 @@ _TOKEN_RULES: tuple[tuple[str, str, float, str], ...] = (
     (r"t2star\w*|t2s|t2ffe|medic|merge|gret2star", "SWI", 2.5, "T2*-weighted GRE"),
     (r"swi\w*|swan|venobold|susc\w*|minip|mnip", "SWI", 3.0, "SWI"),
     (r"hemo\w*|haemo\w*|hemosiderin|bleed", "SWI", 2.0, "haemorrhage-sensitive GRE"),
+    (r"sw", "SWI", 2.0, "SWI (Siemens '(SW)')"),
     (r"gre|megre|me3d\w*|me2d\w*|fl2d\w*", "SWI", 1.0, "gradient echo (often T2*)"),
     (r"(3d)?t1(w|wi|wt|weighted|se|tse|fse|ffe|tfe|fs|fl|fl2d|fl3d|spc|space|ir|mpr|pre|sag|tra|cor|ax)?\d*",
      "T1", 2.5, "T1"),
@@ -298,7 +299,7 @@ def _image_type_evidence(tokens: set[str], upper: list[str]) -> list[_Evidence]:
     if tokens & {"FMRI", "PERFUSION", "MOCO"}:
         add(_UNUSABLE, 3.0, "/".join(sorted(tokens & {"FMRI", "PERFUSION", "MOCO"})) + " (time series)")
     if tokens & {"PROJECTION IMAGE", "MIP"} and not tokens & {"SWI", "MNIP", "MINIP"}:
-        add(_UNUSABLE, 2.5, "projection image (MIP)")
+        add(_UNUSABLE, 4.0, "projection image (MIP)")
     phase_flags = {"PHASE", "PHASE_MAP", "P"} | {t for t in tokens if t.startswith("P_")}
     # 'P'/'M' are meaningful from the third value on (Siemens: ORIGINAL\PRIMARY\P\ND).
     if any(t in phase_flags for t in upper[2:]):
@@ -318,8 +319,11 @@ def _physics_evidence(tags: Mapping[str, Any]) -> list[_Evidence]:
     te, tr = _number(tags, "EchoTime"), _number(tags, "RepetitionTime")
     ti, fa = _number(tags, "InversionTime"), _number(tags, "FlipAngle")
     bval = _number(tags, "DiffusionBValue")
-    b_from_name = re.search(r"(?:^|[^a-z])ep_b(\d+)", seq_name)
-    if bval is None and b_from_name:
+    b_from_name = re.search(r"(?:^|[^a-z])ep_b(\d+)(_\d+)?", seq_name)
+    if b_from_name and b_from_name.group(2):
+        ev.append(_Evidence(_DIFFUSION, 2.0, f"sequence name '{b_from_name.group(0).strip('*_ ')}' lists several "
+                                             "b-values (a map computed from a diffusion series)"))
+    elif bval is None and b_from_name:
         bval = float(b_from_name.group(1))
     ir = "IR" in seq or any(o == "IR" or o.startswith("IR_") for o in options) or bool(
         re.search(r"(?:^|[^a-z])(?:tir|spcir)", seq_name))
@@ -336,6 +340,7 @@ def _physics_evidence(tags: Mapping[str, Any]) -> list[_Evidence]:
             ev.append(_Evidence("DWI", 3.0, f"b-value {bval:g} s/mm²"))
         else:
             ev.append(_Evidence(_DIFFUSION, 1.0, f"b-value {bval:g} s/mm² (b≈0)"))
+        return ev  # diffusion-weighted: TE/TR say nothing more about T1/T2 weighting
     if ep:
         if bval is not None and bval >= 50:
             ev.append(_Evidence("DWI", 3.5, f"EPI with b-value {bval:g} s/mm²"))
@@ -457,12 +462,12 @@ def _decide(evidence: list[_Evidence], source: str, scale: float = 1.0) -> Contr
             conf *= 0.75
             extra.append(f"conflicting pre/post-contrast evidence (post: {described([_POST, 'T1post'])}; "
                          f"pre: {described([_PRE])})")
-        elif contrast is Contrast.T1_POST and post > 0:
+        elif contrast is Contrast.T1_POST and post > 0 and not extra:
             extra.append(f"post-contrast: {described([_POST])}")
     elif top_family == "diffusion":
         adc, dwi = by_key.get("ADC", 0.0), by_key.get("DWI", 0.0)
         contrast = Contrast.ADC if adc > 0 and adc >= dwi else Contrast.DWI
-        if adc > 0 and dwi > 0:
+        if adc > 0 and dwi > 0 and min(adc, dwi) >= 0.5 * max(adc, dwi):
             conf *= 0.85
             extra.append(f"both ADC ({described(['ADC'])}) and DWI ({described(['DWI'])}) evidence")
     elif top_family == _UNUSABLE:

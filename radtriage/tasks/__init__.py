@@ -6,6 +6,7 @@ Each task registers a runner here when its implementation lands; until then
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,22 @@ def register_runner(task: str, runner: Callable[..., Any]) -> None:
     _RUNNERS[task] = runner
 
 
+def _load_builtin(task: str) -> None:
+    """Import ``radtriage.tasks.<task>`` (which calls ``register_runner``) when that module exists."""
+    if task in _RUNNERS:
+        return
+    module = f"{__name__}.{task}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+
+
 def available_tasks() -> list[str]:
     """Names of the tasks that have an implementation installed."""
+    for name in TASKS:
+        _load_builtin(name)
     return [name for name in TASKS if name in _RUNNERS]
 
 
@@ -63,6 +78,7 @@ def run_task(task: str, **inputs: Any) -> Any:
     """
     if task not in TASKS:
         raise TaskNotAvailableError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    _load_builtin(task)
     runner = _RUNNERS.get(task)
     if runner is None:
         spec = TASKS[task]

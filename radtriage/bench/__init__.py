@@ -1,0 +1,1 @@
+"""Benchmarks (``radtriage bench``): per-task timings on phantoms of realistic sizes, reported against targets."""
