@@ -8,6 +8,8 @@ imported inside methods so that this file loads even before its dependencies are
 from __future__ import annotations
 
 import logging
+import pathlib
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import slicer
@@ -89,6 +91,7 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -102,6 +105,17 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = CMBDetectLogic()
+
+        from RadTriageCommonLib.job_controller import JobController
+
+        self._jobs = JobController(
+            self.ui.applyButton,
+            self.ui.progressBar,
+            self.ui.statusLabel,
+            self.onJobFinished,
+            failureMessage=_("Microbleed detection failed."),
+            onStateChanged=lambda running: self._checkCanApply(),
+        )
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -117,6 +131,8 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._jobs is not None:
+            self._jobs.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -162,7 +178,10 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
-        if self._parameterNode and self._parameterNode.inputVolume:
+        if self._jobs is not None and self._jobs.running:
+            self.ui.applyButton.toolTip = _("Stop the running detection")
+            self.ui.applyButton.enabled = True
+        elif self._parameterNode and self._parameterNode.inputVolume:
             self.ui.applyButton.toolTip = _("Detect microbleeds in the input volume")
             self.ui.applyButton.enabled = True
         else:
@@ -171,38 +190,42 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInputChanged(self, node) -> None:
         """Say whether the selected volume looks like SWI / T2*-GRE (from the core's contrast guess)."""
+        from RadTriageCommonLib.dependencies_dialog import dependenciesReady
+
         if node is None:
             self.ui.inputCheckLabel.text = ""
+            return
+        if not dependenciesReady():
+            self.ui.inputCheckLabel.text = _("Python packages are missing; Apply offers to install them.")
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot check the input volume."), waitCursor=True):
             _ok, message = self.logic.checkInput(node)
             self.ui.inputCheckLabel.text = message
 
     def onApplyButton(self) -> None:
-        """Run the task through the Logic; any error (including 'not implemented yet') is shown as is."""
+        """Start detection in a background process, or cancel the one running; results load when it ends."""
+        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
+
+        if self._jobs.running:
+            self._jobs.cancel()
+            return
+        if not ensureDependencies():
+            return
         volumeNode = self._parameterNode.inputVolume
         ok, message = self.logic.checkInput(volumeNode)
         if not ok and not slicer.util.confirmYesNoDisplay(message + "\n\n" + _("Run anyway?")):
             return
-        self.ui.progressBar.setVisible(True)
-        self.ui.progressBar.setRange(0, 0)
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Microbleed detection failed."), waitCursor=True):
-                result = self.logic.run(volumeNode, confidenceThreshold=self._parameterNode.confidenceThreshold)
-                self._showResult(result)
-        finally:
-            self.ui.progressBar.setVisible(False)
+        with slicer.util.tryWithErrorDisplay(_("Cannot start microbleed detection."), waitCursor=True):
+            self._jobs.follow(self.logic.startJob(volumeNode))
 
-    def _showResult(self, result: Any) -> None:
-        """Show a table the task returned; say so plainly when this version cannot display the result."""
-        if isinstance(result, vtkMRMLTableNode):
-            self._parameterNode.outputTable = result
-            self.ui.resultsTableView.setMRMLTableNode(result)
-            self.ui.statusLabel.text = _("Done.")
-        else:
-            self.ui.statusLabel.text = _("The task returned a {kind}; this module version cannot display it.").format(
-                kind=type(result).__name__
-            )
+    def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
+        """Load the job's output files into the scene and show its table."""
+        nodes = self.logic.loadJobOutputs(outputs)
+        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
+        if tables:
+            self._parameterNode.outputTable = tables[0]
+            self.ui.resultsTableView.setMRMLTableNode(tables[0])
+        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
 
 
 #
@@ -248,6 +271,31 @@ class CMBDetectLogic(ScriptedLoadableModuleLogic):
             "Microbleed detection needs a susceptibility-weighted or T2*-weighted gradient-echo magnitude volume."
         ).format(contrast=label, confidence=confidence, why=guess.explanation)
 
+    @staticmethod
+    def buildArgv(inputPath: str | pathlib.Path) -> list[str]:
+        """``python -m radtriage infer`` on one volume file; the job's output folder replaces ``{output_dir}``."""
+        from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
+
+        return radtriage_argv(
+            "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER
+        )
+
+    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode):
+        """Write the volume to a temporary NRRD and start the task on it in a background process (returned)."""
+        from RadTriageCommonLib.job_files import writeJobInputs
+
+        from radtriage.runtime.runner import BackgroundJob
+
+        paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
+        logger.info("starting %s in a background process", TASK_NAME)
+        return BackgroundJob(self.buildArgv(paths["image"]), outputDir).start()
+
+    def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Load the finished job's tables, volumes and markups into the scene: {output key: node}."""
+        from RadTriageCommonLib.job_files import loadOutputs
+
+        return loadOutputs(outputs, namePrefix="CMB ")
+
     def run(self, volumeNode: vtkMRMLScalarVolumeNode, confidenceThreshold: float = 0.5) -> Any:
         """Run the core's microbleed-detection task on the volume; raises when the task is not available."""
         from radtriage.tasks import run_task
@@ -275,6 +323,8 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
         self.test_CMBDetect_checkInput()
         self.setUp()
         self.test_CMBDetect_runRefusesOrAnswers()
+        self.setUp()
+        self.test_CMBDetect_backgroundJob()
 
     def _swiVolume(self):
         from radtriage.mrml.volumes import image_to_volume_node
@@ -314,4 +364,25 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLMarkupsFiducialNode"), markupsBefore)
         else:
             self.assertIsNotNone(result)
+        self.delayDisplay("Test passed")
+
+    def test_CMBDetect_backgroundJob(self) -> None:
+        """startJob writes the volume exactly and runs ``radtriage infer`` in a child: results or the CLI's error."""
+        import numpy as np
+
+        from radtriage.io import read_volume
+
+        self.delayDisplay("CMBDetect: background job")
+        volumeNode = self._swiVolume()
+        logic = CMBDetectLogic()
+        job = logic.startJob(volumeNode)
+        self.assertEqual(job.argv[3:6], ["infer", "--task", TASK_NAME])
+        written = read_volume(job.argv[job.argv.index("--input") + 1])
+        np.testing.assert_allclose(written.array, logic.volumeImage(volumeNode).array)
+        state = job.wait(timeout=300)
+        self.assertTrue(state.done, "the job did not finish within 5 minutes")
+        if state.value == "succeeded":
+            self.assertIsInstance(job.outputs, dict)
+        else:
+            self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
         self.delayDisplay("Test passed")

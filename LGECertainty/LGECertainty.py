@@ -8,6 +8,8 @@ imported inside methods so that this file loads even before its dependencies are
 from __future__ import annotations
 
 import logging
+import pathlib
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import slicer
@@ -87,6 +89,7 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -100,6 +103,17 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = LGECertaintyLogic()
+
+        from RadTriageCommonLib.job_controller import JobController
+
+        self._jobs = JobController(
+            self.ui.applyButton,
+            self.ui.progressBar,
+            self.ui.statusLabel,
+            self.onJobFinished,
+            failureMessage=_("LGE scoring failed."),
+            onStateChanged=lambda running: self._checkCanApply(),
+        )
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -116,6 +130,8 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._jobs is not None:
+            self._jobs.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -166,7 +182,10 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.useBundleCertaintyBand
             or self._parameterNode.certaintyBandLow < self._parameterNode.certaintyBandHigh
         )
-        if self._parameterNode and self._parameterNode.inputVolume and bandOk:
+        if self._jobs is not None and self._jobs.running:
+            self.ui.applyButton.toolTip = _("Stop the running scoring")
+            self.ui.applyButton.enabled = True
+        elif self._parameterNode and self._parameterNode.inputVolume and bandOk:
             self.ui.applyButton.toolTip = _("Score every slice of the stack")
             self.ui.applyButton.enabled = True
         else:
@@ -187,29 +206,25 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.sliceCountLabel.text = _("{count} slices").format(count=self.logic.sliceCount(node))
 
     def onApplyButton(self) -> None:
-        """Run the task through the Logic; any error (including 'not implemented yet') is shown as is."""
-        band = None
-        if not self._parameterNode.useBundleCertaintyBand:
-            band = (self._parameterNode.certaintyBandLow, self._parameterNode.certaintyBandHigh)
-        self.ui.progressBar.setVisible(True)
-        self.ui.progressBar.setRange(0, 0)
-        try:
-            with slicer.util.tryWithErrorDisplay(_("LGE scoring failed."), waitCursor=True):
-                result = self.logic.run(self._parameterNode.inputVolume, certaintyBand=band)
-                self._showResult(result)
-        finally:
-            self.ui.progressBar.setVisible(False)
+        """Start the task in a background process, or cancel the one running; results load when it ends."""
+        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
 
-    def _showResult(self, result: Any) -> None:
-        """Show a table the task returned; say so plainly when this version cannot display the result."""
-        if isinstance(result, vtkMRMLTableNode):
-            self._parameterNode.outputTable = result
-            self.ui.resultsTableView.setMRMLTableNode(result)
-            self.ui.statusLabel.text = _("Done.")
-        else:
-            self.ui.statusLabel.text = _("The task returned a {kind}; this module version cannot display it.").format(
-                kind=type(result).__name__
-            )
+        if self._jobs.running:
+            self._jobs.cancel()
+            return
+        if not ensureDependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Cannot start LGE scoring."), waitCursor=True):
+            self._jobs.follow(self.logic.startJob(self._parameterNode.inputVolume))
+
+    def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
+        """Load the job's output files into the scene and show its table."""
+        nodes = self.logic.loadJobOutputs(outputs)
+        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
+        if tables:
+            self._parameterNode.outputTable = tables[0]
+            self.ui.resultsTableView.setMRMLTableNode(tables[0])
+        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
 
 
 #
@@ -258,6 +273,31 @@ class LGECertaintyLogic(ScriptedLoadableModuleLogic):
             )
         return slices
 
+    @staticmethod
+    def buildArgv(inputPath: str | pathlib.Path) -> list[str]:
+        """``python -m radtriage infer`` on one volume file; the job's output folder replaces ``{output_dir}``."""
+        from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
+
+        return radtriage_argv(
+            "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER
+        )
+
+    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode):
+        """Write the volume to a temporary NRRD and start the task on it in a background process (returned)."""
+        from RadTriageCommonLib.job_files import writeJobInputs
+
+        from radtriage.runtime.runner import BackgroundJob
+
+        paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
+        logger.info("starting %s in a background process", TASK_NAME)
+        return BackgroundJob(self.buildArgv(paths["image"]), outputDir).start()
+
+    def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Load the finished job's tables, volumes and markups into the scene: {output key: node}."""
+        from RadTriageCommonLib.job_files import loadOutputs
+
+        return loadOutputs(outputs, namePrefix="LGE ")
+
     def run(self, volumeNode: vtkMRMLScalarVolumeNode, certaintyBand: tuple[float, float] | None = None) -> Any:
         """Run the core's LGE task slice by slice; ``certaintyBand`` None means the bundle's own band."""
         from radtriage.tasks import run_task
@@ -285,6 +325,8 @@ class LGECertaintyTest(ScriptedLoadableModuleTest):
         self.test_LGECertainty_slices()
         self.setUp()
         self.test_LGECertainty_runRefusesOrAnswers()
+        self.setUp()
+        self.test_LGECertainty_backgroundJob()
 
     def _phantomVolume(self):
         from radtriage.mrml.volumes import image_to_volume_node
@@ -324,4 +366,25 @@ class LGECertaintyTest(ScriptedLoadableModuleTest):
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLTableNode"), tablesBefore)
         else:
             self.assertIsNotNone(result)
+        self.delayDisplay("Test passed")
+
+    def test_LGECertainty_backgroundJob(self) -> None:
+        """startJob writes the volume exactly and runs ``radtriage infer`` in a child: results or the CLI's error."""
+        import numpy as np
+
+        from radtriage.io import read_volume
+
+        self.delayDisplay("LGECertainty: background job")
+        volumeNode = self._phantomVolume()[1]
+        logic = LGECertaintyLogic()
+        job = logic.startJob(volumeNode)
+        self.assertEqual(job.argv[3:6], ["infer", "--task", TASK_NAME])
+        written = read_volume(job.argv[job.argv.index("--input") + 1])
+        np.testing.assert_allclose(written.array, logic.volumeImage(volumeNode).array)
+        state = job.wait(timeout=300)
+        self.assertTrue(state.done, "the job did not finish within 5 minutes")
+        if state.value == "succeeded":
+            self.assertIsInstance(job.outputs, dict)
+        else:
+            self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
         self.delayDisplay("Test passed")

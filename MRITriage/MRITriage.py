@@ -95,6 +95,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -108,6 +109,17 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = MRITriageLogic()
+
+        from RadTriageCommonLib.job_controller import JobController
+
+        self._jobs = JobController(
+            self.ui.applyButton,
+            self.ui.progressBar,
+            self.ui.statusLabel,
+            self.onJobFinished,
+            failureMessage=_("MRI triage failed."),
+            onStateChanged=lambda running: self._checkCanApply(),
+        )
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -127,6 +139,8 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._jobs is not None:
+            self._jobs.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -172,7 +186,10 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updateThresholdWidgets()
         folder = self._parameterNode.studyFolder if self._parameterNode else None
         self.ui.loadStudyButton.enabled = bool(folder and str(folder) not in ("", ".") and folder.is_dir())
-        if self._parameterNode and self._assignmentFromTable():
+        if self._jobs is not None and self._jobs.running:
+            self.ui.applyButton.toolTip = _("Stop the running triage")
+            self.ui.applyButton.enabled = True
+        elif self._parameterNode and self._assignmentFromTable():
             self.ui.applyButton.toolTip = _("Triage the study from the assigned contrasts")
             self.ui.applyButton.enabled = True
         else:
@@ -184,12 +201,20 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onLoadStudyButton(self) -> None:
         """Load every series of the study folder, then detect their contrasts."""
+        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
+
+        if not ensureDependencies():
+            return
         with slicer.util.tryWithErrorDisplay(_("Cannot load the study."), waitCursor=True):
             nodes = self.logic.loadStudyFolder(self._parameterNode.studyFolder)
             self._fillContrastTable(nodes)
 
     def onDetectContrastsButton(self) -> None:
         """Detect the contrast of every scalar volume already in the scene (label maps excluded)."""
+        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
+
+        if not ensureDependencies():
+            return
         nodes = [
             node
             for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
@@ -236,27 +261,25 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return assignment
 
     def onApplyButton(self) -> None:
-        """Run the task through the Logic; any error (including 'not implemented yet') is shown as is."""
-        threshold = None if self._parameterNode.useBundleThresholds else self._parameterNode.decisionThreshold
-        self.ui.progressBar.setVisible(True)
-        self.ui.progressBar.setRange(0, 0)
-        try:
-            with slicer.util.tryWithErrorDisplay(_("MRI triage failed."), waitCursor=True):
-                result = self.logic.run(self._assignmentFromTable(), decisionThreshold=threshold)
-                self._showResult(result)
-        finally:
-            self.ui.progressBar.setVisible(False)
+        """Start the triage in a background process, or cancel the one running; results load when it ends."""
+        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
 
-    def _showResult(self, result: Any) -> None:
-        """Show a table the task returned; say so plainly when this version cannot display the result."""
-        if isinstance(result, vtkMRMLTableNode):
-            self._parameterNode.outputTable = result
-            self.ui.resultsTableView.setMRMLTableNode(result)
-            self.ui.statusLabel.text = _("Done.")
-        else:
-            self.ui.statusLabel.text = _("The task returned a {kind}; this module version cannot display it.").format(
-                kind=type(result).__name__
-            )
+        if self._jobs.running:
+            self._jobs.cancel()
+            return
+        if not ensureDependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Cannot start the MRI triage."), waitCursor=True):
+            self._jobs.follow(self.logic.startJob(self._assignmentFromTable()))
+
+    def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
+        """Load the job's output files (tables, heatmaps) into the scene and show its table."""
+        nodes = self.logic.loadJobOutputs(outputs)
+        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
+        if tables:
+            self._parameterNode.outputTable = tables[0]
+            self.ui.resultsTableView.setMRMLTableNode(tables[0])
+        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
 
 
 #
@@ -327,10 +350,8 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
         logger.info("loaded %d volumes from a study folder", len(named_images))
         return [image_to_volume_node(slicer.mrmlScene, image, name=name) for name, image in named_images]
 
-    def run(self, assignment: Mapping[str, str], decisionThreshold: float | None = None) -> Any:
-        """Run the core's triage task on {volume node ID: contrast}; ``decisionThreshold`` None = bundle's own."""
-        from radtriage.tasks import run_task
-
+    def imagesByContrast(self, assignment: Mapping[str, str]) -> dict[str, Any]:
+        """{contrast: Image} from {volume node ID: contrast}; refuses a contrast given to two volumes."""
         images = {}
         owners: dict[str, str] = {}
         for nodeID, contrast in assignment.items():
@@ -344,6 +365,37 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
             images[contrast] = self.volumeImage(node)
         if not images:
             raise ValueError("no volume is assigned a contrast")
+        return images
+
+    @staticmethod
+    def buildArgv(inputPaths: Mapping[str, str | pathlib.Path]) -> list[str]:
+        """``python -m radtriage infer`` on {contrast: volume file} (``--input CONTRAST=PATH ...``)."""
+        from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
+
+        inputs = [f"{contrast}={path}" for contrast, path in inputPaths.items()]
+        return radtriage_argv("infer", "--task", TASK_NAME, "--input", *inputs, "--output", OUTPUT_DIR_PLACEHOLDER)
+
+    def startJob(self, assignment: Mapping[str, str]):
+        """Write each assigned volume to a temporary NRRD and start the triage in a background process (returned)."""
+        from RadTriageCommonLib.job_files import writeJobInputs
+
+        from radtriage.runtime.runner import BackgroundJob
+
+        paths, outputDir = writeJobInputs(TASK_NAME, self.imagesByContrast(assignment))
+        logger.info("starting %s on contrasts %s in a background process", TASK_NAME, ", ".join(sorted(paths)))
+        return BackgroundJob(self.buildArgv(paths), outputDir).start()
+
+    def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Load the finished job's tables and heatmap volumes into the scene: {output key: node}."""
+        from RadTriageCommonLib.job_files import loadOutputs
+
+        return loadOutputs(outputs, namePrefix="MRI triage ")
+
+    def run(self, assignment: Mapping[str, str], decisionThreshold: float | None = None) -> Any:
+        """Run the core's triage task on {volume node ID: contrast}; ``decisionThreshold`` None = bundle's own."""
+        from radtriage.tasks import run_task
+
+        images = self.imagesByContrast(assignment)
         logger.info("running %s on contrasts %s", TASK_NAME, ", ".join(sorted(images)))
         return run_task(TASK_NAME, images=images, decision_threshold=decisionThreshold)
 
@@ -368,6 +420,8 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         self.test_MRITriage_assignContrasts()
         self.setUp()
         self.test_MRITriage_runRefusesOrAnswers()
+        self.setUp()
+        self.test_MRITriage_backgroundJob()
 
     def _brainNodes(self) -> dict[str, vtkMRMLScalarVolumeNode]:
         from radtriage.mrml.volumes import image_to_volume_node
@@ -436,4 +490,28 @@ class MRITriageTest(ScriptedLoadableModuleTest):
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLTableNode"), tablesBefore)
         else:
             self.assertIsNotNone(result)
+        self.delayDisplay("Test passed")
+
+    def test_MRITriage_backgroundJob(self) -> None:
+        """startJob writes every contrast exactly and runs ``radtriage infer`` in a child (results or its error)."""
+        import numpy as np
+
+        from radtriage.io import read_volume
+
+        self.delayDisplay("MRI triage: background job")
+        nodes = self._brainNodes()
+        logic = MRITriageLogic()
+        job = logic.startJob({node.GetID(): contrast for contrast, node in nodes.items()})
+        self.assertEqual(job.argv[3:6], ["infer", "--task", TASK_NAME])
+        start, end = job.argv.index("--input") + 1, job.argv.index("--output")
+        written = dict(value.split("=", 1) for value in job.argv[start:end])
+        self.assertEqual(set(written), set(nodes))
+        for contrast, path in written.items():
+            np.testing.assert_allclose(read_volume(path).array, logic.volumeImage(nodes[contrast]).array)
+        state = job.wait(timeout=300)
+        self.assertTrue(state.done, "the job did not finish within 5 minutes")
+        if state.value == "succeeded":
+            self.assertIsInstance(job.outputs, dict)
+        else:
+            self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
         self.delayDisplay("Test passed")

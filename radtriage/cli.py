@@ -107,6 +107,20 @@ def _parse_inputs(values: Sequence[str]) -> dict[str, Path]:
     return inputs
 
 
+def _parse_options(values: Sequence[str] | None) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else text."""
+    options: dict[str, Any] = {}
+    for value in values or ():
+        key, sep, raw = value.partition("=")
+        if not sep or not key.isidentifier():
+            raise RadTriageError(f"--option {value!r} must look like KEY=VALUE with KEY a Python identifier")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
     import os
 
@@ -118,9 +132,10 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     as_job = bool(os.environ.get(OUTPUT_DIR_ENV)) or args.progress == "json"
     progress = _progress_printer(as_job)
     paths = _parse_inputs(args.input)
+    options = _parse_options(args.option)
     progress(0.0, f"reading {len(paths)} input(s)")
     images = {key: read_image(path) for key, path in paths.items()}
-    result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress)
+    result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress, **options)
     written = write_result(result, args.output)
     progress(1.0, "done")
     if as_job:
@@ -173,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="model bundle name (default: the newest valid bundle for the task)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     p.add_argument("--progress", choices=["text", "json"], default="text", help="progress as text or JSON lines")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable)")
     p.set_defaults(func=_cmd_infer)
 
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")

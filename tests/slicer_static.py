@@ -13,6 +13,15 @@ What is checked, per module folder ``<M>/``:
 * ``<M>/CMakeLists.txt`` lists the script, icon and ``.ui`` (and the files exist), builds with
   ``slicerMacroBuildScriptedModule(... WITH_GENERIC_TESTS)`` and registers the self-test under ``BUILD_TESTING``;
 
+* the Logic has a static ``buildArgv`` that passes ``infer --task <its task> --input ... --output {output_dir}``
+  to ``radtriage_argv``, plus ``startJob`` and ``loadJobOutputs``; the widget's Apply checks the dependencies
+  (``ensureDependencies``) and hands the job to ``JobController`` from ``RadTriageCommonLib``, imported inside
+  methods;
+
+per hidden library module folder (``RadTriageCommon/``, no ``.ui``, no icon): ``<M>.py`` defines ``<M>`` with
+``parent.hidden = True`` and a ``<M>Test`` self-test, its ``<M>Lib/`` package imports nothing heavy (nor slicer/qt)
+at module level, and CMake lists ``<M>.py`` and every ``<M>Lib/*.py``;
+
 and for the extension: the top-level ``CMakeLists.txt`` has the metadata and adds every module folder.
 
 Run as ``python tests/slicer_static.py [REPO_ROOT]`` (exit status 1 when a problem is found) or call
@@ -31,7 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODULES: tuple[str, ...] = ("MRITriage", "CMBDetect", "LGECertainty", "BodyRegion")
-"""The extension's scripted modules, in the order the top-level CMakeLists adds them."""
+"""The extension's task modules (each with a GUI), in the order the top-level CMakeLists adds them."""
+
+LIBRARY_MODULES: tuple[str, ...] = ("RadTriageCommon",)
+"""Hidden scripted modules without GUI that ship shared Slicer-side code (added before the task modules)."""
+
+ALL_MODULES: tuple[str, ...] = (*LIBRARY_MODULES, *MODULES)
 
 ICON_SIZE = (128, 128)
 
@@ -127,6 +141,12 @@ HEAVY_TOP_LEVEL_IMPORTS = frozenset(
     {"radtriage", "numpy", "torch", "monai", "SimpleITK", "pydicom", "nibabel", "scipy", "highdicom", "sklearn"}
 )
 """Packages a module must import inside methods only, so that Slicer can load it before they are installed."""
+
+LIBRARY_PACKAGES = frozenset({f"{name}Lib" for name in LIBRARY_MODULES})
+"""Shared Slicer-side packages: the task modules import them inside the methods that use them."""
+
+SLICER_TOP_LEVEL_IMPORTS = frozenset({"slicer", "qt", "ctk", "vtk", "__main__"})
+"""What a library package must not import at module level (so its pure parts are testable without Slicer)."""
 
 # parameterNodeWrapper field type -> widget classes that Slicer's GUI connectors accept for it
 PATH_TYPES = frozenset({"Path", "pathlib.Path", "PosixPath", "WindowsPath", "PurePath", "pathlib.PurePath"})
@@ -459,20 +479,26 @@ def _check_module_class(source: ModuleSource, module: str) -> list[str]:
     return problems
 
 
+def _top_level_imports(tree: ast.Module) -> list[tuple[str, int]]:
+    found = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            found += [(alias.name, statement.lineno) for alias in statement.names]
+        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+            found.append((statement.module, statement.lineno))
+    return found
+
+
 def _check_top_level_imports(source: ModuleSource) -> list[str]:
     problems = []
-    for statement in source.tree.body:
-        names = []
-        if isinstance(statement, ast.Import):
-            names = [alias.name for alias in statement.names]
-        elif isinstance(statement, ast.ImportFrom) and statement.module:
-            names = [statement.module]
-        for name in names:
-            if name.split(".")[0] in HEAVY_TOP_LEVEL_IMPORTS:
-                problems.append(
-                    f"{source.path.name}:{statement.lineno}: imports {name} at module level; import it inside the "
-                    "method so the module loads before its dependencies are installed"
-                )
+    for name, lineno in _top_level_imports(source.tree):
+        if name.split(".")[0] in HEAVY_TOP_LEVEL_IMPORTS:
+            problems.append(
+                f"{source.path.name}:{lineno}: imports {name} at module level; import it inside the "
+                "method so the module loads before its dependencies are installed"
+            )
+        elif name.split(".")[0] in LIBRARY_PACKAGES:
+            problems.append(f"{source.path.name}:{lineno}: imports {name} at module level; import it inside the method")
     return problems
 
 
@@ -569,6 +595,69 @@ def _check_task_name(source: ModuleSource, module: str, task_modules: Mapping[st
                 f"{where}:{call.lineno}: run_task({task!r}) is not the task of {module} "
                 f"(radtriage.tasks maps it to {task_modules.get(task)!r})"
             )
+    return problems
+
+
+def _resolve(node: ast.AST, constants: Mapping[str, object]) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, f"<{node.id}>")
+    return None
+
+
+def _imported_names(node: ast.AST, package: str) -> set[str]:
+    return {
+        alias.name
+        for n in ast.walk(node)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == package
+        for alias in n.names
+    }
+
+
+def _check_background_job(source: ModuleSource, module: str, task_modules: Mapping[str, str] | None) -> list[str]:
+    """Logic.buildArgv / startJob / loadJobOutputs and the widget's use of RadTriageCommonLib."""
+    logic = source.classes.get(f"{module}Logic")
+    widget = source.classes.get(f"{module}Widget")
+    if logic is None or widget is None:
+        return []
+    where = source.path.name
+    methods = _methods(logic)
+    problems = [
+        f"{where}: {module}Logic has no {name}()" for name in ("buildArgv", "startJob", "loadJobOutputs")
+        if name not in methods
+    ]  # fmt: skip
+    build = methods.get("buildArgv")
+    if build is not None:
+        if "staticmethod" not in [ast.unparse(d) for d in build.decorator_list]:
+            problems.append(f"{where}: {module}Logic.buildArgv is not a @staticmethod (it must be a pure function)")
+        calls = [n for n in ast.walk(build) if isinstance(n, ast.Call) and _call_names(n)[0] == "radtriage_argv"]
+        if not calls:
+            problems.append(f"{where}: {module}Logic.buildArgv does not call radtriage_argv")
+        for call in calls:
+            args = [_resolve(a, {**source.constants, "OUTPUT_DIR_PLACEHOLDER": "{output_dir}"}) for a in call.args]
+            if args[:1] != ["infer"]:
+                problems.append(f"{where}:{call.lineno}: buildArgv does not start with the 'infer' command")
+            for flag in ("--task", "--input", "--output"):
+                if flag not in args:
+                    problems.append(f"{where}:{call.lineno}: buildArgv passes no {flag}")
+            if "--task" in args and args.index("--task") + 1 < len(args):
+                task = args[args.index("--task") + 1]
+                if not isinstance(task, str) or task.startswith("<"):
+                    problems.append(f"{where}:{call.lineno}: buildArgv's task is not a literal or module constant")
+                elif task_modules is not None and task_modules.get(task) != module:
+                    problems.append(f"{where}:{call.lineno}: buildArgv runs task {task!r}, not the task of {module}")
+            if "--output" in args and args[args.index("--output") + 1 :][:1] != ["{output_dir}"]:
+                problems.append(f"{where}:{call.lineno}: buildArgv's --output is not the job's {{output_dir}}")
+    imported = _imported_names(widget, "RadTriageCommonLib")
+    for name in ("JobController", "ensureDependencies"):
+        if name not in imported:
+            problems.append(f"{where}: {module}Widget never imports {name} from RadTriageCommonLib")
+    apply = _methods(widget).get("onApplyButton")
+    called = set(_call_names(apply)) if apply is not None else set()
+    for name in ("ensureDependencies", "startJob", "follow", "cancel"):
+        if apply is not None and name not in called:
+            problems.append(f"{where}: {module}Widget.onApplyButton never calls {name}")
     return problems
 
 
@@ -729,8 +818,12 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-def check_module_cmake(module_dir: Path) -> list[str]:
-    """Problems of ``<M>/CMakeLists.txt`` and the files and Testing folders it refers to."""
+def check_module_cmake(module_dir: Path, library: bool = False) -> list[str]:
+    """Problems of ``<M>/CMakeLists.txt`` and the files and Testing folders it refers to.
+
+    A ``library`` module (hidden, no GUI) needs no .ui, icon or generic tests, but must list ``<M>.py`` and
+    every ``.py`` file of its ``<M>Lib/`` package.
+    """
     module = module_dir.name
     path = module_dir / "CMakeLists.txt"
     if not path.is_file():
@@ -752,6 +845,12 @@ def check_module_cmake(module_dir: Path) -> list[str]:
     resources = [_expand(a, variables) for a in lists.get("MODULE_PYTHON_RESOURCES", [])]
     needed_scripts = [f"{module}.py"]
     needed_resources = [f"Resources/UI/{module}.ui", f"Resources/Icons/{module}.png"]
+    if library:
+        package = module_dir / f"{module}Lib"
+        needed_scripts += sorted(p.relative_to(module_dir).as_posix() for p in package.rglob("*.py"))
+        needed_resources = []
+        if not (package / "__init__.py").is_file():
+            problems.append(f"{module}: {module}Lib/__init__.py is missing")
     for needed in needed_scripts:
         if needed not in scripts:
             problems.append(f"{module}/CMakeLists.txt: MODULE_PYTHON_SCRIPTS does not list {needed}")
@@ -775,7 +874,7 @@ def check_module_cmake(module_dir: Path) -> list[str]:
         for keyword, value in expected.items():
             if keyword not in args or args.index(keyword) + 1 >= len(args) or args[args.index(keyword) + 1] != value:
                 problems.append(f"{module}/CMakeLists.txt: slicerMacroBuildScriptedModule lacks {keyword} {value}")
-        if "WITH_GENERIC_TESTS" not in args:
+        if "WITH_GENERIC_TESTS" not in args and not library:
             problems.append(f"{module}/CMakeLists.txt: slicerMacroBuildScriptedModule lacks WITH_GENERIC_TESTS")
 
     stripped = strip_cmake_comments(text)
@@ -898,6 +997,7 @@ def check_module(module_dir: Path, task_modules: Mapping[str, str] | None = None
     problems += _check_widget_setup(source, module)
     problems += _check_logic_calls(source, module)
     problems += _check_task_name(source, module, task_modules)
+    problems += _check_background_job(source, module, task_modules)
     problems += _check_self_test(source, module)
     if not ui_path.is_file():
         problems.append(f"{module}: Resources/UI/{module}.ui is missing")
@@ -914,11 +1014,64 @@ def check_module(module_dir: Path, task_modules: Mapping[str, str] | None = None
     return problems
 
 
+def check_library_module(module_dir: Path) -> list[str]:
+    """Every problem of a hidden library module folder (``<M>.py`` + ``<M>Lib/`` package, no GUI)."""
+    module_dir = Path(module_dir)
+    module = module_dir.name
+    script = module_dir / f"{module}.py"
+    if not script.is_file():
+        return [f"{module}: {module}.py is missing"]
+    try:
+        source = parse_module(script)
+    except SyntaxError as error:
+        return [f"{module}: {module}.py does not parse: {error}"]
+    where = script.name
+    problems = []
+    cls = source.classes.get(module)
+    if cls is None or "ScriptedLoadableModule" not in _base_names(cls):
+        problems.append(f"{where}: class {module}(ScriptedLoadableModule) is missing")
+    else:
+        init = _methods(cls).get("__init__")
+        hidden = [
+            n for n in ast.walk(init or cls)
+            if isinstance(n, ast.Assign) and any(ast.unparse(t) == "self.parent.hidden" for t in n.targets)
+            and isinstance(n.value, ast.Constant) and n.value.value is True
+        ]  # fmt: skip
+        if not hidden:
+            problems.append(f"{where}: {module}.__init__ does not set self.parent.hidden = True")
+        if "RadTriage" not in _string_constants(init or cls):
+            problems.append(f'{where}: {module} is not in the "RadTriage" category')
+    test = source.classes.get(f"{module}Test")
+    if test is None or "ScriptedLoadableModuleTest" not in _base_names(test):
+        problems.append(f"{where}: class {module}Test(ScriptedLoadableModuleTest) is missing")
+    else:
+        problems += _check_self_test(source, module)
+    problems += _check_top_level_imports(source)
+    package = module_dir / f"{module}Lib"
+    for path in sorted(package.rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except SyntaxError as error:
+            problems.append(f"{module}: {path.relative_to(module_dir)} does not parse: {error}")
+            continue
+        for name, lineno in _top_level_imports(tree):
+            top = name.split(".")[0]
+            if top in HEAVY_TOP_LEVEL_IMPORTS or top in SLICER_TOP_LEVEL_IMPORTS:
+                problems.append(
+                    f"{module}/{path.relative_to(module_dir)}:{lineno}: imports {name} at module level; import it "
+                    "inside the function that uses it"
+                )
+    problems += check_module_cmake(module_dir, library=True)
+    return problems
+
+
 def check_extension(root: Path, modules: Iterable[str] = MODULES, task_modules: Mapping[str, str] | None = None):
     """Every problem of the extension: top-level CMake plus each module (empty list: all pass)."""
     root = Path(root)
     modules = list(modules)
-    problems = check_extension_cmake(root, modules)
+    problems = check_extension_cmake(root, [*LIBRARY_MODULES, *modules])
+    for module in LIBRARY_MODULES:
+        problems += check_library_module(root / module)
     for module in modules:
         problems += check_module(root / module, task_modules)
     return problems
@@ -940,7 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = check_extension(root, task_modules=_task_modules())
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problem(s) in {len(MODULES)} modules")
+    print(f"{len(problems)} problem(s) in {len(MODULES)} task modules and {len(LIBRARY_MODULES)} library module(s)")
     return 1 if problems else 0
 
 

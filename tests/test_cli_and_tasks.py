@@ -142,3 +142,23 @@ def test_scan_lists_series_without_patient_identity(tmp_path, capsys):
 def test_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "radtriage", "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "infer" in proc.stdout and "demo" in proc.stdout
+
+
+def test_infer_passes_typed_options_to_the_task(tmp_path, monkeypatch):
+    monkeypatch.setattr("radtriage.tasks._RUNNERS", dict(RUNNERS))
+    seen = {}
+
+    def runner(inputs, **kw):
+        seen.update(kw, inputs=inputs)
+        return TaskResult("body_region", {"name": "t"}, {"n": len(inputs)})
+
+    register_runner("body_region", runner)
+    main(["phantom", "lge", "--out", str(tmp_path)])
+    volume = str(next(tmp_path.rglob("*.nii.gz")))
+    argv = ["infer", "--task", "body_region", "--input", f"ct={volume}", "--output", str(tmp_path / "o"),
+            "--option", "modality=CT", "--option", "band=[30, 70]", "--option", "min_confidence=0.5"]
+    assert main(argv) == 0
+    assert seen["modality"] == "CT" and seen["band"] == [30, 70] and seen["min_confidence"] == 0.5
+    assert list(seen["inputs"]) == ["ct"] and seen["device"] == "auto"
+    assert json.loads((tmp_path / "o" / "result.json").read_text())["outputs"] == {"n": 1}
+    assert main([*argv[:-2], "--option", "not an option"]) == 2

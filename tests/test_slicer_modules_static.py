@@ -1,18 +1,22 @@
-"""Static checks of the four Slicer scripted modules (no Slicer, no Qt): see tests/slicer_static.py.
+"""Static checks of the four Slicer task modules and the hidden RadTriageCommon library module (no Slicer, no
+Qt): see tests/slicer_static.py.
 
 Each check runs on the real module folders, and the mutation tests copy a module to a temporary folder,
 break one thing (a renamed widget, a wrong widget class, a misspelt parameter name, a renamed Logic method,
-a file left out of CMake) and prove the checker reports it.
+a file left out of CMake, a job argv for the wrong task) and prove the checker reports it. Each Logic's
+``buildArgv`` is also executed on its own (cut out of the module source) and its argv parsed by the real CLI.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
@@ -52,11 +56,11 @@ def _ui(module_dir: Path) -> Path:
 # ------------------------------------------------------------------------------------------ the real modules
 
 
-def test_extension_lists_exactly_the_four_modules() -> None:
-    assert ss.check_extension_cmake(ROOT) == []
+def test_extension_lists_the_library_module_then_the_four_task_modules() -> None:
+    assert ss.check_extension_cmake(ROOT, ss.ALL_MODULES) == []
     commands = ss.cmake_commands((ROOT / "CMakeLists.txt").read_text())
     subdirs = [args[0] for name, args, _ in commands if name == "add_subdirectory"]
-    assert [s for s in subdirs if s != "Testing"] == list(ss.MODULES)
+    assert [s for s in subdirs if s != "Testing"] == ["RadTriageCommon", *ss.MODULES] == list(ss.ALL_MODULES)
     assert {spec.module for spec in TASKS.values()} == set(ss.MODULES)
 
 
@@ -204,15 +208,11 @@ def test_renamed_logic_method_is_caught(module_copy) -> None:
     assert any("self.logic.sliceGeometry is not a method of BodyRegionLogic" in p for p in problems), problems
 
 
-def test_renamed_logic_keyword_is_caught(module_copy) -> None:
+def test_unknown_logic_keyword_is_caught(module_copy) -> None:
     copy = module_copy("CMBDetect")
-    _edit(
-        copy / "CMBDetect.py",
-        "def run(self, volumeNode: vtkMRMLScalarVolumeNode, confidenceThreshold",
-        "def run(self, volumeNode: vtkMRMLScalarVolumeNode, threshold",
-    )
+    _edit(copy / "CMBDetect.py", "self.logic.startJob(volumeNode)", "self.logic.startJob(volumeNode, threshold=0.5)")
     problems = ss.check_module(copy, TASK_MODULES)
-    assert any("keyword 'confidenceThreshold'" in p for p in problems), problems
+    assert any("keyword 'threshold'" in p and "CMBDetectLogic.startJob does not take" in p for p in problems), problems
 
 
 def test_wrong_task_name_is_caught(module_copy) -> None:
@@ -338,11 +338,126 @@ def test_extension_configures_with_cmake_against_a_stub_slicer(tmp_path: Path) -
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert configure.returncode == 0, configure.stdout + configure.stderr
-    assert (build / "modules.txt").read_text().split("\n")[:-1] == [f"{m} TRUE" for m in ss.MODULES]
+    built = (build / "modules.txt").read_text().split("\n")[:-1]
+    assert built == ["RadTriageCommon FALSE"] + [f"{m} TRUE" for m in ss.MODULES]  # no generic tests without a GUI
     listing = subprocess.run(["ctest", "-N"], cwd=build, capture_output=True, text=True, timeout=60).stdout
-    for test in [f"py_{m}" for m in ss.MODULES] + ["py_SlicerRadTriageStaticChecks"]:
+    for test in [f"py_{m}" for m in ss.ALL_MODULES] + ["py_SlicerRadTriageStaticChecks"]:
         assert re.search(rf"Test\s+#\d+: {test}$", listing, re.M), listing
     static = subprocess.run(
         ["ctest", "-R", "StaticChecks", "--output-on-failure"], cwd=build, capture_output=True, text=True, timeout=120
     )
     assert static.returncode == 0, static.stdout
+
+
+# --------------------------------------------------------------------- the hidden library module RadTriageCommon
+
+
+def test_library_module_passes_every_static_check() -> None:
+    assert ss.check_library_module(ROOT / "RadTriageCommon") == []
+    assert ss.check_extension(ROOT, task_modules=TASK_MODULES) == []
+
+
+def test_library_module_without_hidden_flag_is_caught(module_copy) -> None:
+    copy = module_copy("RadTriageCommon")
+    _edit(copy / "RadTriageCommon.py", "        self.parent.hidden = True\n", "")
+    problems = ss.check_library_module(copy)
+    assert problems == ["RadTriageCommon.py: RadTriageCommon.__init__ does not set self.parent.hidden = True"]
+
+
+def test_library_file_left_out_of_cmake_is_caught(module_copy) -> None:
+    copy = module_copy("RadTriageCommon")
+    _edit(copy / "CMakeLists.txt", "  ${MODULE_NAME}Lib/job_files.py\n", "")
+    (copy / "RadTriageCommonLib" / "extra.py").write_text('"""An extra helper."""\n')
+    problems = ss.check_library_module(copy)
+    assert any("does not list RadTriageCommonLib/job_files.py" in p for p in problems), problems
+    assert any("does not list RadTriageCommonLib/extra.py" in p for p in problems), problems
+
+
+def test_slicer_import_at_library_top_level_is_caught(module_copy) -> None:
+    copy = module_copy("RadTriageCommon")
+    _edit(copy / "RadTriageCommonLib" / "job_files.py", "import logging\n", "import logging\n\nimport slicer\n")
+    problems = ss.check_library_module(copy)
+    assert any("job_files.py" in p and "imports slicer at module level" in p for p in problems), problems
+
+
+def test_library_self_test_not_run_is_caught(module_copy) -> None:
+    copy = module_copy("RadTriageCommon")
+    _edit(copy / "RadTriageCommon.py", "        self.test_RadTriageCommon_dependencyCheck()\n", "")
+    problems = ss.check_library_module(copy)
+    assert any("runTest does not call test_RadTriageCommon_dependencyCheck" in p for p in problems), problems
+
+
+# ------------------------------------------------------------------------- background jobs in the task modules
+
+
+def _build_argv_function(module: str):
+    """The Logic's buildArgv, cut out of the module source and executed without Slicer."""
+    source = ss.parse_module(ROOT / module / f"{module}.py")
+    logic = source.classes[f"{module}Logic"]
+    function = deepcopy(next(n for n in logic.body if isinstance(n, ast.FunctionDef) and n.name == "buildArgv"))
+    function.decorator_list = []
+    future = ast.parse("from __future__ import annotations").body  # annotations stay unevaluated strings
+    code = compile(ast.Module(body=[*future, function], type_ignores=[]), str(source.path), "exec")
+    namespace: dict = dict(source.constants)
+    exec(code, namespace)
+    return namespace["buildArgv"], source.constants["TASK_NAME"]
+
+
+def _infer_parser() -> argparse.ArgumentParser:
+    from radtriage.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "infer" not in commands.choices:
+        pytest.skip("the radtriage CLI has no infer command yet")
+    return parser
+
+
+@pytest.mark.parametrize("module", ss.MODULES)
+def test_build_argv_runs_infer_on_the_written_files_and_the_cli_accepts_it(module: str, tmp_path: Path) -> None:
+    build_argv, task = _build_argv_function(module)
+    assert TASKS[task].module == module
+    if module == "MRITriage":
+        paths = {"T1": tmp_path / "T1.nrrd", "FLAIR": tmp_path / "FLAIR.nrrd"}
+        argv = build_argv(paths)
+        inputs = [f"T1={paths['T1']}", f"FLAIR={paths['FLAIR']}"]
+    else:
+        argv = build_argv(tmp_path / "image.nrrd")
+        inputs = [str(tmp_path / "image.nrrd")]
+    assert argv == [sys.executable, "-m", "radtriage", "infer", "--task", task, "--input", *inputs,
+                    "--output", "{output_dir}"]  # fmt: skip
+    args = _infer_parser().parse_args(argv[3:])
+    assert (args.command, args.task, args.input, args.output) == ("infer", task, inputs, "{output_dir}")
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new", "expected"),
+    [
+        ("BodyRegion", '"--task", TASK_NAME', '"--task", "lge_certainty"', "runs task 'lge_certainty', not the task"),
+        ("CMBDetect", '"--output", OUTPUT_DIR_PLACEHOLDER', '"--output", "/tmp/out"', "--output is not the job's"),
+        ("LGECertainty", '"infer", "--task"', '"run", "--task"', "does not start with the 'infer' command"),
+        ("MRITriage", "    @staticmethod\n    def buildArgv", "    def buildArgv", "buildArgv is not a @staticmethod"),
+        ("CMBDetect", "            self._jobs.cancel()\n            return\n", "            return\n",
+         "onApplyButton never calls cancel"),
+        ("LGECertainty", "        if not ensureDependencies():\n            return\n", "",
+         "onApplyButton never calls ensureDependencies"),
+        ("BodyRegion", "        from RadTriageCommonLib.job_controller import JobController\n\n", "",
+         "never imports JobController"),
+    ],
+)  # fmt: skip
+def test_background_job_mistakes_are_caught(module_copy, module: str, old: str, new: str, expected: str) -> None:
+    copy = module_copy(module)
+    _edit(copy / f"{module}.py", old, new)
+    problems = ss.check_module(copy, TASK_MODULES)
+    assert any(expected in p for p in problems), problems
+
+
+def test_library_import_at_module_top_level_is_caught(module_copy) -> None:
+    copy = module_copy("CMBDetect")
+    _edit(
+        copy / "CMBDetect.py",
+        "import slicer\n",
+        "import slicer\nfrom RadTriageCommonLib.job_files import loadOutputs\n",
+    )
+    problems = ss.check_module(copy, TASK_MODULES)
+    assert any("imports RadTriageCommonLib.job_files at module level" in p for p in problems), problems

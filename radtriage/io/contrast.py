@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -50,6 +50,9 @@ SOURCES = ("dicom", "name", "user")
 
 NAME_CONFIDENCE_SCALE = 0.8
 """Name-only guesses are scaled down: a name is a human label, not an acquisition fact."""
+
+MAX_AUTOMATIC_CONFIDENCE = 0.99
+"""Only a user override is certain (1.0)."""
 
 CONFLICT_NOTE_RATIO = 0.25
 """Evidence for another family above this fraction of the winner's is reported as conflicting."""
@@ -260,52 +263,42 @@ def _fmt(value: float | None) -> str:
     return "?" if value is None else f"{value:g}"
 
 
-def _image_type_evidence(tokens: set[str], upper: list[str]) -> list[_Evidence]:
-    ev: list[_Evidence] = []
+# ImageType values (any position) -> (evidence key, weight, what they mean).
+_IMAGE_TYPE_RULES: tuple[tuple[frozenset[str], str, float, str], ...] = (
+    (frozenset({"SWI"}), _SWI_PROCESSED, 0.0, "processed SWI"),
+    (frozenset({"SWI"}), "SWI", 4.0, "SWI"),
+    (frozenset({"MNIP", "MINIP", "MIN IP"}), _SWI_PROCESSED, 0.0, "minimum-intensity projection"),
+    (frozenset({"MNIP", "MINIP", "MIN IP"}), "SWI", 3.0, "minimum-intensity projection"),
+    (frozenset({"T2_STAR", "T2STAR", "T2*"}), "SWI", 3.0, "T2*-weighted"),
+    (frozenset({"ADC"}), "ADC", 4.0, "ADC map"),
+    (frozenset({"EADC", "EXP", "FA", "COLFA", "TENSOR", "TENSOR_B0", "T1_MAP", "T2_MAP", "R2STAR"}), _UNUSABLE, 3.5,
+     "parametric map"),
+    (frozenset({"TRACEW", "TRACE", "ISOTROPIC", "CALC_BVALUE"}), "DWI", 3.5, "diffusion-weighted trace"),
+    (frozenset({"DIFFUSION"}), _DIFFUSION, 2.0, "diffusion"),
+    (frozenset({"FLAIR", "FLUID_ATTENUATED"}), "FLAIR", 3.0, "FLAIR"),
+    (frozenset({"T1"}), "T1", 3.0, "T1-weighted"),
+    (frozenset({"T2"}), "T2", 3.0, "T2-weighted"),
+    (frozenset({"PROTON_DENSITY", "PD"}), "other", 3.0, "proton density"),
+    (frozenset({"STIR", "ANGIO", "TOF"}), "other", 2.5, "other MR contrast"),
+    (frozenset({"LOCALIZER", "SCOUT"}), _UNUSABLE, 4.0, "localizer"),
+    (frozenset({"FMRI", "PERFUSION", "MOCO"}), _UNUSABLE, 3.0, "time series (fMRI/perfusion)"),
+)
+_PROJECTION_FLAGS = frozenset({"PROJECTION IMAGE", "MIP"})
 
-    def add(key: str, weight: float, what: str) -> None:
-        ev.append(_Evidence(key, weight, f"ImageType {what}"))
 
-    if tokens & {"SWI"}:
-        add(_SWI_PROCESSED, 0.0, "SWI (processed SWI)")
-        add("SWI", 4.0, "SWI")
-    if tokens & {"MNIP", "MINIP", "MIN IP"}:
-        add(_SWI_PROCESSED, 0.0, "MNIP (minimum-intensity projection)")
-        add("SWI", 3.0, "MNIP (minimum-intensity projection)")
-    if tokens & {"T2_STAR", "T2STAR", "T2*"}:
-        add("SWI", 3.0, "T2_STAR")
-    if tokens & {"ADC"}:
-        add("ADC", 4.0, "ADC")
-    if tokens & {"EADC", "EXP", "FA", "COLFA", "TENSOR", "TENSOR_B0", "T1_MAP", "T2_MAP", "R2STAR"}:
-        add(_UNUSABLE, 3.5, "names a parametric map (" + ",".join(sorted(tokens & {"EADC", "EXP", "FA", "COLFA",
-                                                                                  "TENSOR", "TENSOR_B0", "T1_MAP",
-                                                                                  "T2_MAP", "R2STAR"})) + ")")
-    if tokens & {"TRACEW", "TRACE", "ISOTROPIC", "CALC_BVALUE"}:
-        add("DWI", 3.5, "/".join(sorted(tokens & {"TRACEW", "TRACE", "ISOTROPIC", "CALC_BVALUE"})))
-    if tokens & {"DIFFUSION"}:
-        add(_DIFFUSION, 2.0, "DIFFUSION")
-    if tokens & {"FLAIR", "FLUID_ATTENUATED"}:
-        add("FLAIR", 3.0, "FLAIR")
-    if "T1" in tokens:
-        add("T1", 3.0, "T1")
-    if "T2" in tokens:
-        add("T2", 3.0, "T2")
-    if tokens & {"PROTON_DENSITY", "PD"}:
-        add("other", 3.0, "PROTON_DENSITY")
-    if tokens & {"STIR", "ANGIO", "TOF"}:
-        add("other", 2.5, "/".join(sorted(tokens & {"STIR", "ANGIO", "TOF"})))
-    if tokens & {"LOCALIZER", "SCOUT"}:
-        add(_UNUSABLE, 4.0, "LOCALIZER")
-    if tokens & {"FMRI", "PERFUSION", "MOCO"}:
-        add(_UNUSABLE, 3.0, "/".join(sorted(tokens & {"FMRI", "PERFUSION", "MOCO"})) + " (time series)")
-    if tokens & {"PROJECTION IMAGE", "MIP"} and not tokens & {"SWI", "MNIP", "MINIP"}:
-        add(_UNUSABLE, 4.0, "projection image (MIP)")
-    phase_flags = {"PHASE", "PHASE_MAP", "P"} | {t for t in tokens if t.startswith("P_")}
-    # 'P'/'M' are meaningful from the third value on (Siemens: ORIGINAL\PRIMARY\P\ND).
-    if any(t in phase_flags for t in upper[2:]):
-        add(_PHASE, 4.0, "marks a phase image")
-    if any(t in {"M", "MAGNITUDE"} or t.startswith("M_") for t in upper[2:]):
-        add(_MAGNITUDE, 1.0, "marks a magnitude image")
+def _image_type_evidence(values: list[str]) -> list[_Evidence]:
+    """Evidence from ImageType values (Siemens/GE/Philips flags and enhanced-MR image flavours)."""
+    tokens = set(filter(None, values))
+    ev = [_Evidence(key, weight, f"ImageType {'/'.join(sorted(tokens & flags))} ({what})")
+          for flags, key, weight, what in _IMAGE_TYPE_RULES if tokens & flags]
+    if tokens & _PROJECTION_FLAGS and not any(e.key == _SWI_PROCESSED for e in ev):
+        ev.append(_Evidence(_UNUSABLE, 4.0, "ImageType projection image (MIP)"))
+    # 'P'/'M' are meaningful from the third value on (Siemens: ORIGINAL\PRIMARY\P\ND; Philips: ...\P_FFE).
+    later = values[2:]
+    if any(v in ("P", "PHASE", "PHASE_MAP") or v.startswith("P_") for v in later):
+        ev.append(_Evidence(_PHASE, 4.0, "ImageType marks a phase image"))
+    if any(v in ("M", "MAGNITUDE") or v.startswith("M_") for v in later):
+        ev.append(_Evidence(_MAGNITUDE, 1.0, "ImageType marks a magnitude image"))
     return ev
 
 
@@ -436,7 +429,7 @@ def _decide(evidence: list[_Evidence], source: str, scale: float = 1.0) -> Contr
     # Phase images are not magnitude images and feed no channel, unless SWI-processed.
     phase = by_key.get(_PHASE, 0.0)
     if phase > 0 and _SWI_PROCESSED not in by_key and phase > by_key.get(_MAGNITUDE, 0.0):
-        conf = min(0.95, _confidence(phase + 1.0, by_key.get(_MAGNITUDE, 0.0))) * scale
+        conf = round(min(0.95, _confidence(phase + 1.0, by_key.get(_MAGNITUDE, 0.0))) * scale, 3)
         return ContrastGuess(Contrast.OTHER, conf, f"other, not usable (confidence {conf:.2f}, {source}): phase "
                              f"image, not usable as magnitude ({described([_PHASE])})", source, False, notes)
 
@@ -476,7 +469,7 @@ def _decide(evidence: list[_Evidence], source: str, scale: float = 1.0) -> Contr
         contrast = Contrast(top_family)
         if post > 0:
             extra.append(f"post-contrast {contrast.value} ({described([_POST])}), kept as {contrast.value}")
-    conf = round(min(conf * scale, 1.0), 3)
+    conf = round(min(conf * scale, MAX_AUTOMATIC_CONFIDENCE), 3)
 
     label = "other, not usable" if not usable else contrast.value
     support = described(_FAMILIES[top_family]) or described([_POST, _PRE])
@@ -500,8 +493,7 @@ def classify_tags(tags: Mapping[str, Any]) -> ContrastGuess:
         return ContrastGuess(Contrast.OTHER, 0.95, f"other, not usable (confidence 0.95, dicom): Modality "
                              f"{modality} is not MR, so no MR contrast applies", "dicom", False,
                              (f"Modality {modality}",))
-    image_type = [t.strip() for t in tag_text(tags, "ImageType").split("\\")]
-    evidence = _image_type_evidence(set(filter(None, image_type)), image_type)
+    evidence = _image_type_evidence([t.strip() for t in tag_text(tags, "ImageType").split("\\")])
     evidence += _physics_evidence(tags)
     evidence += _agent_evidence(tags)
     evidence += _text_evidence(
@@ -523,6 +515,10 @@ def classify_name(text: str) -> ContrastGuess:
     """
     text = _FILE_SUFFIX_IN_TEXT.sub("", str(text or "").strip())
     evidence = _text_evidence([("name", text)], scale=1.0)
+    label = Path(text).name.lower() if text else ""
+    exact = [c for c in Contrast if label in (c.value.lower(), c.name.lower())]
+    if exact and not any(e.key == exact[0].value for e in evidence):
+        evidence.append(_Evidence(exact[0].value, 2.5, f"name is the channel label '{exact[0].value}'"))
     for chunk in re.split(r"[\s/\\]+", text):
         evidence += _bids_evidence(chunk)
     guess = _decide(evidence, "name", scale=NAME_CONFIDENCE_SCALE)
@@ -599,10 +595,19 @@ def parse_contrast(value: str | Contrast) -> Contrast:
 
 
 @dataclass
-class ContrastAssignment:
-    """A contrast guess per input, with one input picked per contrast."""
+class ContrastAssignment(Mapping[str, ContrastGuess]):
+    """A contrast guess per input (also readable as a mapping input key -> guess), one input picked per contrast."""
 
     guesses: dict[str, ContrastGuess] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> ContrastGuess:
+        return self.guesses[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.guesses)
+
+    def __len__(self) -> int:
+        return len(self.guesses)
 
     def _candidates(self, min_confidence: float) -> dict[Contrast, list[str]]:
         out: dict[Contrast, list[str]] = {}

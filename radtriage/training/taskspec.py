@@ -20,11 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from radtriage.training.settings import DEFAULT_KIND, KINDS
+
 log = logging.getLogger(__name__)
 
-KINDS = ("multilabel", "multiclass", "score")
-DEFAULT_KIND = {"mri_triage": "multilabel", "cmb_detect": "multilabel", "lge_certainty": "score", "body_region": "multiclass"}
-"""Training kind of each radtriage task when none is given."""
 
 _TRUE = {"1", "true", "yes", "y", "t", "positive", "pos"}
 _FALSE = {"0", "false", "no", "n", "f", "negative", "neg"}
@@ -158,7 +157,8 @@ class TrainTaskSpec:
         if number is not None and number == int(number) and 0 <= number < len(self.class_names):
             return int(number)
         raise LabelError(
-            f"label {label!r} is not one of the classes {list(self.class_names)} nor an index 0..{len(self.class_names) - 1}"
+            f"label {label!r} is not one of the classes {list(self.class_names)} "
+            f"nor an index 0..{len(self.class_names) - 1}"
         )
 
     def _multilabel(self, label: Any) -> list[float]:
@@ -173,7 +173,9 @@ class TrainTaskSpec:
         if not isinstance(label, (list, tuple, np.ndarray)):
             label = [label]
         if len(label) != n:
-            raise LabelError(f"label {list(label)!r} has {len(label)} value(s); expected {n} ({list(self.class_names)})")
+            raise LabelError(
+                f"label {list(label)!r} has {len(label)} value(s); expected {n} ({list(self.class_names)})"
+            )
         return [_flag(v, f"label[{i}]") for i, v in enumerate(label)]
 
     def stratum(self, target: np.ndarray) -> Hashable:
@@ -189,8 +191,12 @@ class TrainTaskSpec:
         if self.kind == "multiclass":
             return self.class_names[int(key)]  # type: ignore[arg-type]
         if self.kind == "score":
-            return f"{self.class_names[0]} >= {self.positive_at:g}" if key else f"{self.class_names[0]} < {self.positive_at:g}"
-        names = [c for c, v in zip(self.class_names, key) if v]  # type: ignore[call-overload]
+            return (
+                f"{self.class_names[0]} >= {self.positive_at:g}"
+                if key
+                else f"{self.class_names[0]} < {self.positive_at:g}"
+            )
+        names = [c for c, v in zip(self.class_names, key, strict=True) if v]  # type: ignore[call-overload]
         return "+".join(names) if names else "none"
 
     def class_counts(self, targets: Sequence[np.ndarray]) -> dict[str, int]:
@@ -207,7 +213,7 @@ class TrainTaskSpec:
         counts = dict.fromkeys(self.class_names, 0)
         none = 0
         for t in targets:
-            for c, v in zip(self.class_names, t.reshape(-1)):
+            for c, v in zip(self.class_names, t.reshape(-1), strict=True):
                 counts[c] += int(v)
             none += int(not np.any(t))
         return {**counts, "none": none}
@@ -229,7 +235,9 @@ class TrainTaskSpec:
         if self.kind == "multiclass":
             return float(balanced_accuracy_score(np.asarray(targets).astype(int), np.argmax(probs, axis=1)))
         truth, p = self.binary_truth(targets), np.asarray(probs).reshape(len(targets), -1)
-        aucs = [roc_auc_score(truth[:, c], p[:, c]) for c in range(truth.shape[1]) if 0 < truth[:, c].sum() < len(truth)]
+        aucs = [
+            roc_auc_score(truth[:, c], p[:, c]) for c in range(truth.shape[1]) if 0 < truth[:, c].sum() < len(truth)
+        ]
         return float(np.mean(aucs)) if aucs else None
 
     def metric_defined(self, targets: Sequence[np.ndarray]) -> bool:
@@ -241,7 +249,9 @@ class TrainTaskSpec:
         truth = self.binary_truth(np.stack(targets))
         return bool(np.any((truth.sum(axis=0) > 0) & (truth.sum(axis=0) < len(truth))))
 
-    def evaluate(self, targets: np.ndarray, probs: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self, targets: np.ndarray, probs: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0
+    ) -> dict[str, Any]:
         """Held-out test metrics with :mod:`radtriage.evaluation` (``evaluate_binary`` per sigmoid output,
         ``evaluate_multiclass`` for softmax). ``kind`` of the result is ``multilabel``, ``multiclass`` or ``score``."""
         from radtriage.evaluation import evaluate_binary, evaluate_multiclass
@@ -251,22 +261,36 @@ class TrainTaskSpec:
             return {"kind": self.kind, "n": 0, "reason": "no test cases"}
         if self.kind == "multiclass":
             pred = np.argmax(probs, axis=1)
-            return {**evaluate_multiclass(np.asarray(targets).astype(int), pred, self.class_names), "task_kind": self.kind}
+            return {
+                **evaluate_multiclass(np.asarray(targets).astype(int), pred, self.class_names),
+                "task_kind": self.kind,
+            }
         truth, p = self.binary_truth(targets), np.asarray(probs, dtype=float).reshape(n, -1)
         if self.kind == "score":
             name = self.class_names[0]
             result = evaluate_binary(
-                truth[:, 0], p[:, 0], self.positive_at / self.score_max, names=(f"no {name}", name),
-                n_bootstrap=n_bootstrap, seed=seed,
+                truth[:, 0],
+                p[:, 0],
+                self.positive_at / self.score_max,
+                names=(f"no {name}", name),
+                n_bootstrap=n_bootstrap,
+                seed=seed,
             )
             mae = float(np.mean(np.abs(p[:, 0] - np.asarray(targets, dtype=float).reshape(n))) * self.score_max)
             return {**result, "task_kind": "score", "score_mae": mae, "score_max": self.score_max}
         per_class = {
-            c: evaluate_binary(truth[:, i], p[:, i], self.threshold, names=(f"no {c}", c), n_bootstrap=n_bootstrap, seed=seed)
+            c: evaluate_binary(
+                truth[:, i], p[:, i], self.threshold, names=(f"no {c}", c), n_bootstrap=n_bootstrap, seed=seed
+            )
             for i, c in enumerate(self.class_names)
         }
-        return {"kind": "multilabel", "task_kind": "multilabel", "n": n, "class_names": list(self.class_names),
-                "per_class": per_class}
+        return {
+            "kind": "multilabel",
+            "task_kind": "multilabel",
+            "n": n,
+            "class_names": list(self.class_names),
+            "per_class": per_class,
+        }
 
 
 def infer_class_names(kind: str, labels: Sequence[Any], label_columns: Sequence[str] = ()) -> tuple[str, ...]:
@@ -281,7 +305,9 @@ def infer_class_names(kind: str, labels: Sequence[Any], label_columns: Sequence[
         first = present[0] if present else None
         if isinstance(first, Mapping):
             return tuple(str(k) for k in first)
-        width = len(_split_list(first)) if isinstance(first, str) else len(first) if isinstance(first, (list, tuple)) else 1
+        width = (
+            len(_split_list(first)) if isinstance(first, str) else len(first) if isinstance(first, (list, tuple)) else 1
+        )
         return tuple(f"label{i}" for i in range(width))
     numbers = [_number(lab) for lab in present]
     if present and all(v is not None and v == int(v) and v >= 0 for v in numbers):

@@ -1,0 +1,105 @@
+"""What a body-region bundle records: its label set (names, colours, SNOMED codes) and preprocessing.
+
+Design choice: **one bundle per modality** (``body-region-ct`` with 17 classes, ``body-region-mr``
+with 18). The bundle format gives each bundle one input modality and one class list, the two label
+sets differ (MR has ``breast``), and CT (calibrated HU) and MR (arbitrary units, scaled per volume)
+need different intensity handling; separate bundles also let either model be replaced on its own.
+The runner picks the bundle whose ``radtriage.inputs.modality`` matches the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from radtriage.labelsets import LabelSet, body_region_labelset
+from radtriage.models import default_metadata
+from radtriage.nets.body_region import NETWORK_NAME
+
+TASK = "body_region"
+SLICE_SIZE = 64
+"""Canonical slice grid (pixels per side)."""
+FOV_MM = 512.0
+"""Canonical field of view (mm per side): 8 mm pixels, so body size is preserved for the network."""
+FEATURES = (16, 32, 48, 64)
+DEMO_NOTICE = "demo, not for clinical use"
+
+
+def bundle_name(modality: str) -> str:
+    """The conventional bundle name for a modality: ``body-region-ct`` or ``body-region-mr``."""
+    return f"body-region-{body_region_labelset(modality).modality.lower()}"
+
+
+def labelset_metadata(labelset: LabelSet) -> dict[str, Any]:
+    """The label set as stored in a bundle: name, class names, display names, colours and SNOMED codes."""
+    return {
+        "name": labelset.name,
+        "modality": labelset.modality,
+        "order": "head to feet (arm classes at the level where the arms hang)",
+        "class_names": list(labelset.names),
+        "display_names": [c.display_name for c in labelset.classes],
+        "colours": [list(c.colour) for c in labelset.classes],
+        "snomed": [
+            {"code": c.snomed_code, "scheme": "SCT", "meaning": c.snomed_meaning} for c in labelset.classes
+        ],
+    }
+
+
+def preprocessing_metadata(modality: str) -> dict[str, Any]:
+    """How slices are prepared for the network (read back by the runner)."""
+    return {
+        "slice_axis": "volume axis nearest to head-feet (k unless tilted > 45 deg)",
+        "slice_size": SLICE_SIZE,
+        "fov_mm": FOV_MM,
+        "orientation": "columns toward patient left, rows toward posterior, in the slice plane",
+        "intensity": "ct_hu_over_1024" if modality == "CT" else "mr_over_volume_p99",
+    }
+
+
+def network_def(modality: str) -> dict[str, Any]:
+    """The ``network_def`` of a body-region bundle for ``modality``."""
+    return {
+        "_target_": NETWORK_NAME,
+        "in_channels": 1,
+        "out_channels": len(body_region_labelset(modality)),
+        "spatial_dims": 2,
+        "features": list(FEATURES),
+    }
+
+
+def body_region_metadata(
+    modality: str,
+    *,
+    version: str,
+    demo: bool,
+    description: str | None = None,
+    name: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    changelog: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A complete bundle metadata object for a body-region bundle (label set and preprocessing included)."""
+    labelset = body_region_labelset(modality)
+    mod = labelset.modality
+    text = description or (
+        f"Per-slice body-region classifier for {mod} ({len(labelset)} regions, head to feet) with "
+        "head-to-feet sequence smoothing."
+    )
+    if demo and DEMO_NOTICE not in text:
+        text += f" Trained on synthetic body phantoms only: {DEMO_NOTICE}."
+    meta = default_metadata(
+        name or bundle_name(mod),
+        TASK,
+        version=version,
+        description=text,
+        class_names=labelset.names,
+        inputs={"contrasts": [mod], "modality": mod, "spacing": [FOV_MM / SLICE_SIZE] * 2,
+                "patch_size": [SLICE_SIZE, SLICE_SIZE]},
+        outputs={"kind": "multiclass", "activation": "softmax", "channels": len(labelset)},
+        demo=demo,
+        changelog=changelog,
+    )
+    meta["radtriage"]["labelset"] = labelset_metadata(labelset)
+    meta["radtriage"]["preprocessing"] = preprocessing_metadata(mod)
+    if metrics is not None:
+        meta["radtriage"]["metrics"] = dict(metrics)
+    return meta

@@ -1,0 +1,162 @@
+"""Readers' 0-100 LGE ratings per slice, one sheet per reader, and the two-reader agreement report.
+
+A :class:`RatingSheet` belongs to exactly one reader (so two readers' scores are never mixed in one file) and
+records whether the reader was blinded to the model output. It is saved as a small JSON sidecar
+(``<stem>.ratings.<reader>.json`` beside the series by :func:`sidecar_path`). :func:`agreement_report` pairs two
+sheets on their common slice keys and runs :func:`radtriage.evaluation.evaluate_agreement` (Bland-Altman, ICC,
+kappa on the certainty classes). ``radtriage evaluate ratings --a A.json --b B.json --out DIR`` is
+:func:`add_evaluate_ratings_arguments` + :func:`run_evaluate_ratings`. A stop-gap until the project's
+annotation store exists; it has no dependency on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from radtriage.errors import InputError
+from radtriage.tasks.lge_certainty.certainty import DEFAULT_CERTAINTY_BAND, CertaintyBand
+
+log = logging.getLogger(__name__)
+
+SHEET_FORMAT = "radtriage.lge_ratings"
+SHEET_VERSION = 1
+_SAFE_READER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass
+class RatingSheet:
+    """One reader's ratings: ``ratings[slice_key] = {"rating": 0..100, "time": ISO-8601 UTC}``."""
+
+    reader: str
+    blinded: bool = True
+    series: str = ""
+    certainty_band: tuple[float, float] = DEFAULT_CERTAINTY_BAND
+    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reader, str) or not _SAFE_READER.fullmatch(self.reader):
+            raise ValueError(f"reader must be a short code of letters, digits, '_', '.', '-' (got {self.reader!r}); "
+                             "use a pseudonym, never a name")
+        self.certainty_band = tuple(CertaintyBand.from_value(self.certainty_band).as_list())  # type: ignore[assignment]
+
+    def rate(self, slice_key: str | int, rating: float) -> None:
+        """Record (or replace) this reader's 0-100 rating of one slice."""
+        value = float(rating)
+        if not (math.isfinite(value) and 0.0 <= value <= 100.0):
+            raise ValueError(f"rating must lie in [0, 100], got {rating!r}")
+        self.ratings[str(slice_key)] = {"rating": value, "time": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    def rating(self, slice_key: str | int) -> float | None:
+        """The rating of one slice, or None when not rated."""
+        entry = self.ratings.get(str(slice_key))
+        return None if entry is None else float(entry["rating"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"format": SHEET_FORMAT, "version": SHEET_VERSION, "reader": self.reader, "blinded": self.blinded,
+                "series": self.series, "certainty_band": list(self.certainty_band), "scale": [0, 100],
+                "ratings": self.ratings}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the sheet as JSON; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RatingSheet:
+        """Read a sheet written by :meth:`save`; :class:`InputError` naming the file when it is not one."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(path, "rating sheet not found") from exc
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"not a readable JSON rating sheet: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != SHEET_FORMAT:
+            raise InputError(path, f"not a rating sheet (format must be {SHEET_FORMAT!r})")
+        ratings = data.get("ratings")
+        if not isinstance(ratings, dict):
+            raise InputError(path, "'ratings' must be an object of slice key -> {rating, time}")
+        try:
+            sheet = cls(str(data.get("reader", "")), bool(data.get("blinded", True)), str(data.get("series", "")),
+                        tuple(data.get("certainty_band", DEFAULT_CERTAINTY_BAND)))
+            for key, entry in ratings.items():
+                value = entry.get("rating") if isinstance(entry, dict) else entry
+                sheet.rate(key, value)
+                if isinstance(entry, dict) and "time" in entry:
+                    sheet.ratings[str(key)]["time"] = str(entry["time"])
+        except (TypeError, ValueError) as exc:
+            raise InputError(path, str(exc)) from exc
+        return sheet
+
+
+def sidecar_path(series_path: str | Path, reader: str) -> Path:
+    """Where a reader's sheet for a series lives: ``<folder>/<stem>.ratings.<reader>.json``."""
+    p = Path(series_path)
+    stem = p.name.split(".")[0] if p.suffix else p.name
+    return p.parent / f"{stem}.ratings.{reader}.json"
+
+
+def paired_ratings(a: RatingSheet, b: RatingSheet) -> tuple[list[str], list[float], list[float]]:
+    """The slice keys both readers rated (sorted naturally) and their two rating lists."""
+    if a.reader == b.reader:
+        raise ValueError(f"both sheets are by reader {a.reader!r}; agreement needs two different readers")
+    keys = sorted(set(a.ratings) & set(b.ratings), key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
+    return keys, [float(a.ratings[k]["rating"]) for k in keys], [float(b.ratings[k]["rating"]) for k in keys]
+
+
+def agreement_report(a: RatingSheet, b: RatingSheet, certainty_band: tuple[float, float] | None = None
+                     ) -> dict[str, Any]:
+    """:func:`radtriage.evaluation.evaluate_agreement` on the slices both readers rated, with who and how."""
+    from radtriage.evaluation import evaluate_agreement
+
+    keys, ra, rb = paired_ratings(a, b)
+    if len(keys) < 2:
+        raise ValueError(f"readers {a.reader} and {b.reader} share {len(keys)} rated slice(s); need at least 2")
+    band = certainty_band or a.certainty_band
+    result = evaluate_agreement(ra, rb, band)
+    result.update(
+        reader_a=a.reader, reader_b=b.reader, blinded_a=a.blinded, blinded_b=b.blinded,
+        both_blinded=a.blinded and b.blinded, slice_keys=keys,
+        only_a=sorted(set(a.ratings) - set(b.ratings)), only_b=sorted(set(b.ratings) - set(a.ratings)),
+    )
+    return result
+
+
+def add_evaluate_ratings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``radtriage evaluate ratings``."""
+    parser.add_argument("--a", required=True, help="reader A's rating sheet (JSON)")
+    parser.add_argument("--b", required=True, help="reader B's rating sheet (JSON)")
+    parser.add_argument("--out", required=True, help="output folder for agreement.json and the plots")
+    parser.add_argument("--band", nargs=2, type=float, metavar=("LO", "HI"),
+                        help="certainty band (default: reader A's sheet, else 30 70)")
+    return parser
+
+
+def run_evaluate_ratings(args: argparse.Namespace) -> int:
+    """Write ``agreement.json``, ``bland_altman.png`` and ``certainty_agreement.png`` into ``args.out``."""
+    from radtriage.evaluation import write_plots, write_summary
+
+    a, b = RatingSheet.load(args.a), RatingSheet.load(args.b)
+    band = tuple(args.band) if getattr(args, "band", None) else None
+    try:
+        report = agreement_report(a, b, band)
+    except ValueError as exc:
+        raise InputError(args.b, str(exc)) from exc
+    out = Path(args.out)
+    path = write_summary(report, out, "agreement.json")
+    plots = write_plots(report, out)
+    print(path)
+    for p in plots:
+        print(p)
+    return 0

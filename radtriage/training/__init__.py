@@ -1,0 +1,53 @@
+"""Training machinery shared by every task: datalists, patient splits, balanced sampling, the resumable epoch loop,
+checkpoints and writing the result as a new versioned bundle with a model card.
+
+Entry points: :func:`train_bundle` (with a :class:`TrainConfig`), :func:`train_from_args` (keyword options, what
+``radtriage train`` calls) and :func:`add_train_arguments` / :func:`run_train_command` for the command line.
+Names are imported on first use, so ``add_train_arguments`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_MODULES = {
+    "checkpoint": ("CheckpointError", "checkpoint_exists", "read_checkpoint", "restore_checkpoint", "save_checkpoint"),
+    "command": ("add_train_arguments", "config_from_options", "run_train_command", "train_from_args"),
+    "data": (
+        "CaseDataset",
+        "build_augmentation",
+        "default_loader",
+        "get_loader",
+        "preprocess_channels",
+        "register_loader",
+    ),
+    "datalist": ("SPLIT_NAMES", "Case", "Datalist", "read_datalist"),
+    "loop": ("EpochRecord", "FitResult", "fit", "predict"),
+    "model_card": ("DEMO_WARNING", "code_version", "data_summary", "git_commit"),
+    "pipeline": ("PreparedData", "TrainResult", "network_definition", "prepare_cases", "train_bundle"),
+    "sampling": ("balanced_sampler", "balancing_weights"),
+    "settings": (
+        "DEFAULT_CERTAINTY_BAND",
+        "DEFAULT_KIND",
+        "KINDS",
+        "AugmentConfig",
+        "LoopSettings",
+        "PreprocessConfig",
+        "TrainConfig",
+    ),
+    "splits": ("assign_splits", "split_fingerprint", "stratified_patient_split"),
+    "taskspec": ("LabelError", "TrainTaskSpec", "infer_class_names"),
+    "versioning": ("next_bundle_version",),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = sorted(_WHERE)

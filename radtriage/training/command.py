@@ -1,0 +1,172 @@
+"""``radtriage train``: its argparse options and the function the subcommand calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from radtriage.training.loop import EpochRecord
+    from radtriage.training.pipeline import TrainResult
+
+from radtriage.tasks import TASKS
+from radtriage.training.settings import (
+    KINDS,
+    MONITORS,
+    NORMALIZE_MODES,
+    PROGRESS_MODES,
+    RESIZE_MODES,
+    AugmentConfig,
+    TrainConfig,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"features\": 8}'")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``radtriage train`` options to ``parser`` (a subparser); returns it."""
+    p = parser
+    p.add_argument(
+        "datalist",
+        help="MONAI decathlon-style JSON ('training'/'validation'/'test') or CSV datalist "
+        "(columns image[,image2...], label or one column per class, patient_id[, split])",
+    )
+    p.add_argument("--task", required=True, choices=list(TASKS), help="the radtriage task the bundle is for")
+    p.add_argument(
+        "--network",
+        default="monai.networks.nets.DenseNet121",
+        help="allow-listed network class (registered name or monai.networks.nets.X)",
+    )
+    p.add_argument(
+        "--network-args",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="extra constructor arguments; channel/dimension arguments are filled in",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder; the bundle goes to <out>/<name>-<version>")
+    p.add_argument("--name", help="bundle name (default <task>-custom); a new run gets the next version")
+    p.add_argument("--first-version", default="0.1.0", help="version of the first bundle of this name")
+    p.add_argument("--description", default="", help="one-line description for the metadata and model card")
+    p.add_argument("--demo", action="store_true", help="mark the bundle a demo model, not for clinical use")
+    p.add_argument("--kind", choices=KINDS, help="training kind (default from the task: multilabel, multiclass, score)")
+    p.add_argument("--class-names", nargs="+", metavar="NAME", help="class names in output order (default: inferred)")
+    p.add_argument("--contrasts", nargs="+", metavar="NAME", help="name of each input channel, e.g. T1 FLAIR")
+    p.add_argument("--modality", default="MR", choices=["MR", "CT"])
+    p.add_argument("--spacing", nargs="+", type=float, metavar="MM", help="voxel spacing the inputs are expected at")
+    p.add_argument("--patch-size", nargs="+", type=int, default=[64, 64], metavar="N", help="2 or 3 sizes")
+    p.add_argument(
+        "--resize", choices=RESIZE_MODES, default="resize", help="reach the patch size by resize or crop/pad"
+    )
+    p.add_argument("--normalize", choices=NORMALIZE_MODES, default="zscore")
+    p.add_argument("--loader", help="name of a registered image loader (default: read_image)")
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", dest="max_epochs", type=int, default=50, help="maximum number of epochs")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", dest="learning_rate", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--patience", type=int, default=10, help="early stopping patience in epochs (0: off)")
+    p.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that resets the patience")
+    p.add_argument("--monitor", choices=MONITORS, default="metric", help="validation metric or loss for early stopping")
+    p.add_argument("--no-balance", dest="balance", action="store_false", help="plain shuffling, no class balancing")
+    p.add_argument("--no-augment", dest="augment_enabled", action="store_false", help="no training augmentation")
+    p.add_argument(
+        "--augment",
+        dest="augment_settings",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help=f"augmentation settings, keys: {', '.join(f.name for f in fields(AugmentConfig))}",
+    )
+    p.add_argument("--threshold", type=float, default=0.5, help="probability operating point (multilabel)")
+    p.add_argument("--score-max", type=float, default=100.0, help="top of the score scale (score kind)")
+    p.add_argument("--positive-at", type=float, default=50.0, help="score counted positive from here (score kind)")
+    p.add_argument("--certainty-band", nargs=2, type=float, metavar=("LOW", "HIGH"))
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--workers", dest="num_workers", type=int, default=0, help="data loader worker processes")
+    p.add_argument("--no-cache", dest="cache", action="store_false", help="load images on every access")
+    p.add_argument("--checkpoint-dir", type=Path, help="default <out>/<name>.checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto", help="tqdm bar, JSON lines, or none")
+    p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def config_from_options(task: str, network_name: str, out_dir: str | Path, **opts: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from keyword options (``augment`` may be an :class:`AugmentConfig` or a dict;
+    ``augment_enabled``/``augment_settings`` are the CLI's spelling). Unknown options are refused."""
+    opts = {k: v for k, v in opts.items() if v is not None}
+    augment = opts.pop("augment", None)
+    settings = dict(opts.pop("augment_settings", {}) or {})
+    enabled = opts.pop("augment_enabled", None)
+    if not isinstance(augment, AugmentConfig):
+        settings = {**dict(augment or {}), **settings}
+        if enabled is not None:
+            settings["enabled"] = bool(enabled)
+        augment = AugmentConfig.from_dict(settings)
+    unknown = set(opts) - _CONFIG_FIELDS
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    for key in ("patch_size", "spacing", "class_names", "contrasts", "certainty_band"):
+        if key in opts:
+            opts[key] = tuple(opts[key])
+    return TrainConfig(task=task, network=network_name, out_dir=Path(out_dir), augment=augment, **opts)
+
+
+def train_from_args(
+    datalist: Any,
+    task: str,
+    network_name: str,
+    out_dir: str | Path,
+    *,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    **opts: Any,
+) -> TrainResult:
+    """Train and write a new bundle version; ``opts`` are :class:`TrainConfig` fields
+    (see :func:`config_from_options`). Returns the :class:`TrainResult`."""
+    from radtriage.training.pipeline import train_bundle
+
+    config = config_from_options(task, network_name, out_dir, **opts)
+    return train_bundle(datalist, config, on_epoch_end=on_epoch_end)
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    """What ``radtriage train`` runs: train from the parsed ``args`` and report the bundle (JSON ``result`` event
+    when run as a background job)."""
+    from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result
+
+    wanted = _CONFIG_FIELDS | {"augment_enabled", "augment_settings"}
+    values = {k: v for k, v in vars(args).items() if k in wanted and k not in ("task", "network", "out_dir")}
+    result = train_from_args(args.datalist, args.task, args.network, args.out, **values)
+    if os.environ.get(OUTPUT_DIR_ENV):
+        emit_result({"bundle": str(result.bundle_path)}, version=result.version)
+    elif getattr(args, "json", False):
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(
+            f"bundle {result.bundle_path} (version {result.version}; best epoch {result.fit.best_epoch} of "
+            f"{result.fit.epochs_run}{', stopped early' if result.fit.stopped_early else ''})"
+        )
+    return 0
