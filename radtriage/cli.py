@@ -192,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable)")
     p.set_defaults(func=_cmd_infer)
 
+    from radtriage.training import add_train_arguments, run_train_command
+
+    p = sub.add_parser("train", help="train a model bundle from a MONAI-style datalist (JSON/CSV)")
+    add_train_arguments(p)
+    p.set_defaults(func=run_train_command)
+
+    from radtriage.annotations import add_annotations_arguments, run_annotations
+
+    p = sub.add_parser("labels", help="reader labels in an annotation store: list, history, agreement, progress")
+    add_annotations_arguments(p)
+    p.set_defaults(func=run_annotations)
+
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
     p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")
     p.add_argument("--seed", type=int, default=0)

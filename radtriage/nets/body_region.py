@@ -2,9 +2,9 @@
 
 Input: ``[B, C, 64, 64]`` slices resampled to a fixed patient orientation and field of view
 (see :mod:`radtriage.tasks.body_region.slices`); output: ``[B, n_classes]`` logits.
-Four strided conv stages (each conv + batch norm + ReLU, then a second conv) halve the grid
-to 4x4; global average pooling and one linear layer give the logits. About 70k parameters,
-thousands of slices per second on one CPU core.
+Four strided conv stages (conv + batch norm + ReLU; stages 2-4 add a second conv) halve the
+grid to 4x4; global average pooling and one linear layer give the logits. About 90k parameters
+and 4 million multiply-adds per slice: well over a thousand slices per second on one CPU core.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from radtriage.models import register_network
 NETWORK_NAME = "radtriage.nets.body_region.BodyRegionNet"
 
 
-def _stage(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True)]
+
+
+def _stage(c_in: int, c_out: int, second_conv: bool) -> nn.Sequential:
+    layers = _conv(c_in, c_out, 2)
+    if second_conv:
+        layers += _conv(c_out, c_out, 1)
+    return nn.Sequential(*layers)
 
 
 class BodyRegionNet(nn.Module):
@@ -43,7 +44,7 @@ class BodyRegionNet(nn.Module):
         in_channels: int = 1,
         out_channels: int = 17,
         spatial_dims: int = 2,
-        features: Sequence[int] = (16, 32, 48, 64),
+        features: Sequence[int] = (16, 24, 48, 64),
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
@@ -52,7 +53,7 @@ class BodyRegionNet(nn.Module):
         if in_channels < 1 or out_channels < 2:
             raise ValueError(f"need in_channels >= 1 and out_channels >= 2, got {in_channels}, {out_channels}")
         chans = [int(in_channels), *(int(f) for f in features)]
-        self.features = nn.Sequential(*(_stage(a, b) for a, b in itertools.pairwise(chans)))
+        self.features = nn.Sequential(*(_stage(a, b, i > 0) for i, (a, b) in enumerate(itertools.pairwise(chans))))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(float(dropout))
         self.head = nn.Linear(chans[-1], int(out_channels))

@@ -173,6 +173,7 @@ def _resume_state(
     best = restore_checkpoint(tensors, record, model=model, optimizer=optimizer)
     state = dict(loop)
     state["best_value"] = -math.inf if state.get("best_value") is None else float(state["best_value"])
+    state["best_loss"] = math.inf if state.get("best_loss") is None else float(state["best_loss"])
     return state, best
 
 
@@ -213,6 +214,7 @@ def fit(
     state: dict[str, Any] = {
         "epoch": 0,
         "best_value": -math.inf,
+        "best_loss": math.inf,
         "best_epoch": 0,
         "bad_epochs": 0,
         "history": [],
@@ -235,10 +237,12 @@ def fit(
             val_loss, val_t, val_p = predict(model, val_set, task, device, settings.batch_size)
             val_metric = task.metric(val_t, val_p) if state["monitor"] == "metric" else None
             value = val_metric if state["monitor"] == "metric" and val_metric is not None else -val_loss
-            improved = bool(value > state["best_value"] + settings.min_delta) or best is None
+            # a better monitored value, or (metric monitor) an equal metric with a lower validation loss
+            tie_better = state["monitor"] == "metric" and value >= state["best_value"] and val_loss < state["best_loss"]
+            improved = bool(value > state["best_value"] + settings.min_delta or tie_better) or best is None
             if improved:
                 best = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-                state.update(best_value=float(value), best_epoch=epoch + 1, bad_epochs=0)
+                state.update(best_value=float(value), best_loss=float(val_loss), best_epoch=epoch + 1, bad_epochs=0)
             else:
                 state["bad_epochs"] += 1
             record = EpochRecord(
@@ -252,7 +256,12 @@ def fit(
                 model=model,
                 optimizer=optimizer,
                 best_weights=best,
-                loop_state={**state, "best_value": _finite(state["best_value"]), "fingerprint": fingerprint},
+                loop_state={
+                    **state,
+                    "best_value": _finite(state["best_value"]),
+                    "best_loss": _finite(state["best_loss"]),
+                    "fingerprint": fingerprint,
+                },
             )
             metric_text = "" if val_metric is None else f", val {task.metric_name} {val_metric:.4f}"
             bar.epoch_end(

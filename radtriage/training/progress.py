@@ -55,6 +55,8 @@ class Progress:
     def step(self, epoch: int, step: int, loss: float) -> None:
         """One training batch done (``step`` counts from 1)."""
         if self._bar is not None:
+            if step == 1:
+                self._bar.set_description(f"epoch {epoch + 1}/{self.max_epochs}", refresh=False)
             self._bar.update(1)
             self._bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", refresh=False)
         elif self.mode == "json" and step % self._every == 0 and step < self.steps:
@@ -63,9 +65,7 @@ class Progress:
     def epoch_end(self, epoch: int, message: str) -> None:
         """An epoch finished; ``message`` summarises it."""
         log.info("%s", message)
-        if self._bar is not None:
-            self._bar.set_description(f"epoch {epoch + 1}/{self.max_epochs}")
-        elif self.mode == "json":
+        if self.mode == "json":
             emit_progress(self.fraction(epoch + 1, 0), message)
 
     def close(self) -> None:

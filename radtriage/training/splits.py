@@ -74,9 +74,10 @@ def assign_splits(
 ) -> list[str]:
     """The split of every case (patients never cross splits).
 
-    Splits given in the datalist are honoured; a patient given two different splits raises :class:`InputError`
-    naming the rows. Patients without a given split go to train and to whichever of val/test the datalist does
-    not provide, stratified by ``strata`` (one hashable per case; a patient's stratum is its most frequent one).
+    Splits given in the datalist are honoured; a patient given two different splits, or given val/test on one
+    row and no split on another, raises :class:`InputError` naming the rows. Patients without a given split go to
+    train and to whichever of val/test the datalist does not provide, stratified by ``strata`` (one hashable per
+    case; a patient's stratum is its most frequent one).
     """
     fractions = check_fractions(fractions)
     given: dict[str, tuple[str, str]] = {}
@@ -91,6 +92,14 @@ def assign_splits(
                 "splits; a patient must be in one split only",
             )
         given.setdefault(case.patient_id, (case.split, case.row))
+    for case in cases:  # an unsplit row could land in train or val: a leak for a patient given val or test
+        seen = given.get(case.patient_id)
+        if case.split is None and seen is not None and seen[0] != "train":
+            raise InputError(
+                where,
+                f"{case.row} (no split given: train or val) and {seen[1]} ({seen[0]}) are the same patient; a patient "
+                "must be in one split only (give every row of this patient the same split)",
+            )
     per_patient: dict[str, list[Hashable]] = defaultdict(list)
     for case, key in zip(cases, strata, strict=True):
         if case.patient_id not in given:

@@ -21,7 +21,7 @@ SLICE_SIZE = 64
 """Canonical slice grid (pixels per side)."""
 FOV_MM = 512.0
 """Canonical field of view (mm per side): 8 mm pixels, so body size is preserved for the network."""
-FEATURES = (16, 32, 48, 64)
+FEATURES = (16, 24, 48, 64)
 DEMO_NOTICE = "demo, not for clinical use"
 
 

@@ -37,9 +37,9 @@ def normalise_modality(text: str | None) -> str | None:
 
 
 def determine_modality(image: Image, requested: str | None = None) -> tuple[str, str]:
-    """The input's modality and where it came from: ``("CT"|"MR", "option"|"dicom"|"intensity")``.
+    """The input's modality and where it came from: ``("CT"|"MR", "option"|"dicom"|"metadata"|"intensity")``.
 
-    An explicit ``requested`` modality wins; then DICOM ``Modality``; otherwise CT is assumed when the
+    An explicit ``requested`` modality wins; then DICOM ``Modality``, then ``metadata["modality"]``; otherwise CT is assumed when the
     volume has air-like values below -300 (HU) and MR when it has none — a guess that is reported.
     """
     if requested is not None:
@@ -48,14 +48,14 @@ def determine_modality(image: Image, requested: str | None = None) -> tuple[str,
             raise InputError(image.metadata.get("source_path"), f"modality must be CT or MR, got {requested!r}")
         return mod, "option"
     tags = image.metadata.get("dicom_tags") or {}
-    for value in (image.metadata.get("modality"), tags.get("Modality")):
+    for value, source in ((tags.get("Modality"), "dicom"), (image.metadata.get("modality"), "metadata")):
         mod = normalise_modality(value)
         if mod is not None:
-            return mod, "dicom"
+            return mod, source
         if value:
             raise InputError(
                 image.metadata.get("source_path"),
-                f"DICOM modality {value!r} is neither CT nor MR; the body-region task reads CT and MR only",
+                f"modality {value!r} is neither CT nor MR; the body-region task reads CT and MR only",
             )
     arr = image.array if image.array.ndim == 3 else image.array[..., 0]
     sample = arr.reshape(-1)[:: max(1, arr.size // 200_000)]

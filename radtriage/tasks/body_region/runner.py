@@ -33,7 +33,7 @@ Progress = Callable[[float, str], None]
 LABEL_VOLUME = "region_labels"
 LABEL_VOLUME_IN_PLANE = 16
 """In-plane voxels of the label volume (it is constant within a slice; full resolution along the slices)."""
-BATCH = 512
+BATCH = 128
 
 
 def _report(progress: Progress | None, fraction: float, message: str) -> None:

@@ -20,6 +20,12 @@ from radtriage.tasks.lge_certainty.certainty import (
     SliceCall,
     band_slice,
 )
+from radtriage.tasks.lge_certainty.ratings import (
+    RatingSheet,
+    add_evaluate_ratings_arguments,
+    agreement_report,
+    run_evaluate_ratings,
+)
 from radtriage.tasks.lge_certainty.reformat import LongAxis, estimate_long_axis, reformat_to_short_axis
 from radtriage.tasks.lge_certainty.runner import run
 from radtriage.tasks.lge_certainty.scoring import LgeSliceScorer, SliceScore
@@ -33,10 +39,14 @@ __all__ = [
     "CertaintyBand",
     "LgeSliceScorer",
     "LongAxis",
+    "RatingSheet",
     "SliceCall",
     "SliceScore",
+    "add_evaluate_ratings_arguments",
+    "agreement_report",
     "band_slice",
     "estimate_long_axis",
     "reformat_to_short_axis",
     "run",
+    "run_evaluate_ratings",
 ]
