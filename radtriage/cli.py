@@ -145,6 +145,17 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from radtriage.bench import format_report, run_benchmarks
+
+    report = run_benchmarks(args.task or None, repeats=args.repeats, device=args.device)
+    print(format_report(report))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nJSON written to {args.json_out}")
+    return 1 if any("error" in r for r in report["results"].values()) else 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from radtriage.demo import run_demo
 
@@ -203,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("labels", help="reader labels in an annotation store: list, history, agreement, progress")
     add_annotations_arguments(p)
     p.set_defaults(func=run_annotations)
+
+    p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
+    p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per stage; the median is reported")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    p.add_argument("--json-out", help="also write the report as JSON to this file")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
     p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")
