@@ -9,11 +9,14 @@ The runner picks the bundle whose ``radtriage.inputs.modality`` matches the inpu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from radtriage.labelsets import LabelSet, body_region_labelset
 from radtriage.models import default_metadata
+from radtriage.models.bundle import METADATA_FILE
 from radtriage.nets.body_region import NETWORK_NAME
 
 TASK = "body_region"
@@ -103,3 +106,41 @@ def body_region_metadata(
     if metrics is not None:
         meta["radtriage"]["metrics"] = dict(metrics)
     return meta
+
+
+def labelset_card_table(labelset: LabelSet) -> list[str]:
+    """Markdown table of the label set (index, name, display name, colour, SNOMED CT code)."""
+    lines = ["| # | Class | Display name | Colour (RGB) | SNOMED CT |", "|---|---|---|---|---|"]
+    for c in labelset.classes:
+        code = f"{c.snomed_code} ({c.snomed_meaning})" if c.snomed_code else "-"
+        lines.append(f"| {c.index} | `{c.name}` | {c.display_name} | {', '.join(map(str, c.colour))} | {code} |")
+    return lines
+
+
+def annotate_bundle(folder: str | Path, modality: str, metrics: Mapping[str, Any] | None = None,
+                    card_section: str | None = None) -> Path:
+    """Add the body-region sections (label set, preprocessing, metrics) to a bundle written by the trainer.
+
+    ``configs/metadata.json`` gains ``radtriage.labelset``, ``radtriage.preprocessing`` and (if given)
+    ``radtriage.metrics``; ``card_section`` (Markdown) is appended to the model card. The weights and their
+    SHA-256 are untouched; the metadata is checked again after writing.
+    """
+    from radtriage.models.bundle import MODEL_CARD_FILE, read_metadata
+
+    folder = Path(folder)
+    labelset = body_region_labelset(modality)
+    path = folder / METADATA_FILE
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if list(raw["radtriage"]["class_names"]) != list(labelset.names):
+        raise ValueError(f"{path}: class names are not the {labelset.modality} body-region label set")
+    raw["radtriage"]["labelset"] = labelset_metadata(labelset)
+    raw["radtriage"]["preprocessing"] = preprocessing_metadata(labelset.modality)
+    if metrics is not None:
+        raw["radtriage"]["metrics"] = json.loads(json.dumps(dict(metrics)))
+    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    read_metadata(folder)
+    if card_section:
+        card = folder / MODEL_CARD_FILE
+        card.write_text(card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + card_section.strip() + "\n",
+                        encoding="utf-8")
+    return folder

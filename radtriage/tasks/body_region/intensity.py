@@ -39,8 +39,8 @@ def normalise_modality(text: str | None) -> str | None:
 def determine_modality(image: Image, requested: str | None = None) -> tuple[str, str]:
     """The input's modality and where it came from: ``("CT"|"MR", "option"|"dicom"|"metadata"|"intensity")``.
 
-    An explicit ``requested`` modality wins; then DICOM ``Modality``, then ``metadata["modality"]``; otherwise CT is assumed when the
-    volume has air-like values below -300 (HU) and MR when it has none — a guess that is reported.
+    An explicit ``requested`` modality wins; then DICOM ``Modality``, then ``metadata["modality"]``; otherwise
+    CT is assumed when the volume has air-like values below -300 (HU) and MR when it has none (a reported guess).
     """
     if requested is not None:
         mod = normalise_modality(requested)
