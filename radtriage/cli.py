@@ -222,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", help="also write the report as JSON to this file")
     p.set_defaults(func=_cmd_bench)
 
+    from radtriage.export import add_export_arguments, run_export
+
+    p = sub.add_parser("export", help="export labelled cases as a cohort: NIfTI, CSV/JSON, MONAI datalist, datasheet")
+    add_export_arguments(p)
+    p.set_defaults(func=run_export)
+
+    from radtriage.inplace import add_inplace_arguments, run_inplace
+
+    p = sub.add_parser("finetune", help="fine-tune a task's bundle on an exported cohort; registers a new version")
+    add_inplace_arguments(p)
+    p.set_defaults(func=run_inplace)
+
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
     p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,8 @@
-"""Put saliency maps into patient space: on the model grid, back on the native volume, or on one slice."""
+"""Put saliency maps into patient space: on the model grid, back on the native volume, or on one slice.
+
+A 2D classifier run over every k-slice of a volume gives maps ``[K, j, i]`` that are already on
+that volume's grid: ``heatmap_image(maps, model_grid_image=volume)``.
+"""
 
 from __future__ import annotations
 

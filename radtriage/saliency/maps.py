@@ -9,6 +9,7 @@ carries more evidence for the chosen class.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -112,8 +113,10 @@ def _class_activation_maps(
                 hooks.activations.clear()
                 hooks.gradients.clear()
                 try:
-                    maps.append(cam(chunk.clone().requires_grad_(True), class_idx=class_index).detach())
-                except IndexError as exc:
+                    with warnings.catch_warnings():  # MONAI warns before failing on an unused layer
+                        warnings.filterwarnings("ignore", message="Backward hook for", category=UserWarning)
+                        maps.append(cam(chunk.clone().requires_grad_(True), class_idx=class_index).detach())
+                except (IndexError, KeyError) as exc:
                     if layer not in hooks.activations or layer not in hooks.gradients:
                         raise ValueError(f"layer {layer!r} takes no part in the class score; pick another") from exc
                     raise
@@ -189,10 +192,21 @@ def _occlusion_maps(
             scores = network(sample)
             _check_scores(scores, class_index)
             baseline = activate(scores)[0, class_index]
-            occluded, _ = occlusion(sample)
+            with warnings.catch_warnings():  # MONAI 1.6 indexes with lists, which torch warns about
+                warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
+                occluded, _ = occlusion(sample)
             occluded = occluded.as_tensor() if hasattr(occluded, "as_tensor") else occluded
             # Importance = how much the class probability drops when the neighbourhood is hidden.
-            maps.append((baseline - occluded[0, class_index]).clamp_min(0.0))
+            drop = (baseline - occluded[0, class_index]).clamp_min(0.0)
+            if float(drop.max()) <= 1e-7:
+                logger.warning(
+                    "occlusion changed the output %d of sample %d nowhere (probability %.4g, saturated?); "
+                    "activation=None measures the drop of the raw class score instead",
+                    class_index,
+                    b,
+                    float(baseline),
+                )
+            maps.append(drop)
     logger.debug("occlusion maps with mask %s, overlap %.2f", mask, overlap)
     return torch.stack(maps).cpu().numpy()
 
@@ -214,16 +228,23 @@ def saliency_map(
 ) -> np.ndarray:
     """Heatmaps ``[B, *spatial]`` (float32) of where ``inputs`` ``[B, C, *spatial]`` supports class ``class_index``.
 
-    ``method``: ``"gradcam"``, ``"gradcam++"`` (MONAI ``GradCAM``/``GradCAMpp`` on ``target_layer``,
-    default: the last Conv2d/Conv3d, upsampled linearly to the input size) or ``"occlusion"``
-    (MONAI ``OcclusionSensitivity``: the drop of the class probability when a ``mask_size``
-    patch around each voxel is hidden; ``overlap`` between patches, ``fill`` = ``"gaussian"``,
-    ``"mean_patch"``, ``"mean_img"`` or a number; ``activation`` = ``"auto"`` (sigmoid for one
-    output, softmax otherwise), ``"softmax"``, ``"sigmoid"`` for multi-label sigmoid outputs,
-    ``None`` or a callable). ``class_index`` picks the output (softmax class or sigmoid logit).
+    ``class_index`` picks the output (a softmax class or one sigmoid logit). ``method``:
+
+    * ``"gradcam"``, ``"gradcam++"``: MONAI ``GradCAM``/``GradCAMpp`` on ``target_layer`` (default:
+      the last Conv2d/Conv3d, see :func:`find_target_layer`), upsampled linearly to the input size.
+    * ``"occlusion"``: MONAI ``OcclusionSensitivity``, the drop of the class probability when a
+      ``mask_size`` patch around each voxel is hidden (default: a quarter of each axis, 1 to 16
+      voxels; ``overlap`` between patches; ``fill`` = ``"gaussian"``, ``"mean_patch"``,
+      ``"mean_img"`` or a number). ``activation``: ``"auto"`` (sigmoid for one output, softmax
+      otherwise), ``"softmax"``, ``"sigmoid"`` (multi-label outputs), ``None`` (raw class scores)
+      or a callable. A very confident network saturates its probability, which then drops
+      nowhere (all-zero map, a warning is logged): ``activation=None`` measures the score drop.
+      ``target_layer`` is not used.
+
     With ``normalize`` each map is divided by its maximum, so it lies in [0, 1] (0: no evidence);
-    otherwise the raw non-negative values come back. The network's mode, ``requires_grad``,
-    gradients and hooks are left as they were, and no gradient graph outlives the call.
+    otherwise the raw non-negative values come back. The network's train/eval modes,
+    ``requires_grad`` flags, gradients and hooks are left as they were, and no gradient graph
+    outlives the call (it also works inside ``torch.no_grad()``).
     """
     key = _method_name(method)
     if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) or class_index < 0:

@@ -105,6 +105,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--no-cache", dest="cache", action="store_false", help="load images on every access")
     p.add_argument("--checkpoint-dir", type=Path, help="default <out>/<name>.checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--init-bundle", type=Path, help="warm start (fine-tune) from this bundle's verified weights")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto", help="tqdm bar, JSON lines, or none")
     p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -180,6 +180,18 @@ def _write_docs(folder: Path, test_metrics: Mapping[str, Any], training: Mapping
             log.warning("could not draw test plots %s: %s", prefix, exc)
 
 
+def _load_init_weights(model: Any, bundle: Path) -> dict[str, Any]:
+    """Load a bundle's checked weights into ``model`` (same architecture); returns the bundle's identity."""
+    from radtriage.models import check_state_dict, read_metadata, read_state_dict, verify_weights
+
+    meta = read_metadata(bundle)
+    weights = verify_weights(bundle, meta)
+    state = read_state_dict(weights, meta.weights.format)
+    check_state_dict(model, state, weights)
+    model.load_state_dict(state, strict=True)
+    return {"name": meta.name, "version": meta.version, "weights_sha256": meta.weights.sha256}
+
+
 def train_bundle(
     datalist: str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any],
     config: TrainConfig,
@@ -236,7 +248,9 @@ def train_bundle(
         )
         for split in ("train", "val", "test")
     }
-    model = _build_model(network_def).to(device)
+    model = _build_model(network_def)
+    init = _load_init_weights(model, config.init_bundle) if config.init_bundle else None
+    model = model.to(device)
     fingerprint = {
         "task": config.task,
         "kind": spec.kind,
@@ -245,6 +259,7 @@ def train_bundle(
         "preprocess": preprocess.to_dict(),
         "augment": config.augment.to_dict(),
         "splits": split_fingerprint(dl.cases, prepared.splits),
+        "init_weights_sha256": init["weights_sha256"] if init else None,
     }
     result = fit(
         model,
@@ -270,7 +285,8 @@ def train_bundle(
     band = config.certainty_band or (DEFAULT_CERTAINTY_BAND if config.task == "lge_certainty" else None)
     changelog = {
         **_previous_changelog(out_dir, config.bundle_name),
-        version: f"trained with radtriage train on {date} (best epoch {result.best_epoch})",
+        version: f"trained with radtriage train on {date} (best epoch {result.best_epoch})"
+        + (f", warm-started from {init['name']} {init['version']}" if init else ""),
     }
     meta = default_metadata(
         config.bundle_name,

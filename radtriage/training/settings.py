@@ -160,6 +160,7 @@ class TrainConfig:
     cache: bool = True
     checkpoint_dir: Path | None = None
     resume: bool = False
+    init_bundle: Path | None = None  # warm start: begin from this bundle's verified weights (fine-tuning)
     progress: str = "auto"
     n_bootstrap: int = 1000
     loader: str | Callable[..., Any] | None = None
@@ -196,7 +197,7 @@ class TrainConfig:
         """Plain-JSON training settings for the model card (paths and callables as text)."""
         out = {}
         for key, value in asdict(self).items():
-            if key in ("out_dir", "checkpoint_dir", "base_dir", "resume", "progress"):
+            if key in ("out_dir", "checkpoint_dir", "base_dir", "resume", "progress", "init_bundle"):
                 continue
             if key == "augment":
                 value = self.augment.to_dict()

@@ -33,7 +33,6 @@ Progress = Callable[[float, str], None]
 LABEL_VOLUME = "region_labels"
 LABEL_VOLUME_IN_PLANE = 16
 """In-plane voxels of the label volume (it is constant within a slice; full resolution along the slices)."""
-BATCH = 128
 
 
 def _report(progress: Progress | None, fraction: float, message: str) -> None:
@@ -59,8 +58,15 @@ def find_body_region_bundle(modality: str, bundle: str | Path | None = None) -> 
 
     Raises :class:`radtriage.models.BundleNotFoundError` naming the modality and what was found instead.
     """
+    from packaging.version import InvalidVersion, Version
+
     from radtriage.models import BundleNotFoundError, inspect_bundle, list_bundles
-    from radtriage.models.registry import _version_key
+
+    def newest(info: Any) -> tuple[int, Any]:
+        try:
+            return (1, Version(info.version))
+        except InvalidVersion:
+            return (0, info.version)
 
     mod = body_region_labelset(modality).modality
     if bundle is not None and (Path(bundle) / "configs" / "metadata.json").is_file():
@@ -74,7 +80,7 @@ def find_body_region_bundle(modality: str, bundle: str | Path | None = None) -> 
     found = [b for b in list_bundles() if b.task == TASK and (bundle is None or b.name == str(bundle))]
     usable = [b for b in found if b.valid and b.meta is not None and b.meta.inputs.modality == mod]
     if usable:
-        return max(usable, key=lambda b: _version_key(b.version)).path
+        return max(usable, key=newest).path
     what = f"body_region {mod}" + (f" named {bundle!r}" if bundle else "")
     others = ", ".join(f"{b.name} {b.version} ({b.meta.inputs.modality if b.meta else '?'}"
                        f"{'' if b.valid else ', invalid: ' + b.reason})" for b in found) or "none"
@@ -84,11 +90,17 @@ def find_body_region_bundle(modality: str, bundle: str | Path | None = None) -> 
     )
 
 
-def predict_probabilities(network: Any, x: np.ndarray, device: Any, batch: int = BATCH) -> np.ndarray:
-    """Softmax probabilities ``[n, K]`` for network inputs ``x`` ``[n, H, W]`` (batched, no gradients)."""
+def predict_probabilities(network: Any, x: np.ndarray, device: Any, batch: int | None = None) -> np.ndarray:
+    """Softmax probabilities ``[n, K]`` for network inputs ``x`` ``[n, H, W]`` (batched, no gradients).
+
+    Default batch: 128 slices on one CPU thread (stays in cache), 512 otherwise (fewer thread hand-offs).
+    """
     import torch
 
     from radtriage.runtime.device import inference_mode
+
+    if batch is None:
+        batch = 128 if torch.device(device).type == "cpu" and torch.get_num_threads() == 1 else 512
 
     out = []
     with inference_mode(device):

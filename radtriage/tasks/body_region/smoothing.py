@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 logger = logging.getLogger(__name__)
 
@@ -108,19 +107,23 @@ def viterbi(log_emissions: np.ndarray, log_trans: np.ndarray, log_start: np.ndar
 
 
 def posteriors(log_emissions: np.ndarray, log_trans: np.ndarray, log_start: np.ndarray | None = None) -> np.ndarray:
-    """Posterior state probabilities ``[T, K]`` (forward-backward in log space)."""
+    """Posterior state probabilities ``[T, K]`` (forward-backward, rescaled at every step)."""
     t_len, k = log_emissions.shape
     start = np.full(k, -np.log(k)) if log_start is None else log_start
+    emit = np.exp(log_emissions - log_emissions.max(axis=1, keepdims=True))  # per-slice scale cancels out
+    trans = np.exp(log_trans)
     alpha = np.empty((t_len, k))
-    alpha[0] = start + log_emissions[0]
+    a = np.exp(start - start.max()) * emit[0]
+    alpha[0] = a / a.sum()
     for t in range(1, t_len):
-        alpha[t] = logsumexp(alpha[t - 1][:, None] + log_trans, axis=0) + log_emissions[t]
-    beta = np.zeros((t_len, k))
+        a = (alpha[t - 1] @ trans) * emit[t]
+        alpha[t] = a / a.sum()
+    beta = np.ones((t_len, k))
     for t in range(t_len - 2, -1, -1):
-        beta[t] = logsumexp(log_trans + (log_emissions[t + 1] + beta[t + 1])[None, :], axis=1)
-    log_post = alpha + beta
-    log_post -= logsumexp(log_post, axis=1, keepdims=True)
-    return np.exp(log_post)
+        b = trans @ (emit[t + 1] * beta[t + 1])
+        beta[t] = b / b.sum()
+    post = alpha * beta
+    return post / post.sum(axis=1, keepdims=True)
 
 
 @dataclass

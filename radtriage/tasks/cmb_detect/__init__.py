@@ -1,0 +1,55 @@
+"""CMBDetect: two-stage cerebral microbleed detection on SWI / T2*-GRE (core, Slicer-free).
+
+* :mod:`.prep` — input choice, echo combination, 1 mm isotropic working grid, intensity normalisation;
+* :mod:`.candidates` — stage 1: dense heatmap (MONAI sliding window) and peak extraction;
+* :mod:`.detector` — stage 2 patch discriminator, radius, location, merging: :class:`CmbPipeline`;
+* :mod:`.nms` — merging of detections closer than a radius; :mod:`.blobs` — radius from the blob;
+* :mod:`.location` — rule-based lobar / deep / infratentorial class in a head frame;
+* :mod:`.runner` — ``run`` registered as the ``cmb_detect`` task; :mod:`.mrml` — markups and count table;
+* :mod:`.evaluate` — FROC on phantoms or a folder (``radtriage evaluate detection``);
+* :mod:`.training_data` — phantom patches for the demo training script.
+"""
+
+from __future__ import annotations
+
+from radtriage.tasks import register_runner
+from radtriage.tasks.cmb_detect.candidates import Peaks, candidate_heatmap, extract_peaks
+from radtriage.tasks.cmb_detect.detector import CmbDetection, CmbPipeline, DetectionRun, DetectSettings
+from radtriage.tasks.cmb_detect.evaluate import (
+    add_evaluate_detection_arguments,
+    evaluate_scans,
+    phantom_scans,
+    run_evaluate_detection,
+)
+from radtriage.tasks.cmb_detect.location import LOCATION_CLASSES, HeadFrame, count_by_location, location_class
+from radtriage.tasks.cmb_detect.mrml import add_cmb_outputs, read_cmb_markups
+from radtriage.tasks.cmb_detect.nms import merge_close
+from radtriage.tasks.cmb_detect.prep import WorkingVolume, prepare_working_volume, working_grid
+from radtriage.tasks.cmb_detect.runner import run
+
+register_runner("cmb_detect", run)
+
+__all__ = [
+    "LOCATION_CLASSES",
+    "CmbDetection",
+    "CmbPipeline",
+    "DetectSettings",
+    "DetectionRun",
+    "HeadFrame",
+    "Peaks",
+    "WorkingVolume",
+    "add_cmb_outputs",
+    "add_evaluate_detection_arguments",
+    "candidate_heatmap",
+    "count_by_location",
+    "evaluate_scans",
+    "extract_peaks",
+    "location_class",
+    "merge_close",
+    "phantom_scans",
+    "prepare_working_volume",
+    "read_cmb_markups",
+    "run",
+    "run_evaluate_detection",
+    "working_grid",
+]

@@ -1,0 +1,231 @@
+"""The two-stage microbleed detector: working grid -> dense candidates -> patch discriminator -> merged detections.
+
+:class:`CmbPipeline` holds the loaded networks and the settings (from the bundle's ``inference.json`` item
+``cmb_detect``); :meth:`CmbPipeline.detect` returns every scored candidate (for FROC) and the operating
+threshold decides which are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radtriage.image import Image
+from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
+from radtriage.tasks.cmb_detect.candidates import candidate_heatmap, extract_peaks
+from radtriage.tasks.cmb_detect.location import HeadFrame, estimate_head_frame, location_class
+from radtriage.tasks.cmb_detect.nms import merge_close
+from radtriage.tasks.cmb_detect.prep import WorkingVolume, prepare_working_volume
+
+log = logging.getLogger(__name__)
+
+TASK = "cmb_detect"
+DEMO_NOTICE = "demo, not for clinical use"
+SETTINGS_KEY = "cmb_detect"
+LABEL_PREFIX = "CMB"
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``)."""
+
+    working_spacing_mm: float = 1.0
+    roi_size: tuple[int, int, int] = (64, 64, 64)
+    overlap: float = 0.25
+    candidate_threshold: float = 0.2
+    min_distance_vox: int = 2
+    max_candidates: int = 300
+    patch_size: int = 16
+    merge_mm: float = 3.0
+    detection_threshold: float = 0.5
+    echo_mode: str = "rss"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> DetectSettings:
+        """From plain JSON (unknown keys ignored with a debug log)."""
+        values = dict(values or {})
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if "roi_size" in known:
+            known["roi_size"] = tuple(int(v) for v in known["roi_size"])
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        out = asdict(self)
+        out["roi_size"] = list(self.roi_size)
+        return out
+
+
+@dataclass
+class CmbDetection:
+    """One scored candidate after merging: native RAS/LPS centre, apparent radius, confidence and location."""
+
+    center_lps: tuple[float, float, float]
+    center_ras: tuple[float, float, float]
+    center_native_ijk: tuple[float, float, float]
+    radius_mm: float
+    confidence: float
+    candidate_score: float
+    location: str
+    merged: int = 1
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (rounded to 0.01 mm / 1e-4)."""
+        return {
+            "label": self.label,
+            "center_ras": [round(float(v), 3) for v in self.center_ras],
+            "center_lps": [round(float(v), 3) for v in self.center_lps],
+            "center_native_ijk": [round(float(v), 3) for v in self.center_native_ijk],
+            "radius_mm": round(float(self.radius_mm), 2),
+            "confidence": round(float(self.confidence), 4),
+            "candidate_score": round(float(self.candidate_score), 4),
+            "location": self.location,
+            "merged_candidates": int(self.merged),
+        }
+
+
+@dataclass
+class DetectionRun:
+    """What :meth:`CmbPipeline.detect` found: all merged candidates (strongest first), the threshold, timings."""
+
+    candidates: list[CmbDetection]
+    threshold: float
+    head_frame: HeadFrame | None
+    head_frame_note: str
+    working: WorkingVolume
+    heatmap: np.ndarray
+    n_peaks: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def detections(self) -> list[CmbDetection]:
+        """Candidates at or above the operating threshold, labelled ``CMB-1``, ``CMB-2``... by confidence."""
+        kept = [c for c in self.candidates if c.confidence >= self.threshold]
+        for n, det in enumerate(kept, start=1):
+            det.label = f"{LABEL_PREFIX}-{n}"
+        return kept
+
+    def heatmap_image(self) -> Image:
+        """The stage-1 heatmap on the working grid (an Image with exact geometry)."""
+        g = self.working.grid
+        return Image(self.heatmap.astype(np.float32), g.spacing, g.origin, g.direction.copy(),
+                     {"description": "CMB candidate heatmap (stage 1)"})
+
+
+def extract_patches(stack: np.ndarray, voxels: np.ndarray, size: int) -> np.ndarray:
+    """``(N, C, size, size, size)`` patches of a ``[C, k, j, i]`` stack centred on ``voxels`` ([k, j, i]);
+    channel 0 is edge-padded, the others zero-padded."""
+    half = size // 2
+    pad = [(0, 0)] + [(half, half)] * 3
+    first = np.pad(stack[:1], pad, mode="edge")
+    rest = np.pad(stack[1:], pad, mode="constant") if stack.shape[0] > 1 else np.zeros((0, *first.shape[1:]))
+    padded = np.concatenate([first, rest]).astype(np.float32, copy=False)
+    out = np.zeros((len(voxels), stack.shape[0], size, size, size), dtype=np.float32)
+    for n, (k, j, i) in enumerate(np.asarray(voxels, dtype=int)):
+        out[n] = padded[:, k : k + size, j : j + size, i : i + size]
+    return out
+
+
+@dataclass
+class CmbPipeline:
+    """The loaded cascade. Build with :meth:`from_bundle` (or directly, e.g. with untrained networks)."""
+
+    network: Any  # radtriage.nets.cmb.CmbDetector
+    settings: DetectSettings = field(default_factory=DetectSettings)
+    device: Any = "cpu"
+    bundle_info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_bundle(cls, bundle: str | Path | None = None, device: str = "auto") -> CmbPipeline:
+        """Load the newest valid ``cmb_detect`` bundle (or the one named, or the folder given).
+
+        Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
+        """
+        from radtriage.models import find_bundle, load_bundle
+
+        if bundle is not None and Path(bundle).is_dir():
+            path = Path(bundle)
+        else:
+            path = find_bundle(TASK, name=None if bundle is None else str(bundle)).path
+        loaded = load_bundle(path, device, task=TASK)
+        meta = loaded.meta
+        settings = DetectSettings.from_dict(loaded.config.get(SETTINGS_KEY))
+        op = (meta.thresholds.get("cmb") or {}).get("operating")
+        if op is not None:
+            settings = DetectSettings.from_dict({**settings.to_dict(), "detection_threshold": float(op)})
+        info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
+        return cls(loaded.network.eval(), settings, loaded.device, info)
+
+    def discriminate(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Stage-2 probabilities for ``(N, C, P, P, P)`` patches."""
+        import torch
+
+        from radtriage.runtime.device import inference_mode
+
+        if not len(patches):
+            return np.zeros(0)
+        out = []
+        with inference_mode(self.device, amp=False):
+            for s in range(0, len(patches), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(patches[s : s + batch_size])).to(self.device)
+                out.append(torch.sigmoid(self.network.discriminator(x).float()).reshape(-1).cpu().numpy())
+        return np.concatenate(out).astype(float)
+
+    def detect(
+        self,
+        magnitude: Image,
+        phase: Image | None = None,
+        *,
+        key: str = "magnitude",
+        threshold: float | None = None,
+        phase_sign: float = 1.0,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> DetectionRun:
+        """Run the cascade on one magnitude (optionally with its phase). ``threshold`` overrides the bundle's."""
+        report = progress or (lambda fraction, message="": None)
+        s = self.settings
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        work = prepare_working_volume(magnitude, phase, key=key, spacing=s.working_spacing_mm,
+                                      echo_mode=s.echo_mode, phase_sign=phase_sign)
+        stack = work.stack()
+        t1 = time.perf_counter()
+        timings["preprocess"] = (t1 - t0) * 1000
+        report(0.2, "stage 1: screening for candidates")
+        heat = candidate_heatmap(self.network.candidate, stack[:1], self.device, s.roi_size, s.overlap)
+        peaks = extract_peaks(heat, s.candidate_threshold, s.min_distance_vox, s.max_candidates)
+        t2 = time.perf_counter()
+        timings["stage1"] = (t2 - t1) * 1000
+        report(0.6, f"stage 2: rescoring {len(peaks)} candidate(s)")
+        probs = self.discriminate(extract_patches(stack, peaks.voxels, s.patch_size))
+        t3 = time.perf_counter()
+        timings["stage2"] = (t3 - t2) * 1000
+        frame, note = estimate_head_frame(work.magnitude, work.grid)
+        lps = work.index_to_lps(peaks.ijk) if len(peaks) else np.zeros((0, 3))
+        radii = np.array([blob_radius_mm(work.magnitude, v, s.working_spacing_mm) for v in peaks.voxels])
+        keep, groups = merge_close(lps, probs, s.merge_mm, radii)
+        native_ijk = work.native.lps_to_index(lps) if len(lps) else np.zeros((0, 3))
+        found = []
+        for i, group in zip(keep, groups, strict=True):
+            p = lps[i]
+            found.append(CmbDetection(
+                center_lps=tuple(float(v) for v in p),  # type: ignore[arg-type]
+                center_ras=(-float(p[0]), -float(p[1]), float(p[2])),
+                center_native_ijk=tuple(float(v) for v in native_ijk[i]),  # type: ignore[arg-type]
+                radius_mm=float(radii[i]),
+                confidence=float(probs[i]),
+                candidate_score=float(peaks.scores[i]),
+                location=location_class(p, frame),
+                merged=len(group),
+            ))
+        timings["postprocess"] = (time.perf_counter() - t3) * 1000
+        report(0.9, f"{len(found)} candidate(s) scored")
+        return DetectionRun(found, s.detection_threshold if threshold is None else float(threshold), frame, note,
+                            work, heat, len(peaks), timings)

@@ -1,0 +1,170 @@
+"""FROC evaluation of a CMBDetect bundle on SWI phantoms or on a folder of scans with truth JSON.
+
+Matching (``radtriage.evaluation.evaluate_detection``, RAS mm): a detection hits a microbleed when it lies
+within ``match_mm`` (default 2 mm) of its centre or within its apparent (blooming) radius; every scored
+candidate counts (the FROC sweeps the threshold), so the curve does not depend on the bundle's operating point.
+
+Folder layout: ``NAME.nii.gz`` (magnitude) with ``NAME.truth.json`` = ``{"microbleeds": [{"center_ras": [x, y,
+z], "radius_mm": r}, ...], "phase": "NAME_phase.nii.gz" (optional)}``; :func:`write_phantom_scans` writes one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from radtriage.errors import InputError
+from radtriage.image import Image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MATCH_MM = 2.0
+TARGET = {"sensitivity": 0.90, "max_fp_per_scan": 1.5}
+TRUTH_SUFFIX = ".truth.json"
+
+
+def phantom_scans(seeds: Sequence[int], **phantom_options: Any) -> list[dict[str, Any]]:
+    """SWI phantom scans ``{"name", "magnitude", "phase", "truth"}`` (truth: RAS centres + apparent radii)."""
+    from radtriage.phantoms import make_swi_case
+
+    scans = []
+    for seed in seeds:
+        case = make_swi_case(int(seed), **phantom_options)
+        truth = [{"center_ras": list(f.centre_ras), "radius_mm": f.apparent_radius_mm} for f in case.microbleeds]
+        scans.append({"name": f"swi-phantom-{int(seed)}", "magnitude": case.magnitude, "phase": case.phase,
+                      "truth": truth})
+    return scans
+
+
+def write_phantom_scans(folder: str | Path, seeds: Sequence[int], with_phase: bool = True) -> list[Path]:
+    """Write phantom scans as ``NAME.nii.gz`` (+ ``NAME_phase.nii.gz``) with ``NAME.truth.json``."""
+    from radtriage.io import write_volume
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scan in phantom_scans(seeds):
+        name = scan["name"]
+        written.append(write_volume(scan["magnitude"], out / f"{name}.nii.gz"))
+        doc: dict[str, Any] = {"microbleeds": scan["truth"]}
+        if with_phase and scan["phase"] is not None:
+            write_volume(scan["phase"], out / f"{name}_phase.nii.gz")
+            doc["phase"] = f"{name}_phase.nii.gz"
+        (out / f"{name}{TRUTH_SUFFIX}").write_text(json.dumps(doc, indent=2))
+    return written
+
+
+def folder_scans(folder: str | Path) -> list[dict[str, Any]]:
+    """Scans from a folder of ``NAME.truth.json`` files (see the module docstring)."""
+    from radtriage.io import read_image
+
+    root = Path(folder)
+    truths = sorted(root.glob(f"*{TRUTH_SUFFIX}"))
+    if not truths:
+        raise InputError(root, f"no *{TRUTH_SUFFIX} files (one per scan) in this folder")
+    scans = []
+    for path in truths:
+        name = path.name[: -len(TRUTH_SUFFIX)]
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            lesions = [{"center_ras": [float(v) for v in m["center_ras"]], "radius_mm": m.get("radius_mm")}
+                       for m in doc.get("microbleeds", [])]
+        except (ValueError, KeyError, TypeError) as exc:
+            expected = "{'microbleeds': [{'center_ras': [x, y, z], 'radius_mm': r}]}"
+            raise InputError(path, f"not a truth file ({exc}); expected {expected}") from exc
+        images = [p for p in root.glob(f"{name}.*") if p.name != path.name and not p.name.endswith(".json")]
+        if not images:
+            raise InputError(path, f"no image {name}.nii.gz (or other format) beside this truth file")
+        phase = read_image(root / doc["phase"]) if doc.get("phase") else None
+        scans.append({"name": name, "magnitude": read_image(images[0]), "phase": phase, "truth": lesions})
+    return scans
+
+
+def evaluate_scans(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
+                   use_phase: bool = True) -> dict[str, Any]:
+    """Run ``pipeline`` (a :class:`CmbPipeline`) on every scan and compute the FROC over all scored candidates."""
+    from radtriage.evaluation import evaluate_detection
+
+    dets: dict[str, list[dict[str, Any]]] = {}
+    truth: dict[str, list[dict[str, Any]]] = {}
+    op_fp = 0
+    op_tp = 0
+    n_lesions = 0
+    for scan in scans:
+        phase: Image | None = scan.get("phase") if use_phase else None
+        run = pipeline.detect(scan["magnitude"], phase)
+        dets[scan["name"]] = [{"center": list(c.center_ras), "score": c.confidence} for c in run.candidates]
+        truth[scan["name"]] = [{"center": t["center_ras"], "radius_mm": t.get("radius_mm")} for t in scan["truth"]]
+        op = evaluate_detection({"s": [{"center": list(c.center_ras), "score": 1.0} for c in run.detections]},
+                                {"s": truth[scan["name"]]}, match_mm)
+        op_fp += op["froc"]["n_false_positive"]
+        op_tp += op["froc"]["n_true_positive"]
+        n_lesions += len(scan["truth"])
+    result = evaluate_detection(dets, truth, match_mm)
+    n = max(1, len(scans))
+    result["operating_point"] = {
+        "threshold": pipeline.settings.detection_threshold,
+        "sensitivity": (op_tp / n_lesions) if n_lesions else None,
+        "fp_per_scan": op_fp / n,
+    }
+    result["phase_used"] = bool(use_phase and any(s.get("phase") is not None for s in scans))
+    result["target"] = {**TARGET, "met": _target_met(result)}
+    return result
+
+
+def _target_met(result: dict[str, Any]) -> bool | None:
+    froc = result["froc"]
+    if froc.get("sensitivity") is None:
+        return None
+    best = max((s for f, s in zip(froc["fp_per_scan"], froc["sensitivity"], strict=True)
+                if f <= TARGET["max_fp_per_scan"]), default=0.0)
+    return bool(best >= TARGET["sensitivity"])
+
+
+def write_evaluation(result: dict[str, Any], out_dir: str | Path, prefix: str = "cmb_") -> dict[str, Path]:
+    """``<prefix>froc.json`` and ``<prefix>froc.png`` in ``out_dir``."""
+    from radtriage.evaluation import plot_froc, write_summary
+
+    out = Path(out_dir)
+    paths = {"json": write_summary(result, out, f"{prefix}froc.json")}
+    if result["froc"].get("sensitivity") is not None:
+        paths["png"] = plot_froc(result, out / f"{prefix}froc.png")
+    return paths
+
+
+def add_evaluate_detection_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``radtriage evaluate detection``."""
+    parser.add_argument("--bundle", default=None, help="cmb_detect bundle name or folder (default: newest installed)")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--phantoms", type=int, default=None, metavar="N", help="evaluate on N seeded SWI phantoms")
+    src.add_argument("--scans", type=Path, default=None, metavar="DIR",
+                     help="folder of NAME.nii.gz scans with NAME.truth.json")
+    parser.add_argument("--first-seed", type=int, default=10_000, help="seed of the first phantom")
+    parser.add_argument("--match-mm", type=float, default=DEFAULT_MATCH_MM, help="hit distance in mm")
+    parser.add_argument("--no-phase", action="store_true", help="ignore phase images (magnitude only)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--output", type=Path, required=True, help="folder for cmb_froc.json and cmb_froc.png")
+    return parser
+
+
+def run_evaluate_detection(args: argparse.Namespace) -> int:
+    """Run the evaluation the parsed ``args`` ask for; prints the sensitivity at 0.5/1/2/4 FP per scan."""
+    from radtriage.tasks.cmb_detect.detector import CmbPipeline
+
+    pipeline = CmbPipeline.from_bundle(args.bundle, args.device)
+    if args.scans is not None:
+        scans = folder_scans(args.scans)
+    else:
+        n = 10 if args.phantoms is None else int(args.phantoms)
+        scans = phantom_scans(range(args.first_seed, args.first_seed + n))
+    result = evaluate_scans(pipeline, scans, args.match_mm, use_phase=not args.no_phase)
+    result["bundle"] = dict(pipeline.bundle_info)
+    paths = write_evaluation(result, args.output)
+    points = ", ".join(f"{p['fp_per_scan']:g} FP: {p['sensitivity']:.2f}" for p in result["sensitivity_at_fp"]
+                       if p["sensitivity"] is not None)
+    print(f"FROC on {len(scans)} scan(s): {points or 'no lesions'}; wrote {paths['json']}")
+    return 0

@@ -1,0 +1,88 @@
+"""The ``cmb_detect`` task runner: pick the inputs, run the cascade, return detections and points."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from radtriage.image import Image
+from radtriage.tasks.cmb_detect.detector import DEMO_NOTICE, TASK, CmbPipeline, DetectionRun
+from radtriage.tasks.cmb_detect.location import FRAME_NAME, count_by_location
+from radtriage.tasks.cmb_detect.prep import pick_inputs
+from radtriage.tasks.result import TaskResult
+
+log = logging.getLogger(__name__)
+
+HEATMAP_VOLUME = "cmb_heatmap"
+NO_PHASE_NOTICE = ("no phase image given: calcifications and other diamagnetic dark dots cannot be told apart "
+                   "from microbleeds on magnitude alone; check each detection against phase or CT")
+
+
+def detection_points(run: DetectionRun) -> list[dict[str, Any]]:
+    """``result.json`` points: label, RAS and LPS centre, radius, confidence and location of each detection."""
+    out = []
+    for d in (det.to_dict() for det in run.detections):
+        out.append({"label": d["label"], "ras": d["center_ras"], "lps": d["center_lps"], "radius_mm": d["radius_mm"],
+                    "confidence": d["confidence"], "location": d["location"]})
+    return out
+
+
+def outputs_of(run: DetectionRun, key: str, phase_used: bool) -> dict[str, Any]:
+    """The ``outputs`` object of the result (detections, counts per location class, geometry, settings)."""
+    detections = run.detections
+    return {
+        "input": key,
+        "phase_used": phase_used,
+        "echo_combination": run.working.echo_note or "single echo",
+        "threshold": run.threshold,
+        "n_candidates_stage1": run.n_peaks,
+        "n_candidates_scored": len(run.candidates),
+        "n_detections": len(detections),
+        "detections": [d.to_dict() for d in detections],
+        "location_counts": count_by_location([d.location for d in detections]),
+        "head_frame": None if run.head_frame is None else run.head_frame.to_dict(),
+        "location_note": run.head_frame_note or f"locations from the {FRAME_NAME}",
+        "working_grid": {"size": list(run.working.grid.size), "spacing_mm": list(run.working.grid.spacing)},
+        "radius": "apparent (blooming) radius from the thresholded blob, mm",
+        "timings_ms": {k: round(v, 1) for k, v in run.timings_ms.items()},
+    }
+
+
+def run(
+    inputs: dict[str, Image],
+    *,
+    bundle: str | None = None,
+    device: str = "auto",
+    progress: Callable[[float, str], None] | None = None,
+    threshold: float | None = None,
+    phase_sign: float = 1.0,
+    heatmap: bool = True,
+    pipeline: CmbPipeline | None = None,
+    **options: Any,
+) -> TaskResult:
+    """Detect microbleeds on an SWI/T2*-GRE magnitude (``inputs``: one image, or ``magnitude`` + ``phase``).
+
+    ``threshold`` overrides the bundle's operating point; ``heatmap`` adds the stage-1 heatmap (working grid)
+    as volume ``cmb_heatmap``. Raises :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
+    """
+    if options:
+        log.debug("cmb_detect ignores options %s", sorted(options))
+    report = progress or (lambda fraction, message="": None)
+    key, magnitude, phase = pick_inputs(inputs)
+    report(0.02, "loading the microbleed model")
+    pipe = pipeline or CmbPipeline.from_bundle(bundle, device)
+    result = pipe.detect(magnitude, phase, key=key, threshold=threshold, phase_sign=phase_sign, progress=report)
+    notices: list[str] = []
+    if pipe.bundle_info.get("demo"):
+        notices.append(DEMO_NOTICE)
+    if phase is None:
+        notices.append(NO_PHASE_NOTICE)
+    if result.working.echo_note:
+        notices.append(f"multi-echo input: {result.working.echo_note}")
+    if result.head_frame is None:
+        notices.append(f"location class unknown: {result.head_frame_note}")
+    volumes = {HEATMAP_VOLUME: result.heatmap_image()} if heatmap else {}
+    report(1.0, f"{len(result.detections)} microbleed detection(s)")
+    return TaskResult(TASK, dict(pipe.bundle_info), outputs_of(result, key, phase is not None), volumes=volumes,
+                      points=detection_points(result), notices=notices)
