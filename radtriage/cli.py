@@ -215,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_annotations_arguments(p)
     p.set_defaults(func=run_annotations)
 
+    p = sub.add_parser("evaluate", help="evaluation reports: reader agreement on ratings, detection FROC")
+    evaluate = p.add_subparsers(dest="evaluate_command", required=True)
+    from radtriage.tasks.lge_certainty.ratings import add_evaluate_ratings_arguments, run_evaluate_ratings
+
+    q = evaluate.add_parser("ratings", help="two readers' 0-100 slice ratings: Bland-Altman, ICC, kappa on certainty")
+    add_evaluate_ratings_arguments(q)
+    q.set_defaults(func=run_evaluate_ratings)
+
     p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
     p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
     p.add_argument("--repeats", type=int, default=5, help="runs per stage; the median is reported")

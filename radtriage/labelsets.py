@@ -156,6 +156,9 @@ BRAIN_LESION_LABELS: dict[int, str] = {
 LGE_CERTAINTY: tuple[str, ...] = ("high", "low")
 """Reader certainty classes: ``high`` = clearly yes or clearly no, ``low`` = ambiguous."""
 
+LGE_DEFAULT_CERTAINTY_BAND: tuple[float, float] = (30.0, 70.0)
+"""The documented default low-certainty band (likelihood 0-100); a bundle may set its own, a caller may override."""
+
 LGE_ENHANCEMENT_GRADES: tuple[str, ...] = ("none", "clear", "subtle")
 """Enhancement grades of the LGE phantom (``subtle`` covers faint, small and artefact-like cases)."""
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train the demo LGECertainty bundle on cardiac LGE phantoms (demo, not for clinical use).
 
-One seeded command (about 5-10 minutes on 2 CPU cores)::
+One seeded command (13 epochs with early stopping took 32 minutes on the shared, heavily loaded 2-core CPU;
+about 10 minutes on an idle one)::
 
     .venv/bin/python scripts/train_demo_lge_certainty.py            # writes radtriage/bundles/lge-certainty-demo-0.1.0
 
@@ -59,18 +60,25 @@ def make_slices(n: int, seed: int, prep: SlicePrep) -> list[dict[str, Any]]:
     split_of = np.empty(n, dtype=object)
     n_val, n_test = round(0.15 * n), round(0.15 * n)
     split_of[order[:n_val]] = "val"
-    split_of[order[n_val:n_val + n_test]] = "test"
-    split_of[order[n_val + n_test:]] = "train"
+    split_of[order[n_val : n_val + n_test]] = "test"
+    split_of[order[n_val + n_test :]] = "train"
     rows = []
     for s in range(n):
         pixel = float(rng.uniform(1.1, 1.9))
         size = round(150.0 / pixel)
         sl = make_lge_slice(10_000 * seed + s, GRADES[s % 3], size=(size, size), spacing=(pixel, pixel))
-        rows.append({
-            "array": prepare_slice(sl.image.array[0], (pixel, pixel), prep), "likelihood": sl.likelihood,
-            "certainty": sl.certainty, "truth": int(sl.has_enhancement), "pattern": sl.pattern,
-            "grade": sl.enhancement, "split": str(split_of[s]), "patient": f"lge-phantom-{s}",
-        })
+        rows.append(
+            {
+                "array": prepare_slice(sl.image.array[0], (pixel, pixel), prep),
+                "likelihood": sl.likelihood,
+                "certainty": sl.certainty,
+                "truth": int(sl.has_enhancement),
+                "pattern": sl.pattern,
+                "grade": sl.enhancement,
+                "split": str(split_of[s]),
+                "patient": f"lge-phantom-{s}",
+            }
+        )
     return rows
 
 
@@ -81,7 +89,7 @@ def logits_of(network: Any, arrays: np.ndarray, batch: int = 64) -> np.ndarray:
     out = []
     with torch.inference_mode():
         for i in range(0, len(arrays), batch):
-            x = torch.from_numpy(arrays[i:i + batch][:, None].astype(np.float32))
+            x = torch.from_numpy(arrays[i : i + batch][:, None].astype(np.float32))
             out.append(network(x)[:, 0].numpy())
     return np.concatenate(out).astype(np.float64)
 
@@ -93,8 +101,11 @@ def certainty_agreement(likelihood: np.ndarray, rows: list[dict[str, Any]], band
     per_pattern: dict[str, Any] = {}
     for pattern in sorted({r["pattern"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["pattern"] == pattern]
-        per_pattern[pattern] = {"n": len(idx), "mean_likelihood": float(np.mean(likelihood[idx])),
-                                "fraction_low_certainty": float(np.mean(model_low[idx]))}
+        per_pattern[pattern] = {
+            "n": len(idx),
+            "mean_likelihood": float(np.mean(likelihood[idx])),
+            "fraction_low_certainty": float(np.mean(model_low[idx])),
+        }
     return {
         "accuracy": float(np.mean(model_low == ref_low)),
         "kappa": cohen_kappa(ref_low, model_low, 2),
@@ -104,8 +115,9 @@ def certainty_agreement(likelihood: np.ndarray, rows: list[dict[str, Any]], band
     }
 
 
-def calibration_card(calib: dict[str, Any], binary: dict[str, Any], cert: dict[str, Any], band: CertaintyBand,
-                     n: dict[str, int]) -> str:
+def calibration_card(
+    calib: dict[str, Any], binary: dict[str, Any], cert: dict[str, Any], band: CertaintyBand, n: dict[str, int]
+) -> str:
     """Markdown appended to the model card."""
     b, a = calib["test"]["before"], calib["test"]["after"]
     op = binary["operating_point"]
@@ -156,19 +168,48 @@ def main(argv: list[str] | None = None) -> int:
     band = CertaintyBand(30.0, 70.0)
     log.info("drawing %d phantom slices", args.n_slices)
     rows = make_slices(args.n_slices, args.seed, prep)
-    items = [{"image": r["array"], "label": r["likelihood"], "patient_id": r["patient"], "split": r["split"]}
-             for r in rows]
+    items = [
+        {"image": r["array"], "label": r["likelihood"], "patient_id": r["patient"], "split": r["split"]} for r in rows
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
-            task="lge_certainty", network=NETWORK_NAME, out_dir=Path(tmp), network_args={"dropout": 0.2},
-            kind="score", class_names=["lge"], name=BUNDLE_NAME, first_version=args.version,
-            description=DESCRIPTION, demo=True, contrasts=["LGE"], modality="MR",
-            spacing=[prep.pixel_mm, prep.pixel_mm], patch_size=(prep.patch, prep.patch), resize="crop",
-            normalize="none", seed=args.seed, max_epochs=args.epochs, batch_size=32, learning_rate=2e-3,
-            patience=6, augment=AugmentConfig(flip_prob=0.5, affine_prob=0.7, rotate_deg=30.0, scale=0.1,
-                                              translate=0.05, intensity_prob=0.5, intensity_scale=0.1,
-                                              intensity_shift=0.05, noise_prob=0.3, noise_std=0.03),
-            certainty_band=band.as_list(), device="cpu", progress="none", n_bootstrap=500,
+            task="lge_certainty",
+            network=NETWORK_NAME,
+            out_dir=Path(tmp),
+            network_args={"dropout": 0.2},
+            kind="score",
+            class_names=["lge"],
+            name=BUNDLE_NAME,
+            first_version=args.version,
+            description=DESCRIPTION,
+            demo=True,
+            contrasts=["LGE"],
+            modality="MR",
+            spacing=[prep.pixel_mm, prep.pixel_mm],
+            patch_size=(prep.patch, prep.patch),
+            resize="crop",
+            normalize="none",
+            seed=args.seed,
+            max_epochs=args.epochs,
+            batch_size=32,
+            learning_rate=2e-3,
+            patience=6,
+            augment=AugmentConfig(
+                flip_prob=0.5,
+                affine_prob=0.7,
+                rotate_deg=30.0,
+                scale=0.1,
+                translate=0.05,
+                intensity_prob=0.5,
+                intensity_scale=0.1,
+                intensity_shift=0.05,
+                noise_prob=0.3,
+                noise_std=0.03,
+            ),
+            certainty_band=band.as_list(),
+            device="cpu",
+            progress="none",
+            n_bootstrap=500,
         )
         result = train_bundle(items, config)
         folder = result.bundle_path
@@ -177,26 +218,34 @@ def main(argv: list[str] | None = None) -> int:
         z = {s: logits_of(network, np.stack([r["array"] for r in splits[s]])) for s in ("val", "test")}
         y = {s: np.array([r["truth"] for r in splits[s]]) for s in ("val", "test")}
         temperature = fit_temperature(z["val"], y["val"])
-        calib = {"temperature": temperature, "method": "temperature scaling", "fitted_on": "validation split",
-                 "target": "true enhancement (binary)",
-                 "val": calibration_report(z["val"], y["val"], temperature),
-                 "test": calibration_report(z["test"], y["test"], temperature)}
+        calib = {
+            "temperature": temperature,
+            "method": "temperature scaling",
+            "fitted_on": "validation split",
+            "target": "true enhancement (binary)",
+            "val": calibration_report(z["val"], y["val"], temperature),
+            "test": calibration_report(z["test"], y["test"], temperature),
+        }
         lik = likelihood_from_logits(z["test"], temperature)
         binary = evaluate_binary(y["test"], lik / 100.0, 0.5, names=("no LGE", "LGE"), n_bootstrap=500)
         cert = certainty_agreement(lik, splits["test"], band)
 
         meta_path = folder / METADATA_FILE
         raw = json.loads(meta_path.read_text())
-        raw["radtriage"]["outputs"]["calibration"] = {"method": "temperature scaling", "temperature": temperature,
-                                                      "fitted_on": "validation split"}
+        raw["radtriage"]["outputs"]["calibration"] = {
+            "method": "temperature scaling",
+            "temperature": temperature,
+            "fitted_on": "validation split",
+        }
         raw["radtriage"]["outputs"]["preprocessing"] = prep.to_dict()
         raw["radtriage"]["outputs"]["likelihood"] = "100 * sigmoid(logit / temperature)"
         raw["radtriage"]["certainty_rule"] = "low certainty when lo <= likelihood <= hi (edges inclusive)"
         meta_path.write_text(json.dumps(raw, indent=2) + "\n")
         read_metadata(folder)  # still valid
         docs = folder / "docs"
-        (docs / "calibration.json").write_text(json.dumps(to_plain(
-            {"calibration": calib, "test_calibrated": binary, "certainty": cert}), indent=2) + "\n")
+        (docs / "calibration.json").write_text(
+            json.dumps(to_plain({"calibration": calib, "test_calibrated": binary, "certainty": cert}), indent=2) + "\n"
+        )
         write_plots(binary, docs, prefix="test_calibrated_")
         n = {s: len(v) for s, v in splits.items()}
         card = folder / MODEL_CARD_FILE

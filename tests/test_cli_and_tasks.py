@@ -162,3 +162,25 @@ def test_infer_passes_typed_options_to_the_task(tmp_path, monkeypatch):
     assert list(seen["inputs"]) == ["ct"] and seen["device"] == "auto"
     assert json.loads((tmp_path / "o" / "result.json").read_text())["outputs"] == {"n": 1}
     assert main([*argv[:-2], "--option", "not an option"]) == 2
+
+
+def test_evaluate_ratings_writes_agreement_with_the_known_bias(tmp_path, capsys):
+    from radtriage.tasks.lge_certainty.ratings import RatingSheet
+
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0, 100, 30)
+    a, b = RatingSheet("reader-a"), RatingSheet("reader-b")
+    for k, value in enumerate(truth):
+        a.rate(k, float(value))
+        b.rate(k, float(np.clip(value - 5.0, 0, 100)))
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    argv = ["evaluate", "ratings", "--a", str(tmp_path / "a.json"), "--b", str(tmp_path / "b.json"),
+            "--out", str(tmp_path / "agree")]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "agree" / "agreement.json").read_text())
+    clipped = np.clip(truth - 5.0, 0, 100)
+    assert report["bland_altman"]["bias"] == pytest.approx(float(np.mean(truth - clipped)), abs=1e-6)
+    assert report["certainty_band"] == [30.0, 70.0] and report["n"] == 30
+    assert report["icc"]["icc3_1"]["value"] > 0.95
+    assert (tmp_path / "agree" / "bland_altman.png").stat().st_size > 5000

@@ -57,8 +57,15 @@ def test_bad_calibration_input_is_refused():
 
 @pytest.mark.parametrize(
     ("value", "certainty", "reading"),
-    [(0.0, "high", "negative"), (29.99, "high", "negative"), (30.0, "low", "uncertain"), (50.0, "low", "uncertain"),
-     (70.0, "low", "uncertain"), (70.01, "high", "positive"), (100.0, "high", "positive")],
+    [
+        (0.0, "high", "negative"),
+        (29.99, "high", "negative"),
+        (30.0, "low", "uncertain"),
+        (50.0, "low", "uncertain"),
+        (70.0, "low", "uncertain"),
+        (70.01, "high", "positive"),
+        (100.0, "high", "positive"),
+    ],
 )
 def test_band_edges_are_inclusive(value, certainty, reading):
     call = band_slice(value, CertaintyBand(30, 70))

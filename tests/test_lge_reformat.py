@@ -104,10 +104,15 @@ def test_short_axis_heuristic():
 def test_phantom_drawn_axially_reformats_to_a_ring_shaped_myocardium():
     """The phantom heart drawn on an axial grid, reformatted along its own long-axis direction: the mid-ventricular
     SAX slice shows the LV myocardium as a ring around the slice centre (true short-axis cut)."""
-    stack, slices = make_lge_stack(3, n_slices=50, size=(80, 80), spacing=(2.0, 2.0), slice_spacing=2.0,
-                                   direction=np.eye(3))
-    myo = Image(np.concatenate([s.myocardium_mask.array for s in slices]).astype(np.float32), stack.spacing,
-                stack.origin, stack.direction)
+    stack, slices = make_lge_stack(
+        3, n_slices=50, size=(80, 80), spacing=(2.0, 2.0), slice_spacing=2.0, direction=np.eye(3)
+    )
+    myo = Image(
+        np.concatenate([s.myocardium_mask.array for s in slices]).astype(np.float32),
+        stack.spacing,
+        stack.origin,
+        stack.direction,
+    )
     axis = estimate_long_axis(myo, length_mm=60.0)  # typical orientation = the phantom's, through the LV centre
     sax = reformat_to_short_axis(myo, axis, fov_mm=120, pixel_mm=2.0, slice_spacing_mm=10.0)
     mid = sax.array[sax.array.shape[0] // 2] > 0.5
@@ -116,7 +121,7 @@ def test_phantom_drawn_axially_reformats_to_a_ring_shaped_myocardium():
     angles = np.arctan2(j - c, i - c)
     bins = np.histogram(angles, bins=12, range=(-np.pi, np.pi))[0]
     assert (bins > 0).all()  # myocardium all around the centre
-    assert mid[int(c) - 2:int(c) + 3, int(c) - 2:int(c) + 3].sum() == 0  # the cavity at the centre
+    assert mid[int(c) - 2 : int(c) + 3, int(c) - 2 : int(c) + 3].sum() == 0  # the cavity at the centre
 
 
 @pytest.mark.slow

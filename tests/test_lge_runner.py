@@ -26,13 +26,17 @@ def _bundle(folder, bias: float | None = None, temperature: float = 2.0, band=(3
             net.classifier.weight.zero_()
             net.classifier.bias.fill_(bias)
     meta = default_metadata(
-        folder.name, "lge_certainty", version="0.0.1", description="test bundle, demo, not for clinical use",
-        class_names=["lge"], inputs={"contrasts": ["LGE"], "modality": "MR", "spacing": [2.0, 2.0],
-                                     "patch_size": [48, 48]},
-        demo=True, outputs={"channels": 1, "calibration": {"temperature": temperature}}, certainty_band=band,
+        folder.name,
+        "lge_certainty",
+        version="0.0.1",
+        description="test bundle, demo, not for clinical use",
+        class_names=["lge"],
+        inputs={"contrasts": ["LGE"], "modality": "MR", "spacing": [2.0, 2.0], "patch_size": [48, 48]},
+        demo=True,
+        outputs={"channels": 1, "calibration": {"temperature": temperature}},
+        certainty_band=band,
     )
-    write_bundle(folder, net, meta, {"_target_": NETWORK_NAME, "spatial_dims": 2, "in_channels": 1,
-                                     "out_channels": 1})
+    write_bundle(folder, net, meta, {"_target_": NETWORK_NAME, "spatial_dims": 2, "in_channels": 1, "out_channels": 1})
     return folder
 
 
@@ -56,16 +60,20 @@ def bundles(tmp_path_factory):
 
 
 def _axial_heart() -> Image:
-    stack, _ = make_lge_stack(5, n_slices=24, size=(64, 64), spacing=(2.5, 2.5), slice_spacing=3.0,
-                              direction=np.eye(3))
+    stack, _ = make_lge_stack(5, n_slices=24, size=(64, 64), spacing=(2.5, 2.5), slice_spacing=3.0, direction=np.eye(3))
     return stack
 
 
 def test_runner_scores_every_slice_of_a_sax_stack(bundles, tmp_path):
     stack, _ = make_lge_stack(2, n_slices=6, size=(64, 64), spacing=(2.0, 2.0))
     progress = []
-    result = run_task("lge_certainty", inputs={"LGE": stack}, bundle=str(bundles["random"]), device="cpu",
-                      progress=lambda f, m="": progress.append(f))
+    result = run_task(
+        "lge_certainty",
+        inputs={"LGE": stack},
+        bundle=str(bundles["random"]),
+        device="cpu",
+        progress=lambda f, m="": progress.append(f),
+    )
     out = result.outputs
     assert len(out["slices"]) == 6 and not out["geometry"]["reformatted"] and not result.volumes
     assert out["certainty_band"] == [30.0, 70.0] and "inclusive" in out["band_rule"]
@@ -105,8 +113,13 @@ def test_constant_logits_give_the_expected_calibrated_calls(bundles):
     assert {s["likelihood"] for s in high.outputs["slices"]} == {expected}
     assert high.outputs["certainty_band"] == [20.0, 80.0]
     assert all(not s["flag"] and s["reading"] == "positive" for s in high.outputs["slices"])
-    override = run_task("lge_certainty", inputs={"lge": stack}, bundle=str(bundles["positive"]), device="cpu",
-                        certainty_band=(10.0, 95.0))
+    override = run_task(
+        "lge_certainty",
+        inputs={"lge": stack},
+        bundle=str(bundles["positive"]),
+        device="cpu",
+        certainty_band=(10.0, 95.0),
+    )
     assert override.outputs["certainty_band"] == [10.0, 95.0] and override.outputs["slices"][0]["flag"]
 
 
@@ -115,8 +128,15 @@ def test_axial_volume_is_reformatted_with_user_or_estimated_axis(bundles):
     centre = volume.index_to_lps((np.array(volume.size) - 1) / 2)[0]
     apex_ras = (-(centre[0] + 20), -(centre[1] - 16), centre[2] - 25)
     base_ras = (-(centre[0] - 20), -(centre[1] + 16), centre[2] + 25)
-    user = run_task("lge_certainty", inputs={"lge": volume}, bundle=str(bundles["random"]), device="cpu",
-                    apex=apex_ras, base=base_ras, coordinates="RAS")
+    user = run_task(
+        "lge_certainty",
+        inputs={"lge": volume},
+        bundle=str(bundles["random"]),
+        device="cpu",
+        apex=apex_ras,
+        base=base_ras,
+        coordinates="RAS",
+    )
     geo = user.outputs["geometry"]
     assert geo["reformatted"] and geo["long_axis"]["source"] == "user"
     sax = user.volumes["lge_sax"]
@@ -126,8 +146,9 @@ def test_axial_volume_is_reformatted_with_user_or_estimated_axis(bundles):
     estimated = run_task("lge_certainty", inputs={"lge": volume}, bundle=str(bundles["random"]), device="cpu")
     assert estimated.outputs["geometry"]["long_axis"]["source"] == "estimated"
     assert any("estimated" in n for n in estimated.notices)
-    never = run_task("lge_certainty", inputs={"lge": volume}, bundle=str(bundles["random"]), device="cpu",
-                     reformat="never")
+    never = run_task(
+        "lge_certainty", inputs={"lge": volume}, bundle=str(bundles["random"]), device="cpu", reformat="never"
+    )
     assert len(never.outputs["slices"]) == volume.size[2]
 
 
@@ -140,8 +161,9 @@ def test_refusals(bundles):
     with pytest.raises(InputError, match="LGE=PATH"):
         run_task("lge_certainty", inputs={"a": stack, "b": stack}, bundle=str(bundles["random"]), device="cpu")
     with pytest.raises(InputError, match="apex and base"):
-        run_task("lge_certainty", inputs={"lge": _axial_heart()}, bundle=str(bundles["random"]), device="cpu",
-                 apex=(0, 0, 0))
+        run_task(
+            "lge_certainty", inputs={"lge": _axial_heart()}, bundle=str(bundles["random"]), device="cpu", apex=(0, 0, 0)
+        )
 
 
 def test_radtriage_infer_writes_result_json(bundles, tmp_path):
@@ -150,8 +172,21 @@ def test_radtriage_infer_writes_result_json(bundles, tmp_path):
 
     stack, _ = make_lge_stack(7, n_slices=4, size=(48, 48), spacing=(2.0, 2.0))
     path = write_volume(stack, tmp_path / "sax.nii.gz")
-    code = main(["infer", "--task", "lge_certainty", "--input", f"LGE={path}", "--output", str(tmp_path / "out"),
-                 "--bundle", str(bundles["random"]), "--device", "cpu"])
+    code = main(
+        [
+            "infer",
+            "--task",
+            "lge_certainty",
+            "--input",
+            f"LGE={path}",
+            "--output",
+            str(tmp_path / "out"),
+            "--bundle",
+            str(bundles["random"]),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     doc = json.loads((tmp_path / "out" / "result.json").read_text())
     assert doc["task"] == "lge_certainty" and len(doc["outputs"]["slices"]) == 4
@@ -193,8 +228,7 @@ def test_real_axial_lge_series_runs(bundles, shared_data):
     folder = shared_data / "Seg3DData" / "example_dicom_LGE"
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent")
-    result = run_task("lge_certainty", inputs={"lge": read_image(folder)}, bundle=str(bundles["random"]),
-                      device="cpu")
+    result = run_task("lge_certainty", inputs={"lge": read_image(folder)}, bundle=str(bundles["random"]), device="cpu")
     assert result.outputs["geometry"]["reformatted"]
     assert len(result.outputs["slices"]) >= 5
     assert all(0 <= s["likelihood"] <= 100 for s in result.outputs["slices"])

@@ -16,6 +16,7 @@ from torch import nn
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.io import write_volume
+from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND
 from radtriage.models import load_bundle, read_metadata, register_network
 from radtriage.training import (
     CheckpointError,
@@ -383,7 +384,7 @@ def test_cli_trains_a_score_task_from_csv_and_nifti_with_json_progress(tmp_path,
     assert progress[-1]["fraction"] == 1.0 and "epoch 2/2" in progress[-1]["message"]
     assert "lge-test-0.1.0" in lines[-1]
     meta = read_metadata(tmp_path / "out" / "lge-test-0.1.0")
-    assert meta.task == "lge_certainty" and meta.certainty_band == (35.0, 65.0)
+    assert meta.task == "lge_certainty" and meta.certainty_band == LGE_DEFAULT_CERTAINTY_BAND == (30.0, 70.0)
     assert meta.outputs == {
         "kind": "score",
         "activation": "sigmoid",

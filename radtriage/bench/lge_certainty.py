@@ -42,7 +42,6 @@ def _scorer(device: str) -> tuple[Any, str]:
         scorer = LgeSliceScorer.from_bundle(None, device)
         return scorer, f"{scorer.bundle_info['name']} {scorer.bundle_info['version']}"
     except BundleNotFoundError:
-
         from radtriage.nets.lge import LgeEfficientNetV2
         from radtriage.runtime.device import select_device
 
@@ -100,8 +99,12 @@ def _run(repeats: int, device: str) -> dict[str, Any]:
         "model": model,
         "repeats": int(repeats),
         "torch_threads": torch.get_num_threads(),
-        "input": {"size": list(phantom.image.size[:2]), "pixel_mm": list(phantom.image.spacing[:2]),
-                  "patch": scorer.prep.patch, "fov_mm": scorer.prep.fov_mm},
+        "input": {
+            "size": list(phantom.image.size[:2]),
+            "pixel_mm": list(phantom.image.spacing[:2]),
+            "patch": scorer.prep.patch,
+            "fov_mm": scorer.prep.fov_mm,
+        },
         "stages_ms": {k: round(v, 3) for k, v in stages.items()},
         "per_slice_ms": round(per_slice, 3),
         "target_ms": {"per_slice": target, "cpu": TARGETS_MS["cpu"], "gpu": TARGETS_MS["cuda"]},

@@ -28,14 +28,27 @@ def table_rows(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
     lo, hi = outputs["certainty_band"]
     band = f"{lo:g}-{hi:g}"
     return [
-        {"slice": int(s["index"]), "likelihood": float(s["likelihood"]), "certainty": s["certainty"],
-         "reading": s["reading"], "flag": int(bool(s["flag"])), "hint": s["hint"], "band": band}
+        {
+            "slice": int(s["index"]),
+            "likelihood": float(s["likelihood"]),
+            "certainty": s["certainty"],
+            "reading": s["reading"],
+            "flag": int(bool(s["flag"])),
+            "hint": s["hint"],
+            "band": band,
+        }
         for s in outputs["slices"]
     ]
 
 
-def add_lge_outputs(scene: Any, result: Any, patient_name: str = "Patient", study_name: str = "LGE study",
-                    sax_image: Image | None = None, name_prefix: str = "") -> dict[str, Any]:
+def add_lge_outputs(
+    scene: Any,
+    result: Any,
+    patient_name: str = "Patient",
+    study_name: str = "LGE study",
+    sax_image: Image | None = None,
+    name_prefix: str = "",
+) -> dict[str, Any]:
     """Add the per-slice table (and the SAX reformat when there is one) under ``patient_name``/``study_name``.
 
     ``result`` is a :class:`~radtriage.tasks.result.TaskResult` or its ``result.json`` dictionary. The table

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND
+
 KINDS = ("multilabel", "multiclass", "score")
 DEFAULT_KIND = {
     "mri_triage": "multilabel",
@@ -19,7 +21,7 @@ RESIZE_MODES = ("resize", "crop")
 NORMALIZE_MODES = ("zscore", "none")
 MONITORS = ("metric", "loss")
 PROGRESS_MODES = ("auto", "tqdm", "json", "none")
-DEFAULT_CERTAINTY_BAND = (35.0, 65.0)
+DEFAULT_CERTAINTY_BAND = LGE_DEFAULT_CERTAINTY_BAND
 """Low-certainty band (score units) written for ``lge_certainty`` bundles when none is given."""
 
 

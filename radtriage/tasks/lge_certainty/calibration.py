@@ -42,8 +42,9 @@ def fit_temperature(logits: Any, labels: Any, bounds: tuple[float, float] = TEMP
     """The temperature ``T`` in ``bounds`` that minimises :func:`binary_nll` (bounded search on log T)."""
     z, y = _as_arrays(logits, labels)
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
-    res = minimize_scalar(lambda t: binary_nll(z, y, float(np.exp(t))), bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-5})
+    res = minimize_scalar(
+        lambda t: binary_nll(z, y, float(np.exp(t))), bounds=(lo, hi), method="bounded", options={"xatol": 1e-5}
+    )
     best = float(np.exp(res.x))
     return best if binary_nll(z, y, best) <= binary_nll(z, y, 1.0) else 1.0
 

@@ -12,8 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-DEFAULT_CERTAINTY_BAND: tuple[float, float] = (30.0, 70.0)
-"""Low-certainty band used when neither the bundle nor the caller gives one."""
+from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND as DEFAULT_CERTAINTY_BAND
 
 BAND_RULE = "low certainty when lo <= likelihood <= hi (both edges inclusive); negative < lo; positive > hi"
 LOW_CERTAINTY_HINT = "consider repeat / extra view"
@@ -78,8 +77,13 @@ class SliceCall:
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON."""
-        return {"likelihood": self.likelihood, "certainty": self.certainty, "reading": self.reading,
-                "flag": self.flag, "hint": self.hint}
+        return {
+            "likelihood": self.likelihood,
+            "certainty": self.certainty,
+            "reading": self.reading,
+            "flag": self.flag,
+            "hint": self.hint,
+        }
 
 
 def band_slice(likelihood: float, band: CertaintyBand) -> SliceCall:
@@ -89,5 +93,4 @@ def band_slice(likelihood: float, band: CertaintyBand) -> SliceCall:
         raise ValueError(f"likelihood must lie in [0, 100], got {likelihood!r}")
     value = round(value, 2)  # band the value that is shown, so a reader never sees 30.0 called "high"
     low = band.is_low_certainty(value)
-    return SliceCall(value, "low" if low else "high", band.reading(value), low,
-                     LOW_CERTAINTY_HINT if low else "")
+    return SliceCall(value, "low" if low else "high", band.reading(value), low, LOW_CERTAINTY_HINT if low else "")

@@ -34,8 +34,12 @@ class SlicePrep:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (stored in the bundle's ``radtriage.outputs.preprocessing``)."""
-        return {**asdict(self), "pixel_mm": self.pixel_mm, "resample": "linear around slice centre",
-                "normalize": "per-slice percentiles to 0..1, clipped"}
+        return {
+            **asdict(self),
+            "pixel_mm": self.pixel_mm,
+            "resample": "linear around slice centre",
+            "normalize": "per-slice percentiles to 0..1, clipped",
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SlicePrep:
@@ -69,8 +73,15 @@ def prepare_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: Sli
     centre_in = (np.array(img.shape, dtype=float) - 1.0) / 2.0
     centre_out = (prep.patch - 1.0) / 2.0
     offset = centre_in - scale * centre_out
-    out = ndimage.affine_transform(img, scale, offset=offset, output_shape=(prep.patch, prep.patch), order=1,
-                                   mode="constant", cval=float(img.min()))
+    out = ndimage.affine_transform(
+        img,
+        scale,
+        offset=offset,
+        output_shape=(prep.patch, prep.patch),
+        order=1,
+        mode="constant",
+        cval=float(img.min()),
+    )
     lo, hi = np.percentile(out, [prep.lower, prep.upper])
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         return np.zeros_like(out, dtype=np.float32)

@@ -43,8 +43,10 @@ class RatingSheet:
 
     def __post_init__(self) -> None:
         if not isinstance(self.reader, str) or not _SAFE_READER.fullmatch(self.reader):
-            raise ValueError(f"reader must be a short code of letters, digits, '_', '.', '-' (got {self.reader!r}); "
-                             "use a pseudonym, never a name")
+            raise ValueError(
+                f"reader must be a short code of letters, digits, '_', '.', '-' (got {self.reader!r}); "
+                "use a pseudonym, never a name"
+            )
         self.certainty_band = tuple(CertaintyBand.from_value(self.certainty_band).as_list())  # type: ignore[assignment]
 
     def rate(self, slice_key: str | int, rating: float) -> None:
@@ -61,9 +63,16 @@ class RatingSheet:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON."""
-        return {"format": SHEET_FORMAT, "version": SHEET_VERSION, "reader": self.reader, "blinded": self.blinded,
-                "series": self.series, "certainty_band": list(self.certainty_band), "scale": [0, 100],
-                "ratings": self.ratings}
+        return {
+            "format": SHEET_FORMAT,
+            "version": SHEET_VERSION,
+            "reader": self.reader,
+            "blinded": self.blinded,
+            "series": self.series,
+            "certainty_band": list(self.certainty_band),
+            "scale": [0, 100],
+            "ratings": self.ratings,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the sheet as JSON; returns the path."""
@@ -88,8 +97,12 @@ class RatingSheet:
         if not isinstance(ratings, dict):
             raise InputError(path, "'ratings' must be an object of slice key -> {rating, time}")
         try:
-            sheet = cls(str(data.get("reader", "")), bool(data.get("blinded", True)), str(data.get("series", "")),
-                        tuple(data.get("certainty_band", DEFAULT_CERTAINTY_BAND)))
+            sheet = cls(
+                str(data.get("reader", "")),
+                bool(data.get("blinded", True)),
+                str(data.get("series", "")),
+                tuple(data.get("certainty_band", DEFAULT_CERTAINTY_BAND)),
+            )
             for key, entry in ratings.items():
                 value = entry.get("rating") if isinstance(entry, dict) else entry
                 sheet.rate(key, value)
@@ -115,8 +128,9 @@ def paired_ratings(a: RatingSheet, b: RatingSheet) -> tuple[list[str], list[floa
     return keys, [float(a.ratings[k]["rating"]) for k in keys], [float(b.ratings[k]["rating"]) for k in keys]
 
 
-def agreement_report(a: RatingSheet, b: RatingSheet, certainty_band: tuple[float, float] | None = None
-                     ) -> dict[str, Any]:
+def agreement_report(
+    a: RatingSheet, b: RatingSheet, certainty_band: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """:func:`radtriage.evaluation.evaluate_agreement` on the slices both readers rated, with who and how."""
     from radtriage.evaluation import evaluate_agreement
 
@@ -126,9 +140,14 @@ def agreement_report(a: RatingSheet, b: RatingSheet, certainty_band: tuple[float
     band = certainty_band or a.certainty_band
     result = evaluate_agreement(ra, rb, band)
     result.update(
-        reader_a=a.reader, reader_b=b.reader, blinded_a=a.blinded, blinded_b=b.blinded,
-        both_blinded=a.blinded and b.blinded, slice_keys=keys,
-        only_a=sorted(set(a.ratings) - set(b.ratings)), only_b=sorted(set(b.ratings) - set(a.ratings)),
+        reader_a=a.reader,
+        reader_b=b.reader,
+        blinded_a=a.blinded,
+        blinded_b=b.blinded,
+        both_blinded=a.blinded and b.blinded,
+        slice_keys=keys,
+        only_a=sorted(set(a.ratings) - set(b.ratings)),
+        only_b=sorted(set(b.ratings) - set(a.ratings)),
     )
     return result
 
@@ -138,8 +157,13 @@ def add_evaluate_ratings_arguments(parser: argparse.ArgumentParser) -> argparse.
     parser.add_argument("--a", required=True, help="reader A's rating sheet (JSON)")
     parser.add_argument("--b", required=True, help="reader B's rating sheet (JSON)")
     parser.add_argument("--out", required=True, help="output folder for agreement.json and the plots")
-    parser.add_argument("--band", nargs=2, type=float, metavar=("LO", "HI"),
-                        help="certainty band (default: reader A's sheet, else 30 70)")
+    parser.add_argument(
+        "--band",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        help="certainty band (default: reader A's sheet, else 30 70)",
+    )
     return parser
 
 

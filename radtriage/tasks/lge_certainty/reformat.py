@@ -52,8 +52,14 @@ class LongAxis:
         object.__setattr__(self, "apex_lps", tuple(float(v) for v in apex))
 
     @classmethod
-    def from_points(cls, apex: Sequence[float], base: Sequence[float], coordinates: str = "LPS",
-                    source: str = "user", note: str = "") -> LongAxis:
+    def from_points(
+        cls,
+        apex: Sequence[float],
+        base: Sequence[float],
+        coordinates: str = "LPS",
+        source: str = "user",
+        note: str = "",
+    ) -> LongAxis:
         """Build from an apex and a mitral-valve-centre point given in ``"LPS"`` or ``"RAS"`` mm."""
         system = coordinates.upper()
         if system not in ("LPS", "RAS"):
@@ -77,8 +83,15 @@ class LongAxis:
     def to_dict(self) -> dict[str, object]:
         """Plain JSON (LPS and RAS points)."""
         ras = lps_to_ras_points(np.array([self.base_lps, self.apex_lps]))
-        return {"base_lps": list(self.base_lps), "apex_lps": list(self.apex_lps), "base_ras": ras[0].tolist(),
-                "apex_ras": ras[1].tolist(), "length_mm": self.length, "source": self.source, "note": self.note}
+        return {
+            "base_lps": list(self.base_lps),
+            "apex_lps": list(self.apex_lps),
+            "base_ras": ras[0].tolist(),
+            "apex_ras": ras[1].tolist(),
+            "length_mm": self.length,
+            "source": self.source,
+            "note": self.note,
+        }
 
 
 def sax_direction(long_axis: Sequence[float]) -> np.ndarray:
@@ -98,8 +111,9 @@ def volume_centre_lps(image: Image) -> np.ndarray:
     return image.index_to_lps(centre)[0]
 
 
-def estimate_long_axis(image: Image, centre_lps: Sequence[float] | None = None,
-                       length_mm: float = TYPICAL_LV_LENGTH_MM) -> LongAxis:
+def estimate_long_axis(
+    image: Image, centre_lps: Sequence[float] | None = None, length_mm: float = TYPICAL_LV_LENGTH_MM
+) -> LongAxis:
     """A rough default long axis: the typical LV orientation through ``centre_lps`` (default: volume centre).
 
     The base and apex are ``length_mm / 2`` either side of the centre. See the module docstring for how poor
@@ -110,8 +124,9 @@ def estimate_long_axis(image: Image, centre_lps: Sequence[float] | None = None,
     return LongAxis(tuple(c - half), tuple(c + half), "estimated", ESTIMATE_NOTE)
 
 
-def short_axis_grid(axis: LongAxis, fov_mm: float = 180.0, pixel_mm: float = 1.0, slice_spacing_mm: float = 8.0,
-                    margin_mm: float = 0.0) -> GridSpec:
+def short_axis_grid(
+    axis: LongAxis, fov_mm: float = 180.0, pixel_mm: float = 1.0, slice_spacing_mm: float = 8.0, margin_mm: float = 0.0
+) -> GridSpec:
     """A SAX grid whose slices (``slice_spacing_mm`` apart, first at base - margin, last at or before apex +
     margin) are ``fov_mm`` square at ``pixel_mm`` and centred on the long axis."""
     if fov_mm <= 0 or pixel_mm <= 0 or slice_spacing_mm <= 0 or margin_mm < 0:
@@ -125,8 +140,15 @@ def short_axis_grid(axis: LongAxis, fov_mm: float = 180.0, pixel_mm: float = 1.0
     return GridSpec((n_in, n_in, n_k), (pixel_mm, pixel_mm, slice_spacing_mm), tuple(origin), direction)
 
 
-def reformat_to_short_axis(image: Image, axis: LongAxis, *, fov_mm: float = 180.0, pixel_mm: float = 1.0,
-                           slice_spacing_mm: float = 8.0, margin_mm: float = 0.0) -> Image:
+def reformat_to_short_axis(
+    image: Image,
+    axis: LongAxis,
+    *,
+    fov_mm: float = 180.0,
+    pixel_mm: float = 1.0,
+    slice_spacing_mm: float = 8.0,
+    margin_mm: float = 0.0,
+) -> Image:
     """Resample ``image`` (linear interpolation, 0 outside) onto :func:`short_axis_grid`; metadata records the axis."""
     if image.n_components != 1:
         raise ValueError("reformat needs a scalar image")

@@ -41,15 +41,19 @@ def pick_lge_input(inputs: dict[str, Image]) -> tuple[str, Image]:
         image = inputs[key]
     where = image.metadata.get("source_path")
     if image.n_components != 1:
-        raise InputError(where, f"input {key!r} has {image.n_components} components per voxel; give one LGE image "
-                                "(PSIR or magnitude) at a time")
+        raise InputError(
+            where,
+            f"input {key!r} has {image.n_components} components per voxel; give one LGE image "
+            "(PSIR or magnitude) at a time",
+        )
     if not np.isfinite(np.asarray(image.array, dtype=np.float64)).any():
         raise InputError(where, f"input {key!r} has no finite voxel values")
     return key, image
 
 
-def resolve_long_axis(image: Image, apex: Sequence[float] | None, base: Sequence[float] | None,
-                      coordinates: str) -> LongAxis:
+def resolve_long_axis(
+    image: Image, apex: Sequence[float] | None, base: Sequence[float] | None, coordinates: str
+) -> LongAxis:
     """The user's long axis when both points are given, else the (rough) estimate."""
     if (apex is None) != (base is None):
         raise InputError(image.metadata.get("source_path"), "give both apex and base (mitral-valve centre) or neither")
@@ -98,8 +102,11 @@ def run(
         notices.append(DEMO_NOTICE)
     points_given = apex is not None or base is not None
     single_slice = image.array.shape[0] == 1
-    do_reformat = reformat == "always" or points_given or (
-        reformat == "auto" and not single_slice and not is_short_axis_like(image))
+    do_reformat = (
+        reformat == "always"
+        or points_given
+        or (reformat == "auto" and not single_slice and not is_short_axis_like(image))
+    )
     if reformat == "never" and points_given:
         raise InputError(image.metadata.get("source_path"), "apex/base were given but reformat='never'")
     axis: LongAxis | None = None
@@ -115,8 +122,14 @@ def run(
     centres = _slice_centres(stack)
     slices = []
     for k, (score, centre) in enumerate(zip(scores, centres, strict=True)):
-        slices.append({"index": k, **score.to_dict(), "centre_lps": centre.tolist(),
-                       "centre_ras": [-centre[0], -centre[1], centre[2]]})
+        slices.append(
+            {
+                "index": k,
+                **score.to_dict(),
+                "centre_lps": centre.tolist(),
+                "centre_ras": [-centre[0], -centre[1], centre[2]],
+            }
+        )
     likelihoods = [s["likelihood"] for s in slices]
     n_low = sum(s["flag"] for s in slices)
     if n_low:

@@ -61,8 +61,9 @@ class LgeSliceScorer:
     bundle_info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_bundle(cls, bundle: str | Path | None = None, device: str = "auto",
-                    certainty_band: Sequence[float] | None = None) -> LgeSliceScorer:
+    def from_bundle(
+        cls, bundle: str | Path | None = None, device: str = "auto", certainty_band: Sequence[float] | None = None
+    ) -> LgeSliceScorer:
         """Load the newest valid ``lge_certainty`` bundle (or the one named / the folder given).
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
@@ -80,8 +81,9 @@ class LgeSliceScorer:
         pp.update(fov_mm=spacing * patch, patch=patch)
         band = CertaintyBand.from_value(certainty_band if certainty_band is not None else meta.certainty_band)
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
-        return cls(loaded.network.eval(), calibration_of(meta.outputs), band, SlicePrep.from_dict(pp),
-                   loaded.device, info)
+        return cls(
+            loaded.network.eval(), calibration_of(meta.outputs), band, SlicePrep.from_dict(pp), loaded.device, info
+        )
 
     def prepare(self, image2d: Image | np.ndarray, pixel_spacing: Sequence[float] | None = None) -> np.ndarray:
         """The network input for one slice: an :class:`Image` with one slice, or a ``(J, I)`` array with
@@ -119,6 +121,6 @@ class LgeSliceScorer:
         prepared = [prepare_slice(stack.array[k], spacing, self.prep) for k in range(stack.array.shape[0])]
         scores: list[SliceScore] = []
         for start in range(0, len(prepared), batch_size):
-            chunk = np.stack(prepared[start:start + batch_size])
+            chunk = np.stack(prepared[start : start + batch_size])
             scores.extend(self.call(float(z)) for z in self.logits(chunk))
         return scores
