@@ -196,6 +196,26 @@ def train_one(modality: str, args: argparse.Namespace, out_root: Path) -> Path:
     return target
 
 
+def evaluate_installed(modality: str, args: argparse.Namespace, out_root: Path) -> Path:
+    """Re-run the phantom-volume evaluation of an installed bundle (after a post-processing change) and update
+    its metadata and model card; the weights are untouched."""
+    import json
+
+    from radtriage.models import read_metadata
+
+    folders = sorted(p for p in out_root.glob(f"{bundle_name(modality)}-*") if p.is_dir())
+    if not folders:
+        raise SystemExit(f"no {bundle_name(modality)} bundle in {out_root}; train one first")
+    folder = folders[-1]
+    metrics = dict(read_metadata(folder).raw["radtriage"].get("metrics", {}))
+    slice_metrics = json.loads((folder / "docs" / "test_metrics.json").read_text(encoding="utf-8"))
+    volume_metrics = evaluate_volumes(folder, modality, args.eval_volumes, args.seed)
+    metrics["phantom_volumes"] = {k: v for k, v in volume_metrics.items() if k != "per_volume"}
+    annotate_bundle(folder, modality, metrics, card_section(modality, slice_metrics, volume_metrics, args))
+    log.info("%s: re-evaluated %s: %s", modality, folder, metrics["phantom_volumes"])
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     import torch
@@ -210,12 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: reproducible and fastest on a small shared machine)")
     parser.add_argument("--out", type=Path, default=default_bundle_dir())
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="only re-evaluate the installed bundles on phantom volumes and update their cards")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     for modality in args.modality:
-        train_one(modality, args, args.out)
+        if args.evaluate_only:
+            evaluate_installed(modality, args, args.out)
+        else:
+            train_one(modality, args, args.out)
     return 0
 
 

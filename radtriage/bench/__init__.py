@@ -75,7 +75,8 @@ def format_report(report: dict[str, Any]) -> str:
         for stage, ms in res.get("stages_ms", {}).items():
             lines.append(f"  {stage:<22} {ms:>10.2f} ms")
         for key, value in res.items():
-            if key.endswith(("_per_s", "_ms", "_s")) and isinstance(value, (int, float)) and key != "stages_ms":
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and key.endswith(("_per_s", "_ms", "_s")):
                 lines.append(f"  {key:<22} {value:>10.2f}")
         if "target_ms" in res or "targets" in res:
             lines.append(f"  targets: {res.get('targets', res.get('target_ms'))}")

@@ -4,7 +4,8 @@ Design (after the published brain MRI triage networks: local feature extraction 
 classifiers):
 
 * **shared local feature blocks** over the whole volume: a strided MONAI ``Convolution`` stem, two strided
-  ``ResidualUnit`` blocks and a final 3x3x3 ``Convolution`` (the layer Grad-CAM reads);
+  ``ResidualUnit`` blocks and a final 3x3x3 ``Convolution`` (the layer Grad-CAM reads); instance norm by default
+  (batch statistics would differ between training, with contrasts dropped, and inference);
 * **regional pooling**: the feature map is average- and max-pooled over a coarse ``region_grid`` (default 3x3x3)
   and every region's vector goes through a shared local block (linear + SiLU) with a learned region embedding;
 * **global heads**: the concatenated region vectors and the 8-value contrast-availability mask feed an MLP with
@@ -76,6 +77,7 @@ class MriTriageNet(nn.Module):
         dropout: float = 0.2,
         contrast_dropout: float = 0.4,
         t2_only_prob: float = 0.1,
+        norm: str = "INSTANCE",
     ) -> None:
         super().__init__()
         if spatial_dims != 3:
@@ -86,7 +88,8 @@ class MriTriageNet(nn.Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.contrast_dropout, self.t2_only_prob = float(contrast_dropout), float(t2_only_prob)
         c0, c1, c2, c3 = (int(c) for c in channels)
-        norm, act = "BATCH", "PRELU"
+        act = "PRELU"
+        norm = (norm, {"affine": True}) if str(norm).upper() == "INSTANCE" else norm
         self.encoder = nn.Sequential(
             Convolution(3, in_channels, c0, strides=2, kernel_size=3, norm=norm, act=act),
             ResidualUnit(3, c0, c1, strides=2, kernel_size=3, subunits=2, norm=norm, act=act),

@@ -122,7 +122,8 @@ def annotate_bundle(folder: str | Path, modality: str, metrics: Mapping[str, Any
     """Add the body-region sections (label set, preprocessing, metrics) to a bundle written by the trainer.
 
     ``configs/metadata.json`` gains ``radtriage.labelset``, ``radtriage.preprocessing`` and (if given)
-    ``radtriage.metrics``; ``card_section`` (Markdown) is appended to the model card. The weights and their
+    ``radtriage.metrics``; ``card_section`` (Markdown, from its first line on) is appended to the model card,
+    replacing a section with the same first line. The weights and their
     SHA-256 are untouched; the metadata is checked again after writing.
     """
     from radtriage.models.bundle import MODEL_CARD_FILE, read_metadata
@@ -141,6 +142,9 @@ def annotate_bundle(folder: str | Path, modality: str, metrics: Mapping[str, Any
     read_metadata(folder)
     if card_section:
         card = folder / MODEL_CARD_FILE
-        card.write_text(card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + card_section.strip() + "\n",
-                        encoding="utf-8")
+        text = card.read_text(encoding="utf-8")
+        heading = card_section.strip().splitlines()[0]
+        if heading in text:  # annotating again replaces the earlier section
+            text = text[: text.index(heading)]
+        card.write_text(text.rstrip("\n") + "\n\n" + card_section.strip() + "\n", encoding="utf-8")
     return folder

@@ -5,8 +5,9 @@ region may only stay the same or move to a *later* class of the label set (whose
 head to feet, with the arm classes at the level where the arms hang — see
 :mod:`radtriage.labelsets`). Moving to the next region of the same chain (head→feet through trunk and
 legs, shoulder→hand along an arm) is cheap; skipping ahead to any other later class is possible but
-costly; moving back up is impossible. The chance of a boundary between two slices grows with the
-slice spacing (``1 - exp(-spacing / mean_region_mm)``), so thin and thick slices smooth alike.
+costly, and so is leaving the last region of a chain; moving back up is impossible. The chance of a
+boundary between two slices grows with the slice spacing (``1 - exp(-spacing / mean_region_mm)``), so
+thin and thick slices smooth alike.
 
 The slice order is put head to feet before decoding (the caller passes it from the geometry), so
 either slice direction works. Besides the Viterbi path, forward-backward gives each slice the
@@ -61,7 +62,8 @@ def transition_log_matrix(
 
     Row ``a`` (from) to column ``b`` (to): ``b == a`` stays; ``b`` the next region in ``a``'s chain takes
     ``(1 - skip_share)`` of the boundary probability; every other later class shares ``skip_share``;
-    earlier classes are impossible (-inf). The last class can only stay.
+    earlier classes are impossible (-inf). The last region of a chain (hand, foot, breast) is left only by
+    such a jump; the last class can only stay.
     """
     k = len(names)
     if k < 1:
@@ -76,15 +78,16 @@ def transition_log_matrix(
         if not later:
             trans[a, a] = 1.0
             continue
-        trans[a, a] = 1.0 - p_move
         b = nxt.get(a)
+        if b is None:  # the end of a chain (hand, foot, breast): only a cross-chain jump leaves it
+            trans[a, later] = p_move * skip_share / len(later)
+            trans[a, a] = 1.0 - p_move * skip_share
+            continue
+        trans[a, a] = 1.0 - p_move
         others = [c for c in later if c != b]
-        if b is None:
-            trans[a, later] = p_move / len(later)
-        else:
-            trans[a, b] = p_move * (1.0 - skip_share if others else 1.0)
-            if others:
-                trans[a, others] = p_move * skip_share / len(others)
+        trans[a, b] = p_move * (1.0 - skip_share if others else 1.0)
+        if others:
+            trans[a, others] = p_move * skip_share / len(others)
     with np.errstate(divide="ignore"):
         return np.log(trans)
 

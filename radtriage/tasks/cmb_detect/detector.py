@@ -33,7 +33,11 @@ LABEL_PREFIX = "CMB"
 
 @dataclass(frozen=True)
 class DetectSettings:
-    """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``)."""
+    """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``).
+
+    ``stage2_weight`` w sets the confidence: ``stage1_score ** (1 - w) * stage2_probability ** w`` (w = 1: the
+    discriminator alone; chosen on validation phantoms by the training script).
+    """
 
     working_spacing_mm: float = 1.0
     roi_size: tuple[int, int, int] = (64, 64, 64)
@@ -45,6 +49,7 @@ class DetectSettings:
     merge_mm: float = 3.0
     detection_threshold: float = 0.5
     echo_mode: str = "rss"
+    stage2_weight: float = 1.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> DetectSettings:
@@ -73,6 +78,7 @@ class CmbDetection:
     confidence: float
     candidate_score: float
     location: str
+    stage2_probability: float = float("nan")
     merged: int = 1
     label: str = ""
 
@@ -86,6 +92,7 @@ class CmbDetection:
             "radius_mm": round(float(self.radius_mm), 2),
             "confidence": round(float(self.confidence), 4),
             "candidate_score": round(float(self.candidate_score), 4),
+            "stage2_probability": round(float(self.stage2_probability), 4),
             "location": self.location,
             "merged_candidates": int(self.merged),
         }
@@ -207,10 +214,12 @@ class CmbPipeline:
         probs = self.discriminate(extract_patches(stack, peaks.voxels, s.patch_size))
         t3 = time.perf_counter()
         timings["stage2"] = (t3 - t2) * 1000
+        w = float(s.stage2_weight)
+        confidence = np.clip(peaks.scores, 1e-6, 1) ** (1.0 - w) * np.clip(probs, 1e-6, 1) ** w
         frame, note = estimate_head_frame(work.magnitude, work.grid)
         lps = work.index_to_lps(peaks.ijk) if len(peaks) else np.zeros((0, 3))
         radii = np.array([blob_radius_mm(work.magnitude, v, s.working_spacing_mm) for v in peaks.voxels])
-        keep, groups = merge_close(lps, probs, s.merge_mm, radii)
+        keep, groups = merge_close(lps, confidence, s.merge_mm, radii)
         native_ijk = work.native.lps_to_index(lps) if len(lps) else np.zeros((0, 3))
         found = []
         for i, group in zip(keep, groups, strict=True):
@@ -220,9 +229,10 @@ class CmbPipeline:
                 center_ras=(-float(p[0]), -float(p[1]), float(p[2])),
                 center_native_ijk=tuple(float(v) for v in native_ijk[i]),  # type: ignore[arg-type]
                 radius_mm=float(radii[i]),
-                confidence=float(probs[i]),
+                confidence=float(confidence[i]),
                 candidate_score=float(peaks.scores[i]),
                 location=location_class(p, frame),
+                stage2_probability=float(probs[i]),
                 merged=len(group),
             ))
         timings["postprocess"] = (time.perf_counter() - t3) * 1000

@@ -44,9 +44,9 @@ class TriageModel:
     network: torch.nn.Module
     contrasts: tuple[str, ...] = MR_CONTRASTS
     outputs: tuple[str, ...] = BRAIN_FINDINGS
-    spacing: tuple[float, float, float] = (4.0, 4.0, 4.0)
+    spacing: tuple[float, float, float] = (6.0, 6.0, 6.0)
     """Model grid spacing (i, j, k), mm."""
-    size: tuple[int, int, int] = (48, 48, 48)
+    size: tuple[int, int, int] = (32, 32, 32)
     """Model grid size (i, j, k)."""
     thresholds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BRAIN_FINDINGS, 0.5))
     operating_point: str = DEFAULT_OPERATING_POINT
@@ -54,6 +54,8 @@ class TriageModel:
     normalize: str = "zscore"
     device: Any = "cpu"
     bundle_info: dict[str, Any] = field(default_factory=dict)
+    saliency_layer: str | None = None
+    """Layer Grad-CAM reads (None: the last 3D convolution); a bundle may set ``radtriage.saliency_layer``."""
 
     @classmethod
     def from_bundle(
@@ -88,6 +90,7 @@ class TriageModel:
             normalize=str(pp.get("normalize", "zscore")),
             device=loaded.device,
             bundle_info=info,
+            saliency_layer=meta.raw.get("radtriage", {}).get("saliency_layer"),
         )
 
     # ------------------------------------------------------------------ geometry and input
@@ -143,7 +146,8 @@ class TriageModel:
         for name in names:
             index = self.outputs.index(name)
             kwargs: dict[str, Any] = {"activation": "sigmoid"} if method == "occlusion" else {}
-            maps[name] = saliency_map(self.network, x[None], index, method, target_layer, **kwargs)[0]
+            layer = target_layer or (self.saliency_layer if method != "occlusion" else None)
+            maps[name] = saliency_map(self.network, x[None], index, method, layer, **kwargs)[0]
         return maps
 
 
