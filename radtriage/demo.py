@@ -62,6 +62,27 @@ def _task_status() -> dict[str, str]:
     return status
 
 
+def _try_task(task: str, inputs: dict[str, Any], section: DemoSection, **options: Any) -> Any | None:
+    """Run ``task`` when it is installed with a bundle; otherwise say why in the section and return None."""
+    from radtriage.errors import RadTriageError
+    from radtriage.tasks import run_task
+
+    t0 = time.perf_counter()
+    try:
+        result = run_task(task, inputs=inputs, **options)
+    except RadTriageError as exc:
+        section.lines += ["", f"**{task} not run:** {exc}"]
+        return None
+    bundle = result.bundle
+    section.lines += [
+        "",
+        f"**{task}** ran with bundle {bundle.get('name')} v{bundle.get('version')}"
+        f"{' (demo, not for clinical use)' if bundle.get('demo') else ''} in {time.perf_counter() - t0:.1f} s.",
+        *[f"> {notice}" for notice in result.notices],
+    ]
+    return result
+
+
 def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSection:
     from radtriage.io import read_image
     from radtriage.io.contrast import assign_contrasts
@@ -126,6 +147,24 @@ def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSe
     section.figures.append(_save_png(out / "figures" / "brain_dwi_truth_overlay.png", rgba[..., :3]))
     section.lines.append("Figure: DWI axial slice through the infarct with the phantom's ground-truth lesion overlaid "
                          "(rendered by Slicer's own slice logic, headless).")
+
+    result = _try_task("mri_triage", images, section)
+    if result is not None:
+        from radtriage.tasks.mri_triage.mrml import add_mri_triage_outputs
+
+        outputs = result.outputs
+        section.lines += ["", "| output | probability | threshold | decision | phantom truth |",
+                          "| --- | --- | --- | --- | --- |"]
+        truth = json.loads((folder / "truth.json").read_text())["labels"]
+        for name, prob in outputs["probabilities"].items():
+            section.lines.append(f"| {name} | {prob:.3f} | {outputs['thresholds'][name]:.3f} | "
+                                 f"{'positive' if outputs['decisions'][name] else 'negative'} | {truth.get(name)} |")
+        add_mri_triage_outputs(scene, result, background=dwi, patient_name=DEMO_PATIENT,
+                               study_name="Brain MRI phantom", heatmaps=result.volumes)
+        show_slice_through(slice_logic, tuple(centre_ras), size=(384, 384))
+        rgba = blended_slice_rgba(slice_logic)[::-1]
+        section.figures.append(_save_png(out / "figures" / "brain_dwi_model_heatmap.png", rgba[..., :3]))
+        section.lines.append("Figure: the same slice with the model's saliency heatmap for the shown output.")
     return section
 
 
@@ -169,13 +208,37 @@ def _swi_section(out: Path, seed: int, scene: Any) -> DemoSection:
         if abs(b["centre_ijk"][2] - k) < 1.5:
             radius_px = b["apparent_radius_mm"] / magnitude.spacing[0] + 2
             ax.add_patch(Circle(b["centre_ijk"][:2], radius_px, fill=False, edgecolor="lime"))
-    ax.set_title(f"SWI slice {k}: truth microbleeds circled")
+    result = _try_task("cmb_detect", {"swi": magnitude}, section)
+    if result is not None:
+        from radtriage.tasks.cmb_detect.mrml import add_cmb_outputs
+
+        detections = result.outputs["detections"]
+        found = _matched(bleeds, detections, magnitude)
+        section.lines.append(f"{len(detections)} detections; {found} of {len(bleeds)} truth microbleeds found "
+                             f"within their apparent radius + 2 mm; {len(detections) - found} other detections.")
+        add_cmb_outputs(scene, result, patient_name=DEMO_PATIENT, study_name="SWI phantom")
+        for d in detections:
+            ijk = magnitude.ras_to_index(np.asarray(d["center_ras"]))[0]
+            if abs(ijk[2] - k) < 1.5:
+                ax.scatter([ijk[0]], [ijk[1]], marker="+", s=120, color="red")
+    ax.set_title(f"SWI slice {k}: truth circled (green), detections + (red)")
     ax.axis("off")
     path = out / "figures" / "swi_truth.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     section.figures.append("figures/swi_truth.png")
     return section
+
+
+def _matched(truth: list[dict[str, Any]], detections: list[dict[str, Any]], image: Any) -> int:
+    """How many truth foci have a detection within their apparent radius + 2 mm."""
+    found = 0
+    for t in truth:
+        centre = np.asarray(t["centre_ras"], dtype=float)
+        limit = t["apparent_radius_mm"] + 2.0
+        if any(np.linalg.norm(np.asarray(d["center_ras"]) - centre) <= limit for d in detections):
+            found += 1
+    return found
 
 
 def _lge_section(out: Path, seed: int, scene: Any) -> DemoSection:
@@ -203,6 +266,17 @@ def _lge_section(out: Path, seed: int, scene: Any) -> DemoSection:
         counts[t["certainty"]] = counts.get(t["certainty"], 0) + 1
     section.lines.append(f"{len(truth)} slices; truth certainty classes: "
                          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".")
+    predicted: list[dict[str, Any]] = []
+    result = _try_task("lge_certainty", {"lge": stack}, section, reformat="never")
+    if result is not None:
+        from radtriage.tasks.lge_mrml import add_lge_outputs
+
+        predicted = result.outputs["slices"]
+        add_lge_outputs(scene, result, patient_name=DEMO_PATIENT, study_name="Cardiac LGE phantom")
+        agree = sum(p["certainty"] == t["certainty"] for p, t in zip(predicted, truth, strict=False))
+        error = np.mean([abs(p["likelihood"] - t["likelihood"]) for p, t in zip(predicted, truth, strict=False)])
+        section.lines.append(f"Model vs phantom truth: mean |likelihood difference| {error:.1f}; certainty class "
+                             f"agrees on {agree} of {len(truth)} slices (band {result.outputs['certainty_band']}).")
     n = len(truth)
     cols = min(6, n)
     rows = int(np.ceil(n / cols))
@@ -210,7 +284,8 @@ def _lge_section(out: Path, seed: int, scene: Any) -> DemoSection:
     for k, t in enumerate(truth):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.imshow(stack.array[k], cmap="gray", origin="lower")
-        ax.set_title(f"{k}: {t['likelihood']:.0f} ({t['certainty']})", fontsize=8)
+        model = f" | model {predicted[k]['likelihood']:.0f} ({predicted[k]['certainty']})" if predicted else ""
+        ax.set_title(f"{k}: truth {t['likelihood']:.0f} ({t['certainty']}){model}", fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     path = out / "figures" / "lge_stack_truth.png"
@@ -253,9 +328,23 @@ def _body_section(out: Path, seed: int, scene: Any) -> DemoSection:
     section.lines.append(f"{image.size[2]} slices at {image.spacing[2]:.1f} mm covering "
                          f"{len(ranges)} regions: " + ", ".join(r[0] for r in ranges) + ".")
 
+    predicted_regions: list[str] = []
+    result = _try_task("body_region", {"image": image}, section, modality="CT")
+    if result is not None:
+        from radtriage.tasks.body_region.mrml import add_task_result
+
+        per_slice = result.outputs["slices"]
+        predicted_regions = [row["region"] for row in sorted(per_slice, key=lambda r: r["index"])]
+        accuracy = np.mean([p == t for p, t in zip(predicted_regions, regions, strict=False)])
+        section.lines.append(f"Model vs phantom truth: per-slice accuracy {accuracy:.3f} over {len(regions)} slices; "
+                             f"predicted ranges: " + ", ".join(r["region"] for r in result.outputs["ranges"]) + ".")
+        add_task_result(scene, result, patient_name=DEMO_PATIENT, study_name="Body CT phantom", reference_node=node)
     colours = {c.name: np.array(c.colour, dtype=float) / 255.0 for c in labelset.classes}
     coronal = image.array[:, image.size[1] // 2, :]
     band = np.stack([colours.get(name, np.zeros(3)) for name in regions])[:, None, :].repeat(6, axis=1)
+    if predicted_regions:
+        model_band = np.stack([colours.get(name, np.zeros(3)) for name in predicted_regions])[:, None, :]
+        band = np.concatenate([band, np.ones_like(band[:, :1]), model_band.repeat(6, axis=1)], axis=1)
     fig = Figure(figsize=(5, 7), dpi=90)
     ax = fig.add_subplot(1, 2, 1)
     ax.imshow(np.clip((coronal + 200) / 600, 0, 1), cmap="gray", origin="lower", aspect=image.spacing[2] /
@@ -264,10 +353,10 @@ def _body_section(out: Path, seed: int, scene: Any) -> DemoSection:
     ax2 = fig.add_subplot(1, 2, 2)
     ax2.imshow(band, origin="lower", aspect="auto")
     for name, k0, k1 in ranges:
-        ax2.text(7, (k0 + k1) / 2, name, fontsize=7, va="center")
-    ax2.set_xlim(-0.5, 24)
+        ax2.text(band.shape[1] + 1, (k0 + k1) / 2, name, fontsize=7, va="center")
+    ax2.set_xlim(-0.5, band.shape[1] + 18)
     ax2.axis("off")
-    fig.suptitle("Coronal view and truth region band")
+    fig.suptitle("Coronal view; region bands: truth" + (" | model" if predicted_regions else ""))
     path = out / "figures" / "body_regions_truth.png"
     fig.savefig(path)
     section.figures.append("figures/body_regions_truth.png")

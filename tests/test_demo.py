@@ -29,6 +29,30 @@ def test_report_names_every_task_and_the_demo_notice(demo_dir):
         assert (demo_dir / figure).stat().st_size > 2000
 
 
+def test_every_task_with_an_installed_bundle_runs_in_the_demo(demo_dir):
+    from radtriage.models import BundleNotFoundError, find_bundle
+    from radtriage.tasks import available_tasks
+
+    report = (demo_dir / "report.md").read_text()
+    ran = 0
+    for task in ("mri_triage", "cmb_detect", "lge_certainty", "body_region"):
+        try:
+            find_bundle(task)
+            installed = task in available_tasks()
+        except BundleNotFoundError:
+            installed = False
+        if installed:
+            assert f"**{task}** ran with bundle" in report
+            ran += 1
+        else:
+            assert f"**{task}** ran" not in report
+    if ran:
+        assert "(demo, not for clinical use)" in report
+    if "**body_region** ran" in report:
+        accuracy = float(re.search(r"per-slice accuracy (\d\.\d+)", report).group(1))
+        assert accuracy > 0.8  # the demo CT bundle on a fresh whole-body phantom
+
+
 def test_brain_figure_shows_the_overlay_colour(demo_dir):
     rgb = mpimg.imread(demo_dir / "figures" / "brain_dwi_truth_overlay.png")[..., :3]
     warm = (rgb[..., 0] > 0.8) & (rgb[..., 0] - rgb[..., 2] > 0.3)

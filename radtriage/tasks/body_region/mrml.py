@@ -42,7 +42,6 @@ def add_region_colour_table(scene: Any, labelset: Mapping[str, Any], name: str |
     node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name or f"BodyRegion colours ({labelset['name']})")
     node.SetTypeToUser()
     node.SetNumberOfColors(len(names) + 1)
-    node.SetNamesInitialised(True)
     node.SetColor(0, "none", 0.0, 0.0, 0.0, 0.0)
     for i, (label, rgb) in enumerate(zip(names, colours, strict=True)):
         node.SetColor(i + 1, label, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0, 1.0)
