@@ -153,6 +153,9 @@ def model_card(summary: dict[str, Any]) -> str:
         "location class (lobar/deep/infratentorial) from a rule-based head frame, `unknown` on partial coverage.",
         f"- Confidence = stage1 ** (1 - w) * stage2 ** w with w = {summary['stage2_weight']} (chosen on the "
         "validation phantoms among 0, 0.25, 0.5, 0.75, 1 by mean FROC sensitivity).",
+        *(["- **In this version w = 0: on the validation phantoms the demo discriminator ranked candidates worse "
+           "than the screener, so it does not change the confidence; its probability is still reported per "
+           "detection (`stage2_probability`).**"] if summary["stage2_weight"] == 0 else []),
         f"- Operating threshold {op['threshold']:.3f} (validation phantoms: highest sensitivity at <= 1 FP/scan).",
         "",
         f"## FROC on {with_phase['froc']['n_scans']} held-out phantoms ({with_phase['froc']['n_lesions']} "

@@ -382,7 +382,7 @@ def _insert_and_detect(pipe: CmbPipeline, image: Image, seed: int) -> tuple[int,
 
 
 @pytest.mark.slow
-def test_demo_bundle_rescoring_ranks_microbleeds_above_mimics() -> None:
+def test_demo_bundle_ranks_microbleeds_above_calcification_mimics() -> None:
     from radtriage.phantoms import make_swi_case
 
     pipe = _demo_pipeline()
@@ -400,7 +400,7 @@ def test_demo_bundle_rescoring_ranks_microbleeds_above_mimics() -> None:
         return out
 
     bleeds, calcs = best(truth), best(mimic)
-    assert np.mean([b[0] for b in bleeds]) > np.mean([c[0] for c in calcs]), "stage 2 prefers microbleeds"
+    assert np.mean([b[0] for b in bleeds]) > np.mean([c[0] for c in calcs]), "microbleeds outrank calcifications"
     assert _found(run, truth) >= 3
 
 

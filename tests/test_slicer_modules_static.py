@@ -302,6 +302,8 @@ STUB_SLICER_CONFIG = """
 set(Slicer_USE_FILE "${CMAKE_CURRENT_LIST_DIR}/UseSlicer.cmake")
 set(Slicer_EXTENSION_GENERATE_CONFIG "${CMAKE_CURRENT_LIST_DIR}/Empty.cmake")
 set(Slicer_EXTENSION_CPACK "${CMAKE_CURRENT_LIST_DIR}/Empty.cmake")
+set(Slicer_QTSCRIPTEDMODULES_LIB_DIR "lib/Slicer-5.10/qt-scripted-modules")
+set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR "lib/Slicer-5.10/qt-scripted-modules")
 """
 
 STUB_USE_SLICER = """
@@ -347,6 +349,20 @@ def test_extension_configures_with_cmake_against_a_stub_slicer(tmp_path: Path) -
         ["ctest", "-R", "StaticChecks", "--output-on-failure"], cwd=build, capture_output=True, text=True, timeout=120
     )
     assert static.returncode == 0, static.stdout
+    # The core package and its bundles land next to the modules, so `import radtriage` works inside Slicer.
+    core = subprocess.run(["cmake", "--build", str(build), "--target", "RadTriageCorePackage"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert core.returncode == 0, core.stdout + core.stderr
+    shipped = build / "lib/Slicer-5.10/qt-scripted-modules/radtriage"
+    source = ROOT / "radtriage"
+    expected = {p.relative_to(source) for p in source.rglob("*.py") if "__pycache__" not in p.parts}
+    assert expected and expected <= {p.relative_to(shipped) for p in shipped.rglob("*.py")}
+    for meta in source.glob("bundles/*/configs/metadata.json"):
+        assert (shipped / meta.relative_to(source)).read_bytes() == meta.read_bytes()
+    installed = subprocess.run(["cmake", "--install", str(build), "--prefix", str(tmp_path / "inst")],
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert (tmp_path / "inst/lib/Slicer-5.10/qt-scripted-modules/radtriage/__init__.py").is_file()
 
 
 # --------------------------------------------------------------------- the hidden library module RadTriageCommon
