@@ -223,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_ratings_arguments(q)
     q.set_defaults(func=run_evaluate_ratings)
 
+    from radtriage.tasks.cmb_detect import add_evaluate_detection_arguments, run_evaluate_detection
+
+    q = evaluate.add_parser("detection", help="CMB detection FROC on phantoms or a folder of scans with truth JSON")
+    add_evaluate_detection_arguments(q)
+    q.set_defaults(func=run_evaluate_detection)
+
     p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
     p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
     p.add_argument("--repeats", type=int, default=5, help="runs per stage; the median is reported")

@@ -126,6 +126,16 @@ class DetectionRun:
                      {"description": "CMB candidate heatmap (stage 1)"})
 
 
+def foreground_box(magnitude: np.ndarray, level: float = 0.1, margin: int = 10) -> tuple[slice, ...] | None:
+    """Bounding box (slices, [k, j, i]) of voxels above ``level`` (normalised magnitude) grown by ``margin``."""
+    idx = np.argwhere(magnitude > level)
+    if not len(idx):
+        return None
+    lo = np.maximum(idx.min(0) - margin, 0)
+    hi = np.minimum(idx.max(0) + margin + 1, magnitude.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
 def extract_patches(stack: np.ndarray, voxels: np.ndarray, size: int) -> np.ndarray:
     """``(N, C, size, size, size)`` patches of a ``[C, k, j, i]`` stack centred on ``voxels`` ([k, j, i]);
     channel 0 is edge-padded, the others zero-padded."""
@@ -206,7 +216,11 @@ class CmbPipeline:
         t1 = time.perf_counter()
         timings["preprocess"] = (t1 - t0) * 1000
         report(0.2, "stage 1: screening for candidates")
-        heat = candidate_heatmap(self.network.candidate, stack[:1], self.device, s.roi_size, s.overlap)
+        box = foreground_box(work.magnitude)
+        heat = np.zeros(work.magnitude.shape, dtype=np.float32)
+        if box is not None:  # screen only the foreground's bounding box (air around the head is skipped)
+            heat[box] = candidate_heatmap(self.network.candidate, stack[(slice(0, 1), *box)], self.device,
+                                          s.roi_size, s.overlap)
         peaks = extract_peaks(heat, s.candidate_threshold, s.min_distance_vox, s.max_candidates)
         t2 = time.perf_counter()
         timings["stage1"] = (t2 - t1) * 1000
