@@ -80,6 +80,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
     Dependency("matplotlib", "matplotlib>=3.8", 15.0, "with its font and image libraries"),
     Dependency("psutil", "psutil>=5.9", 0.3),
     Dependency("packaging", "packaging>=23", 0.1),
+    Dependency("dicomanonymizer", "dicom-anonymizer==2.1.0", 0.2, "DICOM PS3.15 Annex E table for cohort export"),
 )
 """Everything ``radtriage`` imports, pinned as in pyproject.toml; sizes are approximate wheel downloads (MB)."""
 

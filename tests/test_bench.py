@@ -13,9 +13,10 @@ def test_unknown_task_is_refused_with_the_available_list():
 
 
 @pytest.mark.slow
-def test_each_available_benchmark_reports_stages_targets_and_peak_memory():
-    tasks = available_benchmarks()
-    assert tasks, "no task ships a benchmark"
+def test_benchmarks_report_stages_targets_and_peak_memory():
+    """Runs the two fast benchmarks through the harness (the others take minutes: `radtriage bench` runs them)."""
+    assert set(available_benchmarks()) == {"mri_triage", "cmb_detect", "lge_certainty", "body_region"}
+    tasks = ["lge_certainty", "body_region"]
     report = run_benchmarks(tasks, repeats=1)
     assert set(report["results"]) == set(tasks)
     for task, res in report["results"].items():
