@@ -8,11 +8,13 @@ imported inside methods so that this file loads even before its dependencies are
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import pathlib
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import qt
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
@@ -29,6 +31,8 @@ from slicer.util import VTKObservationMixin
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "body_region"
+AXIS_INDEX = {"i": 0, "j": 1, "k": 2}
+RANGE_TABLE_HEADERS = ["Region", "Slices", "Superior mm", "Inferior mm", "Confidence"]
 
 #
 # BodyRegion
@@ -92,6 +96,9 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._result = None
+        self._resultVolume = None
+        self._redSliceNode = None
 
     def setup(self) -> None:
         """Build the GUI from Resources/UI/BodyRegion.ui and connect it."""
@@ -120,7 +127,9 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.rangesTableWidget.connect("cellClicked(int,int)", self.onRangeClicked)
         self.ui.progressBar.setVisible(False)
+        self._observeRedSlice()
 
         self.initializeParameterNode()
 
@@ -128,6 +137,7 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Called when the application closes and the module widget is destroyed."""
         if self._jobs is not None:
             self._jobs.cancel()
+        self._setCornerText("")
         self.removeObservers()
 
     def enter(self) -> None:
@@ -145,6 +155,9 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
         self.setParameterNode(None)
+        self._result = None
+        self._resultVolume = None
+        self._setCornerText("")
 
     def onSceneEndClose(self, caller, event) -> None:
         """Called just after the scene is closed."""
@@ -206,16 +219,73 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot start body-region labelling."), waitCursor=True):
-            self._jobs.follow(self.logic.startJob(self._parameterNode.inputVolume))
+            self._jobs.follow(
+                self.logic.startJob(self._parameterNode.inputVolume, modality=self._parameterNode.modality)
+            )
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
-        """Load the job's output files into the scene and show its table."""
-        nodes = self.logic.loadJobOutputs(outputs)
-        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
-        if tables:
-            self._parameterNode.outputTable = tables[0]
-            self.ui.resultsTableView.setMRMLTableNode(tables[0])
-        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
+        """Add the job's label map, tables and header-QA verdict to the scene and show them."""
+        volumeNode = self._parameterNode.inputVolume
+        result = self.logic.readJobResult(outputs)
+        nodes = self.logic.addResults(result, self.logic.readLabelImage(outputs), volumeNode)
+        self.showResult(result, volumeNode, nodes)
+
+    def showResult(self, result: Mapping[str, Any], volumeNode, nodes: Mapping[str, Any]) -> None:
+        """Fill the ranges list, the per-slice table, the header-QA status and the notices."""
+        self._result = result
+        self._resultVolume = volumeNode
+        self._parameterNode.outputTable = nodes["ranges_table"]
+        self.ui.resultsTableView.setMRMLTableNode(nodes["slices_table"])
+        ranges = self.logic.rangeTableCells(result["outputs"])
+        self.ui.rangesTableWidget.clearContents()
+        self.ui.rangesTableWidget.setColumnCount(len(RANGE_TABLE_HEADERS))
+        self.ui.rangesTableWidget.setHorizontalHeaderLabels(RANGE_TABLE_HEADERS)
+        self.ui.rangesTableWidget.setRowCount(len(ranges))
+        for row, cells in enumerate(ranges):
+            for column, text in enumerate(cells):
+                self.ui.rangesTableWidget.setItem(row, column, qt.QTableWidgetItem(text))
+        self.ui.rangesTableWidget.resizeColumnsToContents()
+        qaText, flagged = self.logic.headerQaText(result["outputs"])
+        self.ui.headerQaLabel.text = qaText
+        self.ui.headerQaLabel.setStyleSheet("QLabel { color: #c00000; font-weight: bold; }" if flagged else "")
+        self.ui.noticesLabel.text = "\n".join(result.get("notices") or [])
+        self.ui.statusLabel.text = _("Done: {count} region range(s).").format(count=len(ranges))
+        self.onRedSliceModified()
+
+    def onRangeClicked(self, row: int, column: int) -> None:
+        """Centre every slice view on the clicked region range."""
+        if self._result is None or self._resultVolume is None:
+            return
+        ras = self.logic.rangeCentreRas(self._result["outputs"], row, self._resultVolume)
+        if ras is not None:
+            slicer.modules.markups.logic().JumpSlicesToLocation(ras[0], ras[1], ras[2], True)
+
+    def _observeRedSlice(self) -> None:
+        layoutManager = slicer.app.layoutManager()
+        sliceWidget = layoutManager.sliceWidget("Red") if layoutManager is not None else None
+        if sliceWidget is None:
+            return
+        self._redSliceNode = sliceWidget.mrmlSliceNode()
+        self.addObserver(self._redSliceNode, vtk.vtkCommand.ModifiedEvent, self.onRedSliceModified)
+
+    def onRedSliceModified(self, caller=None, event=None) -> None:
+        """Show the body region of the slice the Red view shows (module panel and Red view corner)."""
+        if self._result is None or self._resultVolume is None or self._redSliceNode is None:
+            return
+        sliceToRas = self._redSliceNode.GetSliceToRAS()
+        ras = [sliceToRas.GetElement(row, 3) for row in range(3)]
+        text = self.logic.regionTextAt(self._result["outputs"], self._resultVolume, ras)
+        self.ui.currentRegionLabel.text = text
+        self._setCornerText(text)
+
+    def _setCornerText(self, text: str) -> None:
+        layoutManager = slicer.app.layoutManager()
+        sliceWidget = layoutManager.sliceWidget("Red") if layoutManager is not None else None
+        if sliceWidget is None:
+            return
+        sliceView = sliceWidget.sliceView()
+        sliceView.cornerAnnotation().SetText(vtk.vtkCornerAnnotation.UpperRight, text)
+        sliceView.forceRender()
 
 
 #
@@ -259,15 +329,19 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
         ]
 
     @staticmethod
-    def buildArgv(inputPath: str | pathlib.Path) -> list[str]:
-        """``python -m radtriage infer`` on one volume file; the job's output folder replaces ``{output_dir}``."""
+    def buildArgv(inputPath: str | pathlib.Path, modality: str = "auto") -> list[str]:
+        """``python -m radtriage infer`` on one volume file (``--option modality=CT|MR`` unless "auto").
+
+        The job's output folder replaces ``{output_dir}``.
+        """
         from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
 
+        options = [] if modality == "auto" else ["--option", f"modality={modality}"]
         return radtriage_argv(
-            "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER
+            "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER, *options
         )
 
-    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode):
+    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode, modality: str = "auto"):
         """Write the volume to a temporary NRRD and start the task on it in a background process (returned)."""
         from RadTriageCommonLib.job_files import writeJobInputs
 
@@ -275,7 +349,114 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
 
         paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
         logger.info("starting %s in a background process", TASK_NAME)
-        return BackgroundJob(self.buildArgv(paths["image"]), outputDir).start()
+        return BackgroundJob(self.buildArgv(paths["image"], modality), outputDir).start()
+
+    @staticmethod
+    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The finished job's ``result.json`` document."""
+        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
+
+    @staticmethod
+    def readLabelImage(outputs: Mapping[str, Any]):
+        """The job's per-slice region label volume as an ``Image`` (None when the job wrote none)."""
+        from radtriage.io import read_volume
+        from radtriage.tasks.body_region.runner import LABEL_VOLUME
+
+        path = outputs.get(LABEL_VOLUME)
+        return read_volume(path) if path else None
+
+    def addResults(self, result: Mapping[str, Any], labelImage, volumeNode: vtkMRMLScalarVolumeNode) -> dict:
+        """Add the core's MRML outputs (colour band label map, ranges and per-slice tables, header-QA attributes).
+
+        ``result`` is the ``result.json`` document; the label map is shown over ``volumeNode``.
+        """
+        from radtriage.tasks.body_region.mrml import add_body_region_outputs
+
+        return add_body_region_outputs(
+            slicer.mrmlScene,
+            result["outputs"],
+            labelImage,
+            patient_name="RadTriage",
+            study_name=f"Body region: {volumeNode.GetName()}",
+            reference_node=volumeNode,
+        )
+
+    @staticmethod
+    def rasToIjkRows(volumeNode) -> list[list[float]]:
+        """The volume's RAS-to-IJK matrix as four rows."""
+        matrix = vtk.vtkMatrix4x4()
+        volumeNode.GetRASToIJKMatrix(matrix)
+        return [[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]
+
+    @staticmethod
+    def sliceIndexAt(rasToIjk: list[list[float]], ras: list[float], axis: int) -> int:
+        """The slice index along ``axis`` (0=i, 1=j, 2=k) of the RAS point, rounded to the nearest slice."""
+        point = [float(ras[0]), float(ras[1]), float(ras[2]), 1.0]
+        return round(sum(rasToIjk[axis][c] * point[c] for c in range(4)))
+
+    @staticmethod
+    def sliceRow(outputs: Mapping[str, Any], index: int) -> dict[str, Any] | None:
+        """The per-slice row of ``index`` (native index along the slice axis), or None outside the volume."""
+        return next((row for row in outputs.get("slices", []) if int(row["index"]) == index), None)
+
+    @staticmethod
+    def displayName(outputs: Mapping[str, Any], region: str) -> str:
+        """The label set's display name of a region (the region code when it has none)."""
+        for entry in outputs.get("ranges", []):
+            if entry.get("region") == region and entry.get("display_name"):
+                return str(entry["display_name"])
+        return region
+
+    def regionTextAt(self, outputs: Mapping[str, Any], volumeNode, ras: list[float]) -> str:
+        """ "slice k: <region> (confidence)" for the slice of ``volumeNode`` through ``ras`` ("" outside it)."""
+        index = self.sliceIndexAt(self.rasToIjkRows(volumeNode), ras, AXIS_INDEX[outputs.get("slice_axis", "k")])
+        row = self.sliceRow(outputs, index)
+        if row is None:
+            return ""
+        region = self.displayName(outputs, str(row["region"]))
+        return f"slice {index}: {region} ({float(row['confidence']):.2f})"
+
+    @staticmethod
+    def rangeTableCells(outputs: Mapping[str, Any]) -> list[list[str]]:
+        """One row of texts per region range: region, slice indices, superior/inferior z (mm), confidence."""
+        return [
+            [
+                str(r.get("display_name") or r["region"]),
+                f"{r['first_index']}-{r['last_index']}",
+                f"{float(r['superior_z_mm']):.1f}",
+                f"{float(r['inferior_z_mm']):.1f}",
+                f"{float(r['mean_confidence']):.2f}",
+            ]
+            for r in outputs.get("ranges", [])
+        ]
+
+    @staticmethod
+    def rangeCentreIjk(outputs: Mapping[str, Any], row: int, dimensions: list[int]) -> list[float] | None:
+        """IJK of the centre of range ``row``: its middle slice along the slice axis, the volume centre across it."""
+        ranges = outputs.get("ranges", [])
+        if not 0 <= row < len(ranges):
+            return None
+        entry = ranges[row]
+        centre = [(d - 1) / 2.0 for d in dimensions]
+        centre[AXIS_INDEX[outputs.get("slice_axis", "k")]] = (entry["first_index"] + entry["last_index"]) / 2.0
+        return centre
+
+    def rangeCentreRas(self, outputs: Mapping[str, Any], row: int, volumeNode) -> list[float] | None:
+        """RAS of the centre of range ``row`` in ``volumeNode`` (None when there is no such range)."""
+        ijk = self.rangeCentreIjk(outputs, row, list(volumeNode.GetImageData().GetDimensions()))
+        if ijk is None:
+            return None
+        matrix = vtk.vtkMatrix4x4()
+        volumeNode.GetIJKToRASMatrix(matrix)
+        return list(matrix.MultiplyPoint([*ijk, 1.0])[:3])
+
+    @staticmethod
+    def headerQaText(outputs: Mapping[str, Any]) -> tuple[str, bool]:
+        """The header-QA status line and whether it is flagged."""
+        qa = outputs.get("header_qa") or {}
+        status = str(qa.get("status", "")) or "not checked"
+        message = str(qa.get("message", ""))
+        return (f"{status}: {message}" if message else status), bool(qa.get("flag"))
 
     def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
         """Load the finished job's tables, volumes and markups into the scene: {output key: node}."""
@@ -283,13 +464,13 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
 
         return loadOutputs(outputs, namePrefix="Body region ")
 
-    def run(self, volumeNode: vtkMRMLScalarVolumeNode, modality: str = "auto", minimumConfidence: float = 0.5) -> Any:
-        """Run the core's body-region task on the volume; raises when the task is not available."""
+    def run(self, volumeNode: vtkMRMLScalarVolumeNode, modality: str = "auto") -> Any:
+        """Run the core's body-region task on the volume in this process (a ``TaskResult``)."""
         from radtriage.tasks import run_task
 
         image = self.volumeImage(volumeNode)
         logger.info("running %s on a %s volume", TASK_NAME, "x".join(str(s) for s in image.size))
-        return run_task(TASK_NAME, image=image, modality=modality, min_confidence=minimumConfidence)
+        return run_task(TASK_NAME, inputs={"image": image}, modality=None if modality == "auto" else modality)
 
 
 #
@@ -312,6 +493,8 @@ class BodyRegionTest(ScriptedLoadableModuleTest):
         self.test_BodyRegion_runRefusesOrAnswers()
         self.setUp()
         self.test_BodyRegion_backgroundJob()
+        self.setUp()
+        self.test_BodyRegion_resultsInScene()
 
     def _phantomVolume(self):
         from radtriage.mrml.volumes import image_to_volume_node
@@ -372,4 +555,44 @@ class BodyRegionTest(ScriptedLoadableModuleTest):
             self.assertIsInstance(job.outputs, dict)
         else:
             self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
+        self.delayDisplay("Test passed")
+
+    def test_BodyRegion_resultsInScene(self) -> None:
+        """The demo CT bundle's result becomes a label map, a ranges table and per-slice lookups that agree."""
+        from radtriage.tasks.result import to_plain
+
+        self.delayDisplay("BodyRegion: results in the scene")
+        case, volumeNode = self._phantomVolume()
+        logic = BodyRegionLogic()
+        argv = logic.buildArgv("image.nrrd", "CT")
+        self.assertEqual(argv[argv.index("--option") + 1], "modality=CT")
+        self.assertNotIn("--option", logic.buildArgv("image.nrrd"))
+
+        result = logic.run(volumeNode, modality="CT")
+        data = to_plain(result.to_dict())
+        nodes = logic.addResults(data, result.volumes.get("region_labels"), volumeNode)
+        outputs = data["outputs"]
+        ranges = outputs["ranges"]
+        self.assertGreater(len(ranges), 0)
+        self.assertEqual(nodes["ranges_table"].GetNumberOfRows(), len(ranges))
+        self.assertEqual(nodes["slices_table"].GetNumberOfRows(), case.image.size[2])
+        qaStatus = nodes["ranges_table"].GetAttribute("RadTriage.HeaderQA.Status")
+        self.assertEqual(qaStatus, outputs["header_qa"]["status"])
+        self.assertEqual(len(logic.rangeTableCells(outputs)), len(ranges))
+        self.assertTrue(logic.headerQaText(outputs)[0])
+
+        # Every slice centre maps back to its own index and region; a range centre lies inside the range.
+        rasToIjk = logic.rasToIjkRows(volumeNode)
+        axis = AXIS_INDEX[outputs["slice_axis"]]
+        for entry in logic.sliceGeometry(volumeNode):
+            self.assertEqual(logic.sliceIndexAt(rasToIjk, entry["center_ras"], axis), entry["slice"])
+            row = logic.sliceRow(outputs, entry["slice"])
+            text = logic.regionTextAt(outputs, volumeNode, entry["center_ras"])
+            self.assertTrue(text.startswith(f"slice {entry['slice']}: {logic.displayName(outputs, row['region'])}"))
+        for row, entry in enumerate(ranges):
+            centre = logic.rangeCentreRas(outputs, row, volumeNode)
+            index = logic.sliceIndexAt(rasToIjk, centre, axis)
+            self.assertLessEqual(min(entry["first_index"], entry["last_index"]), index)
+            self.assertLessEqual(index, max(entry["first_index"], entry["last_index"]))
+        self.assertIsNone(logic.rangeCentreRas(outputs, len(ranges), volumeNode))
         self.delayDisplay("Test passed")

@@ -548,7 +548,8 @@ def _check_logic_calls(source: ModuleSource, module: str) -> list[str]:
         if call.n_positional is None:
             continue
         args = method.args
-        params = [a.arg for a in args.posonlyargs + args.args][1:]  # without self
+        static = "staticmethod" in [ast.unparse(d) for d in method.decorator_list]
+        params = [a.arg for a in args.posonlyargs + args.args][0 if static else 1 :]  # without self
         kwonly = [a.arg for a in args.kwonlyargs]
         n_required = len(params) - len(args.defaults)
         if args.vararg is None and call.n_positional > len(params):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
 import re
 import shutil
@@ -477,3 +478,124 @@ def test_library_import_at_module_top_level_is_caught(module_copy) -> None:
     )
     problems = ss.check_module(copy, TASK_MODULES)
     assert any("imports RadTriageCommonLib.job_files at module level" in p for p in problems), problems
+
+
+def test_static_logic_method_arguments_are_counted_without_self(module_copy) -> None:
+    copy = module_copy("BodyRegion")
+    _edit(copy / "BodyRegion.py", 'self.logic.headerQaText(result["outputs"])', "self.logic.headerQaText()")
+    problems = ss.check_module(copy, TASK_MODULES)
+    assert any("self.logic.headerQaText is called without outputs" in p for p in problems), problems
+
+
+# ------------------------------------------------------------ pure Logic helpers, cut out and run without Slicer
+
+
+def _logic_static_methods(module: str):
+    """Every @staticmethod of the module's Logic, executed without Slicer, reachable as ``<module>Logic.name``."""
+    import json
+    import pathlib
+    import types
+
+    source = ss.parse_module(ROOT / module / f"{module}.py")
+    logic = source.classes[f"{module}Logic"]
+    functions = [
+        deepcopy(n)
+        for n in logic.body
+        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
+    ]
+    for function in functions:
+        function.decorator_list = []
+    future = ast.parse("from __future__ import annotations").body
+    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
+    namespace: dict = {**source.constants, "json": json, "pathlib": pathlib, "re": re}
+    for node in source.tree.body:  # module-level literal constants (dicts, lists, tuples) too
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError):
+                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
+    exec(code, namespace)
+    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
+    namespace[f"{module}Logic"] = helpers
+    return helpers, source.constants
+
+
+def _lge_result(likelihoods: list[float], band: tuple[float, float] = (30.0, 70.0)) -> dict:
+    from radtriage.tasks.lge_certainty.certainty import CertaintyBand, band_slice
+
+    slices = [
+        {"index": k, **band_slice(value, CertaintyBand(*band)).to_dict(), "centre_ras": [0.0, 0.0, 2.0 * k]}
+        for k, value in enumerate(likelihoods)
+    ]
+    return {"outputs": {"certainty_band": list(band), "slices": slices}, "notices": []}
+
+
+def test_lge_logic_helpers_band_blind_and_locate_slices(tmp_path: Path) -> None:
+    from radtriage.cli import _parse_options
+    from radtriage.tasks.lge_certainty.ratings import RatingSheet
+
+    logic, constants = _logic_static_methods("LGECertainty")
+    hidden = constants["HIDDEN_TEXT"]
+    result = _lge_result([10.0, 30.0, 55.5, 70.0, 90.0])  # 30 and 70 sit on the inclusive band edges
+    rows = logic.displayRows(result, {}, False)
+    assert [r["highlight"] for r in rows] == [False, True, True, True, False]
+    assert rows[2]["cells"][:5] == ["2", "55.5", "low", "uncertain", "consider repeat / extra view"]
+    blinded = logic.displayRows(result, {2: 60.0}, True)
+    assert [r["cells"][1] for r in blinded] == [hidden, hidden, "55.5", hidden, hidden]
+    assert [r["highlight"] for r in blinded] == [False, False, True, False, False]
+    assert blinded[2]["cells"][5] == "60"
+
+    row = logic.sliceRow(result, 2)
+    assert logic.sliceSummary(row, None, True) == "slice 2: rate it first (blinded)"
+    assert logic.sliceSummary(row, 60.0, True).startswith("slice 2: likelihood 55.5 (low certainty)")
+    assert logic.sliceRow(result, 5) is None and logic.sliceCentreRas(result, 5) is None
+
+    # A stack with 2 mm slices along RAS z, origin z = -3: RAS -> IJK maps z to k = (z + 3) / 2.
+    ras_to_ijk = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0.5, 1.5], [0, 0, 0, 1]]
+    assert [logic.sliceIndexAt(ras_to_ijk, [5.0, 7.0, z]) for z in (-3.0, -2.1, 0.9, 5.2)] == [0, 0, 2, 4]
+
+    assert logic.longAxisOptions([[1, 2, 3]]) is None
+    axis = logic.longAxisOptions([[1, 2, 3], [4, 5, 6]])
+    argv = logic.buildArgv(tmp_path / "image.nrrd", (25, 75), axis)
+    options = _parse_options([argv[i + 1] for i, a in enumerate(argv) if a == "--option"])
+    assert options == {"certainty_band": [25.0, 75.0], "apex": [1.0, 2.0, 3.0], "base": [4.0, 5.0, 6.0],
+                       "coordinates": "RAS"}  # fmt: skip
+
+    path = logic.ratingSheetPath(str(tmp_path), "", "/nowhere", "LGE stack #1", "R1")
+    assert path == tmp_path / "LGE_stack_1.ratings.R1.json"
+    assert logic.ratingSheetPath("", str(tmp_path / "scene.mrml"), "/nowhere", "s", "R1").parent == tmp_path
+    sheet = logic.openRatingSheet(path, "R1", True, "s", result)
+    sheet.rate(3, 80)
+    sheet.save(path)
+    assert RatingSheet.load(path).rating(3) == 80.0
+    with pytest.raises(ValueError, match="another reader"):
+        logic.openRatingSheet(path, "R2", True, "s", result)
+
+
+def test_body_region_logic_helpers_locate_slices_and_ranges(tmp_path: Path) -> None:
+    from radtriage.cli import _parse_options
+
+    logic, _constants = _logic_static_methods("BodyRegion")
+    outputs = {
+        "slice_axis": "k",
+        "slices": [{"index": k, "region": "chest" if k < 3 else "abdomen", "confidence": 0.9} for k in range(6)],
+        "ranges": [
+            {"region": "chest", "display_name": "Chest", "first_index": 2, "last_index": 0, "superior_z_mm": 5.0,
+             "inferior_z_mm": -5.0, "mean_confidence": 0.91},
+            {"region": "abdomen", "display_name": "", "first_index": 5, "last_index": 3, "superior_z_mm": -10.0,
+             "inferior_z_mm": -20.0, "mean_confidence": 0.8},
+        ],
+        "header_qa": {"status": "mismatch", "flag": True, "message": "header says HEAD"},
+    }  # fmt: skip
+    assert logic.rangeTableCells(outputs)[0] == ["Chest", "2-0", "5.0", "-5.0", "0.91"]
+    assert logic.rangeTableCells(outputs)[1][0] == "abdomen"
+    assert logic.rangeCentreIjk(outputs, 1, [10, 20, 6]) == [4.5, 9.5, 4.0]
+    assert logic.rangeCentreIjk({**outputs, "slice_axis": "i"}, 0, [10, 20, 6]) == [1.0, 9.5, 2.5]
+    assert logic.rangeCentreIjk(outputs, 2, [10, 20, 6]) is None
+    assert logic.headerQaText(outputs) == ("mismatch: header says HEAD", True)
+    assert logic.headerQaText({}) == ("not checked", False)
+    assert logic.sliceRow(outputs, 4)["region"] == "abdomen" and logic.sliceRow(outputs, 6) is None
+    assert logic.displayName(outputs, "chest") == "Chest" and logic.displayName(outputs, "abdomen") == "abdomen"
+    assert logic.sliceIndexAt([[0, 0, 0.5, 2], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], [3.0, 0.0, 2.2], 0) == 3
+
+    argv = logic.buildArgv(tmp_path / "image.nrrd", "MR")
+    assert _parse_options([argv[argv.index("--option") + 1]]) == {"modality": "MR"}
+    assert "--option" not in logic.buildArgv(tmp_path / "image.nrrd")
