@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluation reports: reader agreement on ratings, detection FROC")
     evaluate = p.add_subparsers(dest="evaluate_command", required=True)
+    from radtriage.evaluation.command import add_evaluate_classification_arguments, run_evaluate_classification
+
+    q = evaluate.add_parser("classification", help="ROC AUC with bootstrap CI, operating points, confusion, plots")
+    add_evaluate_classification_arguments(q)
+    q.set_defaults(func=run_evaluate_classification)
     from radtriage.tasks.lge_certainty.ratings import add_evaluate_ratings_arguments, run_evaluate_ratings
 
     q = evaluate.add_parser("ratings", help="two readers' 0-100 slice ratings: Bland-Altman, ICC, kappa on certainty")

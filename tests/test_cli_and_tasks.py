@@ -184,3 +184,28 @@ def test_evaluate_ratings_writes_agreement_with_the_known_bias(tmp_path, capsys)
     assert report["certainty_band"] == [30.0, 70.0] and report["n"] == 30
     assert report["icc"]["icc3_1"]["value"] > 0.95
     assert (tmp_path / "agree" / "bland_altman.png").stat().st_size > 5000
+
+
+def test_evaluate_classification_from_a_predictions_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 200)
+    scores = np.round(np.clip(truth * 0.35 + rng.uniform(0, 0.65, 200), 0, 1), 4)
+    rows = "".join(f"c{i},{t},{s:.4f}\n" for i, (t, s) in enumerate(zip(truth, scores, strict=True)))
+    csv_path = tmp_path / "pred.csv"
+    csv_path.write_text("case,y,p\n" + rows)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "classification", str(csv_path), "--truth", "y", "--score", "p", "--out", str(out),
+            "--bootstrap", "200"]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    from sklearn.metrics import roc_auc_score
+
+    auc = metrics["roc_auc"]
+    assert auc["value"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-9)
+    assert auc["ci_low"] <= auc["value"] <= auc["ci_high"]
+    assert metrics["n_positive"] == int(truth.sum())
+    assert list(out.glob("*.png"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("y,p\n1,high\n")
+    assert main(["evaluate", "classification", str(bad), "--truth", "y", "--score", "p", "--out", str(out)]) == 2
+    assert "row 2, column p" in capsys.readouterr().err
