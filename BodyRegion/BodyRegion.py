@@ -220,7 +220,11 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot start body-region labelling."), waitCursor=True):
             self._jobs.follow(
-                self.logic.startJob(self._parameterNode.inputVolume, modality=self._parameterNode.modality)
+                self.logic.startJob(
+                    self._parameterNode.inputVolume,
+                    modality=self._parameterNode.modality,
+                    minimumConfidence=self._parameterNode.minimumConfidence,
+                )
             )
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
@@ -329,19 +333,24 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
         ]
 
     @staticmethod
-    def buildArgv(inputPath: str | pathlib.Path, modality: str = "auto") -> list[str]:
-        """``python -m radtriage infer`` on one volume file (``--option modality=CT|MR`` unless "auto").
-
-        The job's output folder replaces ``{output_dir}``.
+    def buildArgv(
+        inputPath: str | pathlib.Path, modality: str = "auto", minimumConfidence: float | None = None
+    ) -> list[str]:
+        """``python -m radtriage infer`` on one volume file (``--option modality=CT|MR`` unless "auto", and
+        ``--option min_confidence=X`` when given). The job's output folder replaces ``{output_dir}``.
         """
         from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
 
         options = [] if modality == "auto" else ["--option", f"modality={modality}"]
+        if minimumConfidence is not None:
+            options += ["--option", f"min_confidence={float(minimumConfidence)}"]
         return radtriage_argv(
             "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER, *options
         )
 
-    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode, modality: str = "auto"):
+    def startJob(
+        self, volumeNode: vtkMRMLScalarVolumeNode, modality: str = "auto", minimumConfidence: float | None = None
+    ):
         """Write the volume to a temporary NRRD and start the task on it in a background process (returned)."""
         from RadTriageCommonLib.job_files import writeJobInputs
 
@@ -349,7 +358,7 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
 
         paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
         logger.info("starting %s in a background process", TASK_NAME)
-        return BackgroundJob(self.buildArgv(paths["image"], modality), outputDir).start()
+        return BackgroundJob(self.buildArgv(paths["image"], modality, minimumConfidence), outputDir).start()
 
     @staticmethod
     def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from radtriage.errors import InputError
 from radtriage.image import Image
+from radtriage.io import write_volume
 from radtriage.labelsets import CT_BODY_REGIONS, MR_BODY_REGIONS
 from radtriage.models import BundleNotFoundError, read_metadata
 from radtriage.phantoms import make_body_case
@@ -465,3 +466,19 @@ def test_installed_demo_bundles_label_phantom_volumes():
         checked += 1
     if not checked:
         pytest.skip("no body-region demo bundle installed (run scripts/train_demo_body_region.py)")
+
+
+def test_min_confidence_marks_uncertain_slices_and_is_passed_from_the_cli(tmp_path):
+    from radtriage.cli import main as cli_main
+
+    image = make_body_case(3, modality="CT").image
+    path = write_volume(image, tmp_path / "ct.nii.gz")
+    assert cli_main(["infer", "--task", "body_region", "--input", str(path), "--output", str(tmp_path / "a"),
+                     "--option", "min_confidence=1.0"]) == 0
+    strict = json.loads((tmp_path / "a" / "result.json").read_text())["outputs"]
+    assert strict["min_confidence"] == 1.0
+    assert strict["uncertain_slices"] == [r["index"] for r in strict["slices"] if r["confidence"] < 1.0]
+    assert len(strict["uncertain_slices"]) > 0
+    assert cli_main(["infer", "--task", "body_region", "--input", str(path), "--output", str(tmp_path / "b")]) == 0
+    lax = json.loads((tmp_path / "b" / "result.json").read_text())["outputs"]
+    assert lax["uncertain_slices"] == [] and not any(r["uncertain"] for r in lax["slices"])

@@ -155,12 +155,13 @@ def run(
     """Label every slice of one CT or MR volume with its body region and report contiguous ranges.
 
     ``modality`` ("CT"/"MR") overrides DICOM and the intensity guess. Options: ``mean_region_mm``
-    (smoothing strength), ``label_volume`` (False to skip the label volume). Raises
+    (smoothing strength), ``label_volume`` (False to skip the label volume), ``min_confidence`` (slices whose
+    smoothed confidence is below it are marked ``uncertain`` and listed in ``uncertain_slices``). Raises
     :class:`~radtriage.models.BundleNotFoundError` when no bundle for the modality is installed.
     """
     from radtriage.models import load_bundle
 
-    unknown = set(options) - {"mean_region_mm", "label_volume"}
+    unknown = set(options) - {"mean_region_mm", "label_volume", "min_confidence"}
     if unknown:
         raise TypeError(f"unknown body_region option(s): {', '.join(sorted(unknown))}")
     times: dict[str, float] = {}
@@ -194,6 +195,12 @@ def run(
     sm = smooth_slice_probabilities(probs, labelset.names, geo.head_to_feet(), geo.spacing, **kwargs)
     ranges = region_ranges(sm.labels, sm.confidence, geo, labelset)
     rows = slice_rows(sm.labels, sm.confidence, sm.raw_labels, sm.raw_confidence, geo, labelset)
+    min_confidence = float(options.get("min_confidence", 0.0))
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
+    for row in rows:
+        row["uncertain"] = bool(row["confidence"] < min_confidence)
+    uncertain = [row["index"] for row in rows if row["uncertain"]]
     qa = header_qa(ranges, image.metadata.get("dicom_tags"), labelset)
     volumes = {}
     if options.get("label_volume", True):
@@ -215,6 +222,8 @@ def run(
         notices.append("multi-component volume: the first component was used")
     if qa["flag"]:
         notices.append(f"header QA: {qa['message']}")
+    if uncertain:
+        notices.append(f"{len(uncertain)} slice(s) labelled with confidence below {min_confidence:.2f}: check them")
     outputs = {
         "input": key,
         "modality": mod,
@@ -228,6 +237,8 @@ def run(
         "regions_present": [r["region"] for r in ranges],
         "ranges": ranges,
         "slices": rows,
+        "min_confidence": min_confidence,
+        "uncertain_slices": uncertain,
         "header_qa": qa,
         "timing_s": times,
     }
