@@ -7,11 +7,15 @@ imported inside methods so that this file loads even before its dependencies are
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import qt
 import slicer
 import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLTableNode
@@ -28,6 +32,12 @@ from slicer.util import VTKObservationMixin
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "cmb_detect"
+
+REVIEW_SCHEMA = "cmb_review"
+DETECTION_TABLE_HEADERS = ["Detection", "Confidence", "Location", "Radius (mm)", "Your decision"]
+ADDED_PREFIX = "added-"
+"""Candidate id prefix of a lesion the reader added (``added-1``, ``added-2`` ...)."""
+DECISION_COLOURS = {"accept": (200, 240, 200), "reject": (245, 200, 200), "add": (200, 220, 250)}
 
 SUSCEPTIBILITY_CONTRAST_KEYS = ("SWI", "GRE", "T2STAR", "T2*")
 """Substrings of a contrast guess (its enum name or value, upper case) that mean SWI or T2*-weighted GRE."""
@@ -49,6 +59,9 @@ class CMBDetect(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Detects cerebral microbleeds on susceptibility-weighted (SWI) or T2*-weighted gradient-echo volumes: "
             "candidates, false-positive reduction, detections as markups with a confidence. "
+            "Review each detection with the keyboard while the panel has the focus: A accept, R reject, "
+            "M add a missed microbleed at the crosshair, N / P next / previous detection; decisions are appended "
+            "to the annotation store as reader labels. "
             "The bundled demo model is trained on procedural phantoms only: demo, not for clinical use. "
             'See the <a href="https://github.com/SlicerRadTriage/SlicerRadTriage#cmbdetect">documentation</a>.'
         )
@@ -68,15 +81,21 @@ class CMBDetectParameterNode:
     """The parameters of the module, saved with the scene.
 
     inputVolume - SWI or T2*-GRE magnitude volume.
-    confidenceThreshold - detections below this confidence are not shown.
+    phaseVolume - optional unwrapped, background-removed phase (radians) on the same study.
+    confidenceThreshold - detections below this confidence are hidden (display only).
     outputDetections - point list receiving one control point per detection.
-    outputTable - table receiving the detections.
+    outputTable - table receiving the count of detections per location class.
+    readerId - the reader's pseudonym; review decisions are stored under it.
+    storeFolder - folder of the annotation store (empty: beside the saved scene, else a temporary folder).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
+    phaseVolume: vtkMRMLScalarVolumeNode
     confidenceThreshold: Annotated[float, WithinRange(0, 1)] = 0.5
     outputDetections: vtkMRMLMarkupsFiducialNode
     outputTable: vtkMRMLTableNode
+    readerId: str = ""
+    storeFolder: pathlib.Path
 
 
 #
@@ -94,6 +113,11 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._result = None
+        self._caseId = ""
+        self._current = None
+        self._decisions = {}
+        self._shortcuts = []
 
     def setup(self) -> None:
         """Build the GUI from Resources/UI/CMBDetect.ui and connect it."""
@@ -124,15 +148,39 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.outputTableSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.ui.resultsTableView.setMRMLTableNode
         )
+        self.ui.confidenceThresholdSliderWidget.connect("valueChanged(double)", self.onThresholdChanged)
+        self.ui.detectionsTableWidget.connect("cellClicked(int,int)", self.onDetectionClicked)
+        self.ui.acceptButton.connect("clicked(bool)", self.onAccept)
+        self.ui.rejectButton.connect("clicked(bool)", self.onReject)
+        self.ui.addMissedButton.connect("clicked(bool)", self.onAddMissed)
+        self.ui.nextButton.connect("clicked(bool)", self.onNext)
+        self.ui.previousButton.connect("clicked(bool)", self.onPrevious)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.progressBar.setVisible(False)
+        self._createShortcuts()
 
         self.initializeParameterNode()
+
+    def _createShortcuts(self) -> None:
+        """Review keys, active while the focus is in this module's panel."""
+        keys = {"A": self.onAccept, "R": self.onReject, "M": self.onAddMissed, "N": self.onNext, "P": self.onPrevious}
+        for key, callback in keys.items():
+            shortcut = qt.QShortcut(qt.QKeySequence(key), self.parent)
+            shortcut.setContext(qt.Qt.WidgetWithChildrenShortcut)
+            shortcut.connect("activated()", callback)
+            self._shortcuts.append(shortcut)
+
+    def _removeShortcuts(self) -> None:
+        for shortcut in self._shortcuts:
+            shortcut.setEnabled(False)
+            shortcut.setParent(None)
+        self._shortcuts = []
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
         if self._jobs is not None:
             self._jobs.cancel()
+        self._removeShortcuts()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -150,6 +198,8 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
         self.setParameterNode(None)
+        self._result = self._current = None
+        self._decisions = {}
 
     def onSceneEndClose(self, caller, event) -> None:
         """Called just after the scene is closed."""
@@ -216,16 +266,174 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not ok and not slicer.util.confirmYesNoDisplay(message + "\n\n" + _("Run anyway?")):
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot start microbleed detection."), waitCursor=True):
-            self._jobs.follow(self.logic.startJob(volumeNode))
+            phaseNode = self._parameterNode.phaseVolume
+            job = self.logic.startJob(volumeNode) if phaseNode is None else self.logic.startJob(volumeNode, phaseNode)
+            self._jobs.follow(job)
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
-        """Load the job's output files into the scene and show its table."""
-        nodes = self.logic.loadJobOutputs(outputs)
-        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
-        if tables:
-            self._parameterNode.outputTable = tables[0]
-            self.ui.resultsTableView.setMRMLTableNode(tables[0])
-        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
+        """Add the detections, the count table and the heatmap overlay to the scene and show them for review."""
+        volumeNode = self._parameterNode.inputVolume
+        result = self.logic.readJobResult(outputs)
+        nodes = self.logic.addResults(result, volumeNode, self.logic.readHeatmapImage(outputs))
+        self.showResult(result, volumeNode, nodes)
+
+    def showResult(self, result: Mapping[str, Any], volumeNode, nodes: Mapping[str, Any]) -> None:
+        """Show ``result`` (result.json): markups filtered by the threshold, the tables and earlier decisions."""
+        self._result = result
+        self._caseId = self.logic.caseIdFor(volumeNode.GetName())
+        self._parameterNode.outputDetections = nodes["markups"]
+        self._parameterNode.outputTable = nodes["table"]
+        self.ui.resultsTableView.setMRMLTableNode(nodes["table"])
+        self.ui.noticesLabel.text = "\n".join(result.get("notices") or [])
+        self.ui.statusLabel.text = _("Done: {count} detection(s).").format(count=result["outputs"]["n_detections"])
+        self._loadDecisions()
+        for label, value in self._decisions.items():
+            if value["decision"] == "add":
+                self.logic.addPoint(nodes["markups"], label, value["ras_mm"])
+        self.onThresholdChanged()
+        self._current = None
+        self.onNext()
+
+    def _markups(self):
+        return self._parameterNode.outputDetections if self._parameterNode is not None else None
+
+    def _points(self) -> list[dict[str, Any]]:
+        from radtriage.tasks.cmb_detect.mrml import read_cmb_markups
+
+        node = self._markups()
+        return read_cmb_markups(node) if node is not None else []
+
+    def onThresholdChanged(self, value=None) -> None:
+        """Hide the control points below the confidence threshold and refresh the detections table."""
+        node = self._markups()
+        if node is None:
+            return
+        threshold = self._parameterNode.confidenceThreshold if value is None else float(value)
+        points = self._points()
+        flags = self.logic.visibleFlags([p["confidence"] for p in points], threshold)
+        wasModifying = node.StartModify()
+        for index, visible in enumerate(flags):
+            node.SetNthControlPointVisibility(index, visible)
+        node.EndModify(wasModifying)
+        self._refreshDetectionsTable(points, flags)
+
+    def _refreshDetectionsTable(self, points: list[dict[str, Any]], flags: list[bool]) -> None:
+        rows = self.logic.detectionRows(points, flags, self._decisions)
+        table = self.ui.detectionsTableWidget
+        table.clearContents()
+        table.setColumnCount(len(DETECTION_TABLE_HEADERS))
+        table.setHorizontalHeaderLabels(DETECTION_TABLE_HEADERS)
+        table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            colour = DECISION_COLOURS.get(row["decision"])
+            for c, text in enumerate(row["cells"]):
+                item = qt.QTableWidgetItem(text)
+                item.setData(qt.Qt.UserRole, row["index"])
+                if colour is not None:
+                    item.setBackground(qt.QBrush(qt.QColor(*colour)))
+                table.setItem(r, c, item)
+        table.resizeColumnsToContents()
+
+    def onDetectionClicked(self, row: int, column: int) -> None:
+        """Centre the slice views on the clicked detection."""
+        item = self.ui.detectionsTableWidget.item(row, 0)
+        if item is not None:
+            self._jumpTo(int(item.data(qt.Qt.UserRole)))
+
+    def _jumpTo(self, index: int) -> None:
+        node = self._markups()
+        if node is None or not 0 <= index < node.GetNumberOfControlPoints():
+            return
+        self._current = index
+        slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(node.GetID(), index, True)
+        point = self._points()[index]
+        self.ui.reviewStatusLabel.text = self.logic.detectionSummary(point, self._decisions.get(point["label"]))
+
+    def _step(self, step: int) -> None:
+        points = self._points()
+        if not points:
+            self.ui.reviewStatusLabel.text = _("No detections to review.")
+            return
+        flags = self.logic.visibleFlags([p["confidence"] for p in points], self._parameterNode.confidenceThreshold)
+        index = self.logic.neighbourIndex(self._current, flags, step)
+        if index is not None:
+            self._jumpTo(index)
+
+    def onNext(self) -> None:
+        """Show the next visible detection."""
+        self._step(1)
+
+    def onPrevious(self) -> None:
+        """Show the previous visible detection."""
+        self._step(-1)
+
+    def _storeFolder(self) -> str:
+        sceneFile = slicer.mrmlScene.GetURL() or ""
+        return self.logic.storeFolderFor(
+            str(self._parameterNode.storeFolder or ""), sceneFile, slicer.app.temporaryPath
+        )
+
+    def _loadDecisions(self) -> None:
+        self._decisions = {}
+        readerId = self._parameterNode.readerId.strip() if self._parameterNode is not None else ""
+        if self._result is None or not readerId:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Cannot read earlier review decisions."), waitCursor=True):
+            store = self.logic.openStore(self._storeFolder())
+            try:
+                self._decisions = self.logic.reviewDecisions(store, self._caseId, readerId)
+            finally:
+                store.close()
+
+    def _review(self, decision: str) -> None:
+        readerId = self._parameterNode.readerId.strip()
+        if self._result is None or not readerId:
+            self.ui.reviewStatusLabel.text = _("Run the detection and enter a reader code first.")
+            return
+        node = self._markups()
+        points = self._points()
+        if decision == "add":
+            ras = self.logic.crosshairRas()
+        elif self._current is None or self._current >= len(points):
+            self.ui.reviewStatusLabel.text = _("Pick a detection first (click a row, or N / P).")
+            return
+        else:
+            ras = points[self._current]["center_ras"]
+        with slicer.util.tryWithErrorDisplay(_("Cannot store the review decision."), waitCursor=True):
+            store = self.logic.openStore(self._storeFolder())
+            try:
+                if decision == "add":
+                    label = self.logic.addMissed(
+                        store, self._caseId, readerId, ras, self.logic.modelVersion(self._result)
+                    )
+                    self._current = self.logic.addPoint(node, label, ras)
+                else:
+                    label = points[self._current]["label"]
+                    self.logic.reviewDetection(
+                        store, self._caseId, readerId, label, decision, ras, self.logic.modelVersion(self._result)
+                    )
+                self._decisions = self.logic.reviewDecisions(store, self._caseId, readerId)
+                where = store.location
+            finally:
+                store.close()
+            self.ui.reviewStatusLabel.text = _("{label}: {decision} (stored in {where})").format(
+                label=label, decision=decision, where=where
+            )
+            self.onThresholdChanged()
+            if decision != "add":
+                self.onNext()
+
+    def onAccept(self) -> None:
+        """Accept the current detection."""
+        self._review("accept")
+
+    def onReject(self) -> None:
+        """Reject the current detection."""
+        self._review("reject")
+
+    def onAddMissed(self) -> None:
+        """Add a missed microbleed at the crosshair position."""
+        self._review("add")
 
 
 #
@@ -272,23 +480,192 @@ class CMBDetectLogic(ScriptedLoadableModuleLogic):
         ).format(contrast=label, confidence=confidence, why=guess.explanation)
 
     @staticmethod
-    def buildArgv(inputPath: str | pathlib.Path) -> list[str]:
-        """``python -m radtriage infer`` on one volume file; the job's output folder replaces ``{output_dir}``."""
+    def buildArgv(
+        inputPath: str | pathlib.Path, phasePath: str | pathlib.Path | None = None, threshold: float | None = None
+    ) -> list[str]:
+        """``python -m radtriage infer`` on one volume file; the job's output folder replaces ``{output_dir}``.
+
+        With ``phasePath`` the inputs are named ``magnitude=`` and ``phase=``; ``threshold`` overrides the
+        bundle's operating point (``--option threshold=...``).
+        """
         from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
 
+        inputs = [str(inputPath)] if phasePath is None else [f"magnitude={inputPath}", f"phase={phasePath}"]
+        extra = [] if threshold is None else ["--option", f"threshold={json.dumps(float(threshold))}"]
         return radtriage_argv(
-            "infer", "--task", TASK_NAME, "--input", str(inputPath), "--output", OUTPUT_DIR_PLACEHOLDER
+            "infer", "--task", TASK_NAME, "--input", *inputs, "--output", OUTPUT_DIR_PLACEHOLDER, *extra
         )
 
-    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode):
-        """Write the volume to a temporary NRRD and start the task on it in a background process (returned)."""
+    def startJob(self, volumeNode: vtkMRMLScalarVolumeNode, phaseNode: vtkMRMLScalarVolumeNode | None = None):
+        """Write the volume (and phase) to temporary NRRDs and start the task in a background process (returned)."""
         from RadTriageCommonLib.job_files import writeJobInputs
 
         from radtriage.runtime.runner import BackgroundJob
 
-        paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
+        images = {"image": self.volumeImage(volumeNode)}
+        if phaseNode is not None:
+            images["phase"] = self.volumeImage(phaseNode)
+        paths, outputDir = writeJobInputs(TASK_NAME, images)
         logger.info("starting %s in a background process", TASK_NAME)
-        return BackgroundJob(self.buildArgv(paths["image"]), outputDir).start()
+        return BackgroundJob(self.buildArgv(paths["image"], paths.get("phase")), outputDir).start()
+
+    @staticmethod
+    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The finished job's ``result.json`` document."""
+        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
+
+    @staticmethod
+    def readHeatmapImage(outputs: Mapping[str, Any]):
+        """The job's stage-1 heatmap as an ``Image`` (None when the job wrote none)."""
+        from radtriage.io import read_volume
+        from radtriage.tasks.cmb_detect.runner import HEATMAP_VOLUME
+
+        path = outputs.get(HEATMAP_VOLUME)
+        return read_volume(path) if path else None
+
+    def addResults(self, result: Mapping[str, Any], volumeNode: vtkMRMLScalarVolumeNode, heatmapImage=None) -> dict:
+        """Add the core's detections markups and location count table (and the heatmap over ``volumeNode``).
+
+        Returns ``{"markups", "table", "heatmap"}`` (heatmap None without an image).
+        """
+        from radtriage.mrml import add_heatmap_overlay
+        from radtriage.tasks.cmb_detect.mrml import add_cmb_outputs
+
+        nodes = dict(add_cmb_outputs(slicer.mrmlScene, result, "RadTriage", f"CMB: {volumeNode.GetName()}"))
+        nodes["heatmap"] = None
+        if heatmapImage is not None:
+            nodes["heatmap"] = add_heatmap_overlay(
+                slicer.mrmlScene, volumeNode, heatmapImage, "CMB heatmap", threshold=0.1, opacity=0.4
+            )
+        return nodes
+
+    @staticmethod
+    def visibleFlags(confidences: list[float], threshold: float) -> list[bool]:
+        """Which detections are shown: confidence at or above ``threshold``; unknown (reader-added) always."""
+        return [math.isnan(float(value)) or float(value) >= float(threshold) for value in confidences]
+
+    @staticmethod
+    def neighbourIndex(current: int | None, flags: list[bool], step: int) -> int | None:
+        """The next (``step`` 1) or previous (-1) shown detection after ``current``, wrapping; None if none."""
+        n = len(flags)
+        if n == 0 or not any(flags):
+            return None
+        start = (-1 if step > 0 else n) if current is None else current
+        for offset in range(1, n + 1):
+            index = (start + step * offset) % n
+            if flags[index]:
+                return index
+        return None
+
+    @staticmethod
+    def detectionRows(
+        points: list[Mapping[str, Any]], flags: list[bool], decisions: Mapping[str, Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Table rows of the shown detections: ``index`` (control point), ``cells``, ``decision`` (or None)."""
+        rows = []
+        for index, (point, shown) in enumerate(zip(points, flags, strict=True)):
+            if not shown:
+                continue
+            confidence = point["confidence"]
+            location, _sep, radius = str(point.get("description") or "").partition("; apparent radius ")
+            decision = (decisions.get(point["label"]) or {}).get("decision")
+            cells = [
+                point["label"],
+                "" if math.isnan(confidence) else f"{confidence:.3f}",
+                location,
+                radius.replace(" mm", ""),
+                decision or "",
+            ]
+            rows.append({"index": index, "cells": cells, "decision": decision})
+        return rows
+
+    @staticmethod
+    def detectionSummary(point: Mapping[str, Any], decision: Mapping[str, Any] | None) -> str:
+        """ "CMB-n: confidence c, description" plus the reader's decision."""
+        confidence = point["confidence"]
+        text = point["label"]
+        if not math.isnan(confidence):
+            text += f": confidence {confidence:.3f}"
+        if point.get("description"):
+            text += f", {point['description']}"
+        return text + (f" - your decision: {decision['decision']}" if decision else " - not reviewed")
+
+    @staticmethod
+    def caseIdFor(volumeName: str) -> str:
+        """The annotation-store case id of a reviewed volume (``cmb_`` plus the name, safe characters only)."""
+        stem = re.sub(r"[^A-Za-z0-9_.:-]+", "_", volumeName).strip("_") or "volume"
+        return f"cmb_{stem}"[:64]
+
+    @staticmethod
+    def modelVersion(result: Mapping[str, Any]) -> str:
+        """The model whose output the reader saw: ``<bundle name> <version>``."""
+        bundle = result.get("bundle") or {}
+        return f"{bundle.get('name', 'cmb_detect')} {bundle.get('version', '')}".strip()
+
+    @staticmethod
+    def storeFolderFor(folder: str, sceneFile: str, fallbackFolder: str) -> pathlib.Path:
+        """The annotation store's folder: the chosen one, else beside the saved scene, else ``fallbackFolder``."""
+        if folder.strip() not in ("", "."):
+            return pathlib.Path(folder)
+        if sceneFile:
+            return pathlib.Path(sceneFile).parent
+        return pathlib.Path(fallbackFolder) / "RadTriageAnnotations"
+
+    @staticmethod
+    def openStore(folder: str | pathlib.Path):
+        """Open (creating when needed) the annotation store in ``folder``; close it after use."""
+        from radtriage.annotations import open_store
+
+        pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+        return open_store(folder)
+
+    @staticmethod
+    def reviewDetection(
+        store, caseId: str, readerId: str, detectionLabel: str, decision: str, ras: list[float], modelVersion: str
+    ):
+        """Append the reader's decision (accept / reject / add) on one candidate at RAS mm; returns the entry.
+
+        The store is append-only: a later decision on the same detection is a new history entry.
+        """
+        from radtriage.annotations import CaseRef, candidate_target
+
+        store.add_case(CaseRef(caseId))
+        store.add_reader(readerId)
+        value = {"decision": decision, "ras_mm": [float(v) for v in ras]}
+        return store.set_label(
+            caseId, readerId, REVIEW_SCHEMA, value, target=candidate_target(detectionLabel), model_version=modelVersion
+        )
+
+    @staticmethod
+    def reviewDecisions(store, caseId: str, readerId: str) -> dict[str, dict[str, Any]]:
+        """The reader's current decisions on the case: {candidate id: {"decision", "ras_mm"}}."""
+        entries = store.current_labels(caseId, readerId, REVIEW_SCHEMA)
+        return {entry.target.partition(":")[2]: dict(entry.value) for entry in entries}
+
+    @staticmethod
+    def nextAddedLabel(existing: list[str]) -> str:
+        """A new candidate id ``added-N`` for a reader-added lesion, after those in ``existing``."""
+        numbers = [int(x[len(ADDED_PREFIX) :]) for x in existing if re.fullmatch(rf"{ADDED_PREFIX}\d+", x)]
+        return f"{ADDED_PREFIX}{max(numbers, default=0) + 1}"
+
+    @staticmethod
+    def addMissed(store, caseId: str, readerId: str, ras: list[float], modelVersion: str) -> str:
+        """Store a missed microbleed at RAS mm as a new ``added-N`` candidate; returns its id."""
+        label = CMBDetectLogic.nextAddedLabel(list(CMBDetectLogic.reviewDecisions(store, caseId, readerId)))
+        CMBDetectLogic.reviewDetection(store, caseId, readerId, label, "add", ras, modelVersion)
+        return label
+
+    def crosshairRas(self) -> list[float]:
+        """The crosshair position (RAS mm), where M adds a missed microbleed."""
+        crosshair = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+        return [float(v) for v in crosshair.GetCrosshairRAS()]
+
+    @staticmethod
+    def addPoint(markupsNode, label: str, ras: list[float]) -> int:
+        """Add a reader-added control point (no confidence) to the detections; returns its index."""
+        index = markupsNode.AddControlPoint(tuple(float(v) for v in ras), label)
+        markupsNode.SetNthControlPointDescription(index, "added by the reader")
+        return index
 
     def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
         """Load the finished job's tables, volumes and markups into the scene: {output key: node}."""
@@ -296,13 +673,20 @@ class CMBDetectLogic(ScriptedLoadableModuleLogic):
 
         return loadOutputs(outputs, namePrefix="CMB ")
 
-    def run(self, volumeNode: vtkMRMLScalarVolumeNode, confidenceThreshold: float = 0.5) -> Any:
-        """Run the core's microbleed-detection task on the volume; raises when the task is not available."""
+    def run(
+        self,
+        volumeNode: vtkMRMLScalarVolumeNode,
+        phaseNode: vtkMRMLScalarVolumeNode | None = None,
+        threshold: float | None = None,
+    ) -> Any:
+        """Run the core's microbleed task in this process (a ``TaskResult``); ``threshold`` None: the bundle's."""
         from radtriage.tasks import run_task
 
-        image = self.volumeImage(volumeNode)
-        logger.info("running %s on a %s volume", TASK_NAME, "x".join(str(s) for s in image.size))
-        return run_task(TASK_NAME, image=image, confidence_threshold=confidenceThreshold)
+        inputs = {"magnitude": self.volumeImage(volumeNode)}
+        if phaseNode is not None:
+            inputs["phase"] = self.volumeImage(phaseNode)
+        logger.info("running %s on a %s volume", TASK_NAME, "x".join(str(s) for s in inputs["magnitude"].size))
+        return run_task(TASK_NAME, inputs=inputs, threshold=threshold)
 
 
 #
@@ -325,6 +709,8 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
         self.test_CMBDetect_runRefusesOrAnswers()
         self.setUp()
         self.test_CMBDetect_backgroundJob()
+        self.setUp()
+        self.test_CMBDetect_reviewDemoOutput()
 
     def _swiVolume(self):
         from radtriage.mrml.volumes import image_to_volume_node
@@ -385,4 +771,63 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
             self.assertIsInstance(job.outputs, dict)
         else:
             self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
+        self.delayDisplay("Test passed")
+
+    def test_CMBDetect_reviewDemoOutput(self) -> None:
+        """The demo bundle finds the phantom's microbleeds; markups, counts, threshold and review labels follow."""
+        import tempfile
+
+        import numpy as np
+
+        from radtriage.mrml.volumes import image_to_volume_node
+        from radtriage.phantoms import make_swi_case
+        from radtriage.tasks.result import to_plain
+
+        self.delayDisplay("CMBDetect: demo detections and review")
+        case = make_swi_case(seed=1)
+        magnitude = image_to_volume_node(slicer.mrmlScene, case.magnitude, name="SWIPhantom")
+        phase = image_to_volume_node(slicer.mrmlScene, case.phase, name="SWIPhantomPhase")
+        logic = CMBDetectLogic()
+        result = logic.run(magnitude, phase)
+        data = to_plain(result.to_dict())
+        nodes = logic.addResults(data, magnitude, result.volumes.get("cmb_heatmap"))
+        markups, table = nodes["markups"], nodes["table"]
+        detections = data["outputs"]["detections"]
+        self.assertGreater(len(detections), 0, "the demo bundle found no microbleed on the phantom")
+        self.assertEqual(markups.GetNumberOfControlPoints(), len(detections))
+        self.assertIsNotNone(nodes["heatmap"])
+        truth = np.array([focus.centre_ras for focus in case.microbleeds])
+        for index, detection in enumerate(detections):
+            self.assertEqual(markups.GetNthControlPointLabel(index), detection["label"])
+            self.assertEqual(detection["label"], f"CMB-{index + 1}")
+            position = [0.0, 0.0, 0.0]
+            markups.GetNthControlPointPosition(index, position)
+            self.assertLess(float(np.min(np.linalg.norm(truth - position, axis=1))), 3.0)
+        counts = {table.GetCellText(r, 0): int(table.GetCellText(r, 1)) for r in range(table.GetNumberOfRows())}
+        self.assertEqual(counts["total"], len(detections))
+
+        from radtriage.tasks.cmb_detect.mrml import read_cmb_markups
+
+        points = read_cmb_markups(markups)
+        confidences = [p["confidence"] for p in points]
+        np.testing.assert_allclose(confidences, [d["confidence"] for d in detections], atol=1e-6)
+        threshold = float(np.median(confidences))
+        self.assertEqual(logic.visibleFlags(confidences, threshold), [c >= threshold for c in confidences])
+
+        with tempfile.TemporaryDirectory() as folder:
+            caseId, version = logic.caseIdFor(magnitude.GetName()), logic.modelVersion(data)
+            store = logic.openStore(folder)
+            try:
+                first = points[0]
+                logic.reviewDetection(store, caseId, "R1", first["label"], "reject", first["center_ras"], version)
+                logic.reviewDetection(store, caseId, "R1", first["label"], "accept", first["center_ras"], version)
+                added = logic.addMissed(store, caseId, "R1", [1.0, 2.0, 3.0], version)
+                decisions = logic.reviewDecisions(store, caseId, "R1")
+                self.assertEqual(decisions[first["label"]]["decision"], "accept")
+                self.assertEqual(decisions[added], {"decision": "add", "ras_mm": [1.0, 2.0, 3.0]})
+                self.assertEqual(len(store.history(caseId, "R1", "cmb_review")), 3)  # nothing overwritten
+            finally:
+                store.close()
+        index = logic.addPoint(markups, added, [1.0, 2.0, 3.0])
+        self.assertTrue(logic.visibleFlags([p["confidence"] for p in read_cmb_markups(markups)], 1.0)[index])
         self.delayDisplay("Test passed")

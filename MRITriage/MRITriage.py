@@ -7,6 +7,7 @@ imported inside methods so that this file loads even before its dependencies are
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -32,6 +33,20 @@ TASK_NAME = "mri_triage"
 
 IGNORE_CONTRAST = "(not used)"
 """Choice in the contrast column that leaves a volume out of the triage."""
+
+TUNED_OPERATING_POINT = "balanced"
+FIXED_OPERATING_POINT = "default"
+"""Operating points stored with the model bundle: thresholds tuned per output, or 0.5 for every output."""
+
+HEATMAP_COLORMAPS = ("Iron", "ColdToHotRainbow", "Inferno", "PET-Heat")
+"""Colour maps offered for the heatmap overlay (Slicer colour node names)."""
+
+CRITICAL_OUTPUTS = ("acute_infarct", "acute_haemorrhage", "mass_effect")
+"""The outputs that make a study critical when positive (as in radtriage.tasks.mri_triage)."""
+
+NO_CRITICAL_TEXT = "No critical finding above threshold"
+CRITICAL_STYLE = "QLabel { color: #c00000; font-weight: bold; }"
+DEFAULT_PATIENT = "RadTriage"
 
 #
 # MRITriage
@@ -70,15 +85,17 @@ class MRITriageParameterNode:
     """The parameters of the module, saved with the scene.
 
     studyFolder - folder with the study's DICOM files or volume files.
-    useBundleThresholds - decide at the operating points stored with the model bundle.
-    decisionThreshold - otherwise, the probability above which an output is called positive.
+    useBundleThresholds - decide each output at the bundle's tuned thresholds ("balanced"), else at 0.5 ("default").
     outputTable - table receiving one row per output (probability, decision, threshold).
+    heatmapOpacity - foreground opacity of the heatmap overlay in the slice views.
+    heatmapColormap - colour map of the heatmap overlay.
     """
 
     studyFolder: pathlib.Path
     useBundleThresholds: bool = True
-    decisionThreshold: Annotated[float, WithinRange(0, 1)] = 0.5
     outputTable: vtkMRMLTableNode
+    heatmapOpacity: Annotated[float, WithinRange(0, 1)] = 0.5
+    heatmapColormap: Annotated[str, Choice(list(HEATMAP_COLORMAPS))] = "Iron"
 
 
 #
@@ -98,6 +115,9 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._jobAssignment: dict[str, str] = {}
+        self._background = None
+        self._heatmapNodes: dict[str, Any] = {}
 
     def setup(self) -> None:
         """Build the GUI from Resources/UI/MRITriage.ui and connect it."""
@@ -131,7 +151,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.outputTableSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.ui.resultsTableView.setMRMLTableNode
         )
-        self.ui.useBundleThresholdsCheckBox.connect("toggled(bool)", self._updateThresholdWidgets)
+        self.ui.heatmapOutputComboBox.connect("currentIndexChanged(int)", self._updateHeatmapDisplay)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.progressBar.setVisible(False)
 
@@ -154,11 +174,13 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
                 self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
         self.setParameterNode(None)
         self.ui.contrastsTableWidget.setRowCount(0)
+        self._showFindings(None)
 
     def onSceneEndClose(self, caller, event) -> None:
         """Called just after the scene is closed."""
@@ -176,14 +198,15 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
                 self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
-        self._updateThresholdWidgets()
         folder = self._parameterNode.studyFolder if self._parameterNode else None
         self.ui.loadStudyButton.enabled = bool(folder and str(folder) not in ("", ".") and folder.is_dir())
         if self._jobs is not None and self._jobs.running:
@@ -196,9 +219,6 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.toolTip = _("Load a study or use loaded volumes, and assign at least one contrast")
             self.ui.applyButton.enabled = False
 
-    def _updateThresholdWidgets(self, checked=None) -> None:
-        self.ui.decisionThresholdSliderWidget.enabled = not self.ui.useBundleThresholdsCheckBox.checked
-
     def onLoadStudyButton(self) -> None:
         """Load every series of the study folder, then detect their contrasts."""
         from RadTriageCommonLib.dependencies_dialog import ensureDependencies
@@ -210,7 +230,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._fillContrastTable(nodes)
 
     def onDetectContrastsButton(self) -> None:
-        """Detect the contrast of every scalar volume already in the scene (label maps excluded)."""
+        """Detect the contrast of every scalar volume already in the scene (label maps and heatmaps excluded)."""
         from RadTriageCommonLib.dependencies_dialog import ensureDependencies
 
         if not ensureDependencies():
@@ -218,7 +238,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         nodes = [
             node
             for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
-            if not node.IsA("vtkMRMLLabelMapVolumeNode")
+            if not node.IsA("vtkMRMLLabelMapVolumeNode") and node.GetAttribute("RadTriage.Role") != "heatmap"
         ]
         with slicer.util.tryWithErrorDisplay(_("Cannot detect the contrasts."), waitCursor=True):
             self._fillContrastTable(nodes)
@@ -249,7 +269,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._checkCanApply()
 
     def _assignmentFromTable(self) -> dict[str, str]:
-        """Volume node ID -> contrast chosen in the table (rows set to 'not used' are left out)."""
+        """Volume node ID -> contrast chosen (or corrected) in the table; rows set to 'not used' are left out."""
         table = self.ui.contrastsTableWidget
         assignment = {}
         for row in range(table.rowCount):
@@ -270,16 +290,75 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot start the MRI triage."), waitCursor=True):
-            self._jobs.follow(self.logic.startJob(self._assignmentFromTable()))
+            assignment = self._assignmentFromTable()
+            operatingPoint = self.logic.operatingPointFor(self.ui.useBundleThresholdsCheckBox.checked)
+            job = self.logic.startJob(assignment, operatingPoint)
+            self._jobAssignment = assignment
+            self._jobs.follow(job)
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
-        """Load the job's output files (tables, heatmaps) into the scene and show its table."""
-        nodes = self.logic.loadJobOutputs(outputs)
-        tables = [node for node in nodes.values() if node.IsA("vtkMRMLTableNode")]
-        if tables:
-            self._parameterNode.outputTable = tables[0]
-            self.ui.resultsTableView.setMRMLTableNode(tables[0])
-        self.ui.statusLabel.text = _("Done: {count} result(s) loaded.").format(count=len(nodes))
+        """Put the job's results table and heatmaps under the study and show the findings."""
+        result = self.logic.readJobResult(outputs)
+        background = self.logic.referenceNode(result["outputs"], self._jobAssignment)
+        inputNodes = [slicer.mrmlScene.GetNodeByID(nodeID) for nodeID in self._jobAssignment]
+        nodes = self.logic.addResults(
+            slicer.mrmlScene,
+            result,
+            self.logic.readHeatmaps(outputs),
+            background,
+            [node for node in inputNodes if node is not None],
+            self._parameterNode.heatmapOpacity,
+        )
+        self.showResult(result, nodes)
+
+    def showResult(self, result: Mapping[str, Any], nodes: Mapping[str, Any]) -> None:
+        """Show the results table, the critical-finding banner, missing contrasts, notices and the heatmap."""
+        self._parameterNode.outputTable = nodes["table"]
+        self.ui.resultsTableView.setMRMLTableNode(nodes["table"])
+        self._background = nodes["background"]
+        self._heatmapNodes = dict(nodes["heatmaps"])
+        self._showFindings(result)
+        combo = self.ui.heatmapOutputComboBox
+        wasBlocked = combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(list(self._heatmapNodes))
+        combo.setCurrentText(nodes["shown"])
+        combo.blockSignals(wasBlocked)
+        self._updateHeatmapDisplay()
+        self.ui.statusLabel.text = _("Done: results are under the study in the Data module.")
+
+    def _showFindings(self, result: Mapping[str, Any] | None) -> None:
+        if result is None:
+            self.ui.criticalBannerLabel.text = ""
+            self.ui.criticalBannerLabel.setStyleSheet("")
+            self.ui.missingContrastsLabel.text = ""
+            self.ui.noticesLabel.text = ""
+            self._heatmapNodes = {}
+            self._background = None
+            combo = self.ui.heatmapOutputComboBox  # QComboBox.clear(), which tests/slicer_static.py does not list
+            combo.clear()
+            return
+        text, critical = self.logic.criticalBanner(result["outputs"])
+        self.ui.criticalBannerLabel.text = text
+        self.ui.criticalBannerLabel.setStyleSheet(CRITICAL_STYLE if critical else "")
+        self.ui.missingContrastsLabel.text = self.logic.missingContrastsText(result["outputs"])
+        self.ui.noticesLabel.text = self.logic.noticesText(result)
+
+    def _updateHeatmapDisplay(self, caller=None, event=None) -> None:
+        """Show the chosen output's heatmap with the chosen colour map and opacity in every slice view."""
+        if self._parameterNode is None or not self._heatmapNodes:
+            return
+        heatmap = self._heatmapNodes.get(self.ui.heatmapOutputComboBox.currentText)
+        if heatmap is None or slicer.mrmlScene.GetNodeByID(heatmap.GetID()) is None:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Cannot show the heatmap."), waitCursor=False):
+            self.logic.showHeatmap(
+                slicer.mrmlScene,
+                self._background,
+                heatmap,
+                self._parameterNode.heatmapOpacity,
+                self._parameterNode.heatmapColormap,
+            )
 
 
 #
@@ -350,32 +429,53 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
         logger.info("loaded %d volumes from a study folder", len(named_images))
         return [image_to_volume_node(slicer.mrmlScene, image, name=name) for name, image in named_images]
 
-    def imagesByContrast(self, assignment: Mapping[str, str]) -> dict[str, Any]:
-        """{contrast: Image} from {volume node ID: contrast}; refuses a contrast given to two volumes."""
-        images = {}
+    @staticmethod
+    def contrastOwners(assignment: Mapping[str, str], names: Mapping[str, str] | None = None) -> dict[str, str]:
+        """{contrast: volume node ID} from the table's {volume node ID: contrast}; refuses a contrast given twice.
+
+        ``names`` (node ID -> volume name) makes the refusal name the volumes; rows set to "(not used)" are skipped.
+        """
+        names = names or {}
         owners: dict[str, str] = {}
         for nodeID, contrast in assignment.items():
+            if contrast == IGNORE_CONTRAST:
+                continue
+            if contrast in owners:
+                first, second = names.get(owners[contrast], owners[contrast]), names.get(nodeID, nodeID)
+                raise ValueError(f"{second} and {first} are both assigned {contrast}; keep one")
+            owners[contrast] = nodeID
+        if not owners:
+            raise ValueError("no volume is assigned a contrast")
+        return owners
+
+    def imagesByContrast(self, assignment: Mapping[str, str]) -> dict[str, Any]:
+        """{contrast: Image} from {volume node ID: contrast}; refuses a contrast given to two volumes."""
+        names = {}
+        for nodeID in assignment:
             node = slicer.mrmlScene.GetNodeByID(nodeID)
             if node is None:
                 raise ValueError(f"volume {nodeID} is no longer in the scene")
-            if contrast in owners:
-                other = slicer.mrmlScene.GetNodeByID(owners[contrast]).GetName()
-                raise ValueError(f"{node.GetName()} and {other} are both assigned {contrast}; keep one")
-            owners[contrast] = nodeID
-            images[contrast] = self.volumeImage(node)
-        if not images:
-            raise ValueError("no volume is assigned a contrast")
-        return images
+            names[nodeID] = node.GetName()
+        owners = self.contrastOwners(assignment, names)
+        return {contrast: self.volumeImage(slicer.mrmlScene.GetNodeByID(nodeID)) for contrast, nodeID in owners.items()}
 
     @staticmethod
-    def buildArgv(inputPaths: Mapping[str, str | pathlib.Path]) -> list[str]:
-        """``python -m radtriage infer`` on {contrast: volume file} (``--input CONTRAST=PATH ...``)."""
+    def buildArgv(inputPaths: Mapping[str, str | pathlib.Path], operatingPoint: str | None = None) -> list[str]:
+        """``python -m radtriage infer`` on {contrast: volume file} (``--input CONTRAST=PATH ...``).
+
+        Each input's key is the contrast the user chose, which the core takes as an override of its own guess.
+        ``operatingPoint`` (a name stored in the bundle, see :meth:`operatingPointFor`) becomes
+        ``--option operating_point=...``.
+        """
         from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
 
         inputs = [f"{contrast}={path}" for contrast, path in inputPaths.items()]
-        return radtriage_argv("infer", "--task", TASK_NAME, "--input", *inputs, "--output", OUTPUT_DIR_PLACEHOLDER)
+        extra = [] if operatingPoint is None else ["--option", f"operating_point={json.dumps(operatingPoint)}"]
+        return radtriage_argv(
+            "infer", "--task", TASK_NAME, "--input", *inputs, "--output", OUTPUT_DIR_PLACEHOLDER, *extra
+        )
 
-    def startJob(self, assignment: Mapping[str, str]):
+    def startJob(self, assignment: Mapping[str, str], operatingPoint: str | None = None):
         """Write each assigned volume to a temporary NRRD and start the triage in a background process (returned)."""
         from RadTriageCommonLib.job_files import writeJobInputs
 
@@ -383,21 +483,150 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
 
         paths, outputDir = writeJobInputs(TASK_NAME, self.imagesByContrast(assignment))
         logger.info("starting %s on contrasts %s in a background process", TASK_NAME, ", ".join(sorted(paths)))
-        return BackgroundJob(self.buildArgv(paths), outputDir).start()
+        return BackgroundJob(self.buildArgv(paths, operatingPoint), outputDir).start()
+
+    @staticmethod
+    def operatingPointFor(useBundleThresholds: bool) -> str:
+        """The bundle's operating point: its tuned thresholds, or the fixed 0.5 for every output."""
+        return TUNED_OPERATING_POINT if useBundleThresholds else FIXED_OPERATING_POINT
+
+    @staticmethod
+    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The finished job's ``result.json`` document."""
+        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
+
+    @staticmethod
+    def readHeatmaps(outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The job's heatmap volumes as ``Image``s: {``heatmap_<output>``: Image}."""
+        from radtriage.io import read_volume
+
+        return {key: read_volume(path) for key, path in outputs.items() if str(key).startswith("heatmap_")}
+
+    @staticmethod
+    def referenceInputKey(outputs: Mapping[str, Any]) -> str | None:
+        """The input key (the contrast the user assigned) of the study's reference contrast: the heatmaps' grid."""
+        contrasts = outputs.get("contrasts") or {}
+        reference = contrasts.get("reference")
+        return (contrasts.get("inputs") or {}).get(reference) if reference else None
+
+    @staticmethod
+    def referenceNodeID(outputs: Mapping[str, Any], assignment: Mapping[str, str]) -> str | None:
+        """The volume node (ID) the heatmaps are shown over: the one assigned the reference input's contrast."""
+        key = MRITriageLogic.referenceInputKey(outputs)
+        return next((nodeID for nodeID, contrast in assignment.items() if contrast == key), None)
+
+    def referenceNode(self, outputs: Mapping[str, Any], assignment: Mapping[str, str]):
+        """The reference volume node of a finished triage (None when it left the scene)."""
+        nodeID = self.referenceNodeID(outputs, assignment)
+        return slicer.mrmlScene.GetNodeByID(nodeID) if nodeID else None
+
+    @staticmethod
+    def outputLabel(output: str) -> str:
+        """``acute_haemorrhage`` -> ``acute haemorrhage``."""
+        return output.replace("_", " ")
+
+    @staticmethod
+    def criticalFindings(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The critical outputs (acute infarct, acute haemorrhage, mass effect) decided positive, in that order."""
+        findings = {f["output"]: f for f in outputs.get("findings", [])}
+        return [
+            findings[name]
+            for name in CRITICAL_OUTPUTS
+            if name in findings and findings[name]["decision"] and findings[name].get("critical", True)
+        ]
+
+    @staticmethod
+    def criticalBanner(outputs: Mapping[str, Any]) -> tuple[str, bool]:
+        """The banner text and whether it is critical: each positive critical finding with its probability."""
+        found = MRITriageLogic.criticalFindings(outputs)
+        if not found:
+            return NO_CRITICAL_TEXT, False
+        parts = [
+            f"{MRITriageLogic.outputLabel(f['output'])} (p = {float(f['probability']):.2f} >= "
+            f"{float(f['threshold']):.2f})"
+            for f in found
+        ]
+        return "CRITICAL finding above threshold: " + ", ".join(parts), True
+
+    @staticmethod
+    def missingContrastsText(outputs: Mapping[str, Any]) -> str:
+        """Which contrasts were used and which were missing (their channels are left empty, never filled)."""
+        used = (outputs.get("contrasts") or {}).get("used") or []
+        missing = outputs.get("missing_contrasts") or []
+        text = f"Used: {', '.join(used) or 'none'}."
+        return f"{text} Missing contrasts: {', '.join(missing)}." if missing else f"{text} No contrast missing."
+
+    @staticmethod
+    def noticesText(result: Mapping[str, Any]) -> str:
+        """The result's notices (demo disclaimer, missing contrasts, unused inputs...), one a line."""
+        return "\n".join(str(notice) for notice in result.get("notices") or [])
+
+    @staticmethod
+    def heatmapForOutput(heatmaps: Mapping[str, Any], output: str):
+        """The heatmap of ``output`` among {output: node} or {``heatmap_<output>``: node}; None when there is none."""
+        return heatmaps.get(output, heatmaps.get(f"heatmap_{output}"))
+
+    @staticmethod
+    def studyNames(scene: Any, node: Any) -> tuple[str, str]:
+        """(patient, study) of ``node`` in the subject hierarchy; a RadTriage patient and a named study otherwise."""
+        from radtriage.mrml import patient_and_study_of
+
+        patient, study = patient_and_study_of(scene, node) if node is not None else (None, None)
+        if patient and study:
+            return patient, study
+        return patient or DEFAULT_PATIENT, f"MRI triage: {node.GetName() if node is not None else 'study'}"
+
+    @staticmethod
+    def addResults(
+        scene: Any,
+        result: Mapping[str, Any],
+        heatmaps: Mapping[str, Any],
+        background: Any,
+        inputNodes: Sequence[Any] = (),
+        opacity: float = 0.5,
+    ) -> dict[str, Any]:
+        """Put the core's results table and heatmap overlays, and the input volumes, under the study.
+
+        ``result`` is ``result.json`` (or a TaskResult), ``heatmaps`` {``heatmap_<output>``: Image}, ``background``
+        the reference volume node. Returns the core's {"table", "heatmaps", "background", "shown"}.
+        """
+        from radtriage.mrml import place_under_study
+        from radtriage.tasks.mri_triage.mrml import add_mri_triage_outputs
+
+        patient, study = MRITriageLogic.studyNames(scene, background)
+        nodes = add_mri_triage_outputs(scene, result, background, patient, study, heatmaps=heatmaps, opacity=opacity)
+        for node in inputNodes:
+            place_under_study(scene, node, patient, study)
+        return nodes
+
+    @staticmethod
+    def showHeatmap(scene: Any, background: Any, heatmap: Any, opacity: float, colormap: str) -> None:
+        """Show ``heatmap`` over ``background`` in every slice view with ``colormap`` and foreground ``opacity``."""
+        from radtriage.mrml import find_color_node, show_in_slice_views
+
+        if not 0.0 <= opacity <= 1.0:
+            raise ValueError(f"opacity must be within [0, 1], got {opacity}")
+        heatmap.GetDisplayNode().SetAndObserveColorNodeID(find_color_node(scene, colormap).GetID())
+        show_in_slice_views(scene, background, heatmap, opacity)
 
     def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Load the finished job's tables and heatmap volumes into the scene: {output key: node}."""
+        """Load a finished job's files into the scene as they are, without the study hierarchy: {output key: node}.
+
+        The widget uses :meth:`addResults` instead (table and heatmaps under the study, overlay shown); this is
+        for opening the raw files of a job.
+        """
         from RadTriageCommonLib.job_files import loadOutputs
 
         return loadOutputs(outputs, namePrefix="MRI triage ")
 
-    def run(self, assignment: Mapping[str, str], decisionThreshold: float | None = None) -> Any:
-        """Run the core's triage task on {volume node ID: contrast}; ``decisionThreshold`` None = bundle's own."""
+    def run(self, assignment: Mapping[str, str], operatingPoint: str | None = None) -> Any:
+        """Run the core's triage task in this process on {volume node ID: contrast} (a ``TaskResult``)."""
         from radtriage.tasks import run_task
 
         images = self.imagesByContrast(assignment)
+        options = {} if operatingPoint is None else {"operating_point": operatingPoint}
         logger.info("running %s on contrasts %s", TASK_NAME, ", ".join(sorted(images)))
-        return run_task(TASK_NAME, images=images, decision_threshold=decisionThreshold)
+        return run_task(TASK_NAME, inputs=images, **options)
 
 
 #
@@ -422,6 +651,8 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         self.test_MRITriage_runRefusesOrAnswers()
         self.setUp()
         self.test_MRITriage_backgroundJob()
+        self.setUp()
+        self.test_MRITriage_resultsInScene()
 
     def _brainNodes(self) -> dict[str, vtkMRMLScalarVolumeNode]:
         from radtriage.mrml.volumes import image_to_volume_node
@@ -514,4 +745,49 @@ class MRITriageTest(ScriptedLoadableModuleTest):
             self.assertIsInstance(job.outputs, dict)
         else:
             self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
+        self.delayDisplay("Test passed")
+
+    def test_MRITriage_resultsInScene(self) -> None:
+        """The demo bundle's answer on a phantom reaches the table, the banner and heatmaps on the input's grid."""
+        import numpy as np
+
+        from radtriage.mrml import patient_and_study_of, rows_from_table
+        from radtriage.tasks.mri_triage.mrml import table_rows
+        from radtriage.tasks.result import to_plain
+
+        self.delayDisplay("MRI triage: results in the scene")
+        nodes = self._brainNodes()
+        logic = MRITriageLogic()
+        assignment = {node.GetID(): contrast for contrast, node in nodes.items()}
+        result = logic.run(assignment, logic.operatingPointFor(True))
+        data = to_plain(result.to_dict())
+        outputs = data["outputs"]
+        self.assertEqual(len(outputs["probabilities"]), 4)
+        for probability in outputs["probabilities"].values():
+            self.assertGreaterEqual(probability, 0.0)
+            self.assertLessEqual(probability, 1.0)
+        self.assertIn("demo, not for clinical use", logic.noticesText(data))
+
+        background = slicer.mrmlScene.GetNodeByID(logic.referenceNodeID(outputs, assignment))
+        self.assertIs(background, nodes[outputs["contrasts"]["reference"]])
+        added = logic.addResults(slicer.mrmlScene, data, result.volumes, background, list(nodes.values()), 0.4)
+        self.assertEqual(rows_from_table(added["table"]), table_rows(outputs))
+        self.assertEqual(set(added["heatmaps"]), set(outputs["probabilities"]))
+        study = patient_and_study_of(slicer.mrmlScene, added["table"])
+        self.assertEqual(study, logic.studyNames(slicer.mrmlScene, background))
+        expected = logic.volumeImage(background).ijk_to_ras
+        for heatmap in [*added["heatmaps"].values(), *nodes.values()]:
+            self.assertEqual(patient_and_study_of(slicer.mrmlScene, heatmap), study)
+        for heatmap in added["heatmaps"].values():
+            np.testing.assert_allclose(logic.volumeImage(heatmap).ijk_to_ras, expected, atol=1e-3)
+
+        text, critical = logic.criticalBanner(outputs)
+        self.assertEqual(critical, any(outputs["decisions"][name] for name in CRITICAL_OUTPUTS))
+        self.assertTrue(critical or text == NO_CRITICAL_TEXT)
+        heatmap = logic.heatmapForOutput(added["heatmaps"], "mass_effect")
+        logic.showHeatmap(slicer.mrmlScene, background, heatmap, 0.3, "PET-Heat")
+        self.assertEqual(heatmap.GetDisplayNode().GetColorNode().GetName(), "PET-Heat")
+        composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()
+        self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
+        self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.3)
         self.delayDisplay("Test passed")

@@ -234,6 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_detection_arguments(q)
     q.set_defaults(func=run_evaluate_detection)
 
+    from radtriage.tasks.mri_triage.simulation import add_simulate_arguments, run_simulate
+    from radtriage.tasks.mri_triage.worklist import add_triage_arguments, run_triage
+
+    p = sub.add_parser("triage", help="rank every brain MRI study in a folder by urgency; CSV/JSON worklist + reports")
+    add_triage_arguments(p)
+    p.set_defaults(func=run_triage)
+
+    p = sub.add_parser("simulate", help="replay study arrivals: first-come vs triaged reading, time-to-report")
+    add_simulate_arguments(p)
+    p.set_defaults(func=run_simulate)
+
     p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
     p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
     p.add_argument("--repeats", type=int, default=5, help="runs per stage; the median is reported")

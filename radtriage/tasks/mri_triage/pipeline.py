@@ -151,9 +151,12 @@ def run(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     study = assign_study_contrasts(inputs, contrasts)
-    report(0.05, f"contrasts: {', '.join(study.channels)}; loading the triage model")
-    model = model or TriageModel.from_bundle(bundle, device, operating_point)
     timings["contrasts_s"] = time.perf_counter() - start
+    report(0.05, f"contrasts: {', '.join(study.channels)}; loading the triage model")
+    if model is None:
+        t = time.perf_counter()
+        model = TriageModel.from_bundle(bundle, device, operating_point)
+        timings["load_model_s"] = time.perf_counter() - t
     report(0.2, "registering and resampling onto the model grid")
     t = time.perf_counter()
     prepared = prepare_study(model, study, register)
