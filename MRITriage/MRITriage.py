@@ -65,7 +65,11 @@ class MRITriage(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Triage of brain MRI from up to eight contrasts (any may be missing): probability of abnormal, acute "
             "infarct, acute haemorrhage and mass effect, with saliency heatmaps. Contrasts are detected "
-            "automatically and can be corrected in the table. "
+            "automatically and can be corrected in the table; the corrected contrasts are what the model gets. "
+            "Results: a table (probability, decision, threshold), a red banner listing critical findings above "
+            "threshold, the missing contrasts and notices, and a heatmap overlay per output (choose the output, "
+            "colour map and opacity). Everything is placed under the study in the Data module and saved with the "
+            "scene. "
             "The bundled demo model is trained on procedural phantoms only: demo, not for clinical use. "
             'See the <a href="https://github.com/SlicerRadTriage/SlicerRadTriage#mritriage">documentation</a>.'
         )
@@ -188,8 +192,9 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def initializeParameterNode(self) -> None:
-        """Ensure the parameter node exists and is observed."""
+        """Ensure the parameter node exists and is observed; offer heatmaps already in the scene."""
         self.setParameterNode(self.logic.getParameterNode())
+        self._restoreHeatmapsFromScene()
 
     def setParameterNode(self, inputParameterNode: MRITriageParameterNode | None) -> None:
         """Connect the GUI to ``inputParameterNode`` (widgets carry a SlicerParameterName property)."""
@@ -313,19 +318,36 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def showResult(self, result: Mapping[str, Any], nodes: Mapping[str, Any]) -> None:
         """Show the results table, the critical-finding banner, missing contrasts, notices and the heatmap."""
+        self._showFindings(result)
+        self._showHeatmapChoices(nodes["heatmaps"], nodes["background"], nodes["shown"])
         self._parameterNode.outputTable = nodes["table"]
         self.ui.resultsTableView.setMRMLTableNode(nodes["table"])
-        self._background = nodes["background"]
-        self._heatmapNodes = dict(nodes["heatmaps"])
-        self._showFindings(result)
+        self.ui.statusLabel.text = _("Done: results are under the study in the Data module.")
+
+    def _showHeatmapChoices(self, heatmaps: Mapping[str, Any], background, shown: str | None) -> None:
+        """Offer each output's heatmap in the combo box and show ``shown`` over ``background``."""
+        self._background = background
+        self._heatmapNodes = dict(heatmaps)
         combo = self.ui.heatmapOutputComboBox
         wasBlocked = combo.blockSignals(True)
         combo.clear()
         combo.addItems(list(self._heatmapNodes))
-        combo.setCurrentText(nodes["shown"])
+        if shown in self._heatmapNodes:
+            combo.setCurrentText(shown)
         combo.blockSignals(wasBlocked)
         self._updateHeatmapDisplay()
-        self.ui.statusLabel.text = _("Done: results are under the study in the Data module.")
+
+    def _restoreHeatmapsFromScene(self) -> None:
+        """After a scene is loaded, offer the heatmaps saved in it (nodes tagged by the core's MRML builder)."""
+        if self._heatmapNodes:
+            return
+        heatmaps = {
+            node.GetAttribute("RadTriage.Output"): node
+            for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
+            if node.GetAttribute("RadTriage.Role") == "heatmap" and node.GetAttribute("RadTriage.Output")
+        }
+        if heatmaps:
+            self._showHeatmapChoices(heatmaps, None, None)
 
     def _showFindings(self, result: Mapping[str, Any] | None) -> None:
         if result is None:
@@ -771,7 +793,12 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         background = slicer.mrmlScene.GetNodeByID(logic.referenceNodeID(outputs, assignment))
         self.assertIs(background, nodes[outputs["contrasts"]["reference"]])
         added = logic.addResults(slicer.mrmlScene, data, result.volumes, background, list(nodes.values()), 0.4)
-        self.assertEqual(rows_from_table(added["table"]), table_rows(outputs))
+        rows = rows_from_table(added["table"])
+        self.assertEqual([row["output"] for row in rows], [row["output"] for row in table_rows(outputs)])
+        for row, want in zip(rows, table_rows(outputs), strict=True):
+            self.assertEqual(row["decision"], want["decision"])
+            self.assertAlmostEqual(row["probability"], want["probability"], places=5)
+            self.assertAlmostEqual(row["threshold"], want["threshold"], places=5)
         self.assertEqual(set(added["heatmaps"]), set(outputs["probabilities"]))
         study = patient_and_study_of(slicer.mrmlScene, added["table"])
         self.assertEqual(study, logic.studyNames(slicer.mrmlScene, background))
@@ -787,7 +814,7 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         heatmap = logic.heatmapForOutput(added["heatmaps"], "mass_effect")
         logic.showHeatmap(slicer.mrmlScene, background, heatmap, 0.3, "PET-Heat")
         self.assertEqual(heatmap.GetDisplayNode().GetColorNode().GetName(), "PET-Heat")
-        composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()
-        self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
-        self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.3)
+        for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
+            self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
+            self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.3)
         self.delayDisplay("Test passed")

@@ -371,3 +371,13 @@ def test_find_bundle_picks_the_newest_valid(search_env):
         find_bundle("mri_triage", version="1.0.0")
     with pytest.raises(BundleNotFoundError, match="no model bundle for task 'body_region'"):
         find_bundle("body_region")
+
+
+def test_resolve_bundle_path_takes_a_folder_or_a_name_and_refuses_unknown(tmp_path, monkeypatch):
+    from radtriage.models import BundleNotFoundError, resolve_bundle_path
+
+    assert resolve_bundle_path("body_region", tmp_path) == tmp_path
+    monkeypatch.setenv("RADTRIAGE_MODEL_DIR", str(tmp_path))
+    with pytest.raises(BundleNotFoundError):
+        resolve_bundle_path("body_region", "no-such-bundle")
+    assert resolve_bundle_path("body_region", "body-region-ct").name.startswith("body-region-ct")

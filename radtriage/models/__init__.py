@@ -34,6 +34,7 @@ from radtriage.models.registry import (
     inspect_bundle,
     list_bundles,
     model_search_dirs,
+    resolve_bundle_path,
     user_model_dir,
 )
 
@@ -72,6 +73,7 @@ __all__ = [
     "read_metadata",
     "read_state_dict",
     "register_network",
+    "resolve_bundle_path",
     "sha256_file",
     "user_model_dir",
     "verify_weights",

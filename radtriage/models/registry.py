@@ -144,6 +144,14 @@ def _version_key(text: str) -> tuple[int, Any]:
         return (0, text)
 
 
+def resolve_bundle_path(task: str, bundle: str | Path | None = None) -> Path:
+    """The folder of ``bundle`` for ``task``: a bundle folder as given, else the newest valid bundle with that name
+    (or for the task when ``bundle`` is None). Raises :class:`BundleNotFoundError` when none matches."""
+    if bundle is not None and Path(bundle).is_dir():
+        return Path(bundle)
+    return Path(find_bundle(task, name=None if bundle is None else str(bundle)).path)
+
+
 def find_bundle(
     task: str, name: str | None = None, version: str | None = None, dirs: list[Path] | None = None
 ) -> BundleInfo:

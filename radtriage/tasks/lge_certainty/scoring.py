@@ -68,12 +68,9 @@ class LgeSliceScorer:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import find_bundle, load_bundle
+        from radtriage.models import load_bundle, resolve_bundle_path
 
-        if bundle is not None and Path(bundle).is_dir():
-            path = Path(bundle)
-        else:
-            path = find_bundle(TASK, name=None if bundle is None else str(bundle)).path
+        path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
         meta = loaded.meta
         spacing, patch = float(meta.inputs.spacing[0]), int(meta.inputs.patch_size[0])
