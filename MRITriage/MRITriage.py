@@ -357,8 +357,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.noticesLabel.text = ""
             self._heatmapNodes = {}
             self._background = None
-            combo = self.ui.heatmapOutputComboBox  # QComboBox.clear(), which tests/slicer_static.py does not list
-            combo.clear()
+            self.ui.heatmapOutputComboBox.clear()
             return
         text, critical = self.logic.criticalBanner(result["outputs"])
         self.ui.criticalBannerLabel.text = text

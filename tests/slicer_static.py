@@ -99,7 +99,7 @@ MEMBER_CLASSES: dict[str, frozenset[str] | str] = {
     # combo boxes
     **dict.fromkeys(
         ("currentText", "setCurrentText", "currentIndex", "setCurrentIndex", "currentIndexChanged",
-         "currentTextChanged", "addItem", "addItems", "itemText", "itemData", "count", "findText"),
+         "currentTextChanged", "addItem", "addItems", "itemText", "itemData", "count", "findText", "clear"),
         COMBO_BOXES,
     ),
     # paths
