@@ -753,24 +753,14 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_CMBDetect_backgroundJob(self) -> None:
-        """startJob writes the volume exactly and runs ``radtriage infer`` in a child: results or the CLI's error."""
-        import numpy as np
-
-        from radtriage.io import read_volume
+        """startJob writes the volume exactly and ``radtriage infer`` answers in a child process."""
+        from RadTriageCommonLib.testing import assertJobRunsTask
 
         self.delayDisplay("CMBDetect: background job")
         volumeNode = self._swiVolume()
         logic = CMBDetectLogic()
         job = logic.startJob(volumeNode)
-        self.assertEqual(job.argv[3:6], ["infer", "--task", TASK_NAME])
-        written = read_volume(job.argv[job.argv.index("--input") + 1])
-        np.testing.assert_allclose(written.array, logic.volumeImage(volumeNode).array)
-        state = job.wait(timeout=300)
-        self.assertTrue(state.done, "the job did not finish within 5 minutes")
-        if state.value == "succeeded":
-            self.assertIsInstance(job.outputs, dict)
-        else:
-            self.assertIn("error", (job.error or "").lower())  # the CLI's own message, which the widget shows
+        assertJobRunsTask(self, job, TASK_NAME, {"image": logic.volumeImage(volumeNode).array})
         self.delayDisplay("Test passed")
 
     def test_CMBDetect_reviewDemoOutput(self) -> None:

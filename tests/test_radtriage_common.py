@@ -301,3 +301,29 @@ def test_the_real_cli_job_ends_with_results_or_its_own_error(tmp_path: Path) -> 
         ((text, details),) = gui.errors
         assert "error" in text.lower() and details, "a failed job shows the CLI's own message and its log"
         assert list(output_dir.iterdir()) == [], "a failed job leaves no output behind"
+
+
+def test_shared_self_test_check_passes_a_real_job_and_fails_a_wrong_input(tmp_path):
+    """RadTriageCommonLib.testing.assertJobRunsTask, used by every module's self-test, on a real infer job."""
+    import unittest
+
+    from RadTriageCommonLib.testing import assertJobRunsTask, jobInputs
+
+    from radtriage.io import write_volume
+    from radtriage.phantoms import make_lge_slice
+
+    image = make_lge_slice(0, "clear").image
+    path = write_volume(image, tmp_path / "slice.nrrd")
+    argv = radtriage_argv("infer", "--task", "lge_certainty", "--input", str(path), "--output", "{output_dir}")
+    assert jobInputs(argv) == {"image": str(path)}
+    assert jobInputs(["x", "--input", "T1=a.nrrd", "T2=b.nrrd", "--output", "o"]) == {"T1": "a.nrrd", "T2": "b.nrrd"}
+    case = unittest.TestCase()
+    result = assertJobRunsTask(case, BackgroundJob(argv, tmp_path / "out").start(), "lge_certainty",
+                               {"image": image.array})
+    assert len(result["outputs"]["slices"]) == 1
+    wrong = BackgroundJob(argv, tmp_path / "out2").start()
+    try:
+        with pytest.raises(AssertionError):
+            assertJobRunsTask(case, wrong, "lge_certainty", {"image": image.array + 1.0})
+    finally:
+        wrong.cancel()
