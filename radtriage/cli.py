@@ -164,6 +164,43 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
+    # (command, help, module, function adding its arguments, function running it)
+    ("train", "train a model bundle from a MONAI-style datalist (JSON/CSV)",
+     "radtriage.training", "add_train_arguments", "run_train_command"),
+    ("labels", "reader labels in an annotation store: list, history, agreement, progress",
+     "radtriage.annotations", "add_annotations_arguments", "run_annotations"),
+    ("triage", "rank every brain MRI study in a folder by urgency; CSV/JSON worklist + reports",
+     "radtriage.tasks.mri_triage.worklist", "add_triage_arguments", "run_triage"),
+    ("simulate", "replay study arrivals: first-come vs triaged reading, time-to-report",
+     "radtriage.tasks.mri_triage.simulation", "add_simulate_arguments", "run_simulate"),
+    ("export", "export labelled cases as a cohort: NIfTI, CSV/JSON, MONAI datalist, datasheet",
+     "radtriage.export", "add_export_arguments", "run_export"),
+    ("finetune", "fine-tune a task's bundle on an exported cohort; registers a new version",
+     "radtriage.inplace", "add_inplace_arguments", "run_inplace"),
+)
+"""Subcommands whose arguments and behaviour live in the module that does the work."""
+
+EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("classification", "ROC AUC with bootstrap CI, operating points, confusion, plots",
+     "radtriage.evaluation.command", "add_evaluate_classification_arguments", "run_evaluate_classification"),
+    ("ratings", "two readers' 0-100 slice ratings: Bland-Altman, ICC, kappa on certainty",
+     "radtriage.tasks.lge_certainty.ratings", "add_evaluate_ratings_arguments", "run_evaluate_ratings"),
+    ("detection", "CMB detection FROC on phantoms or a folder of scans with truth JSON",
+     "radtriage.tasks.cmb_detect", "add_evaluate_detection_arguments", "run_evaluate_detection"),
+)
+
+
+def _add_delegated(sub: Any, name: str, help_text: str, module: str, add_arguments: str, run: str) -> None:
+    """Add subcommand ``name`` whose arguments and runner come from ``module``."""
+    import importlib
+
+    target = importlib.import_module(module)
+    parser = sub.add_parser(name, help=help_text)
+    getattr(target, add_arguments)(parser)
+    parser.set_defaults(func=getattr(target, run))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``radtriage`` command."""
     parser = argparse.ArgumentParser(prog="radtriage", description=__doc__)
@@ -203,47 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable)")
     p.set_defaults(func=_cmd_infer)
 
-    from radtriage.training import add_train_arguments, run_train_command
+    for name, help_text, module, add_arguments, run in DELEGATED_COMMANDS:
+        _add_delegated(sub, name, help_text, module, add_arguments, run)
 
-    p = sub.add_parser("train", help="train a model bundle from a MONAI-style datalist (JSON/CSV)")
-    add_train_arguments(p)
-    p.set_defaults(func=run_train_command)
-
-    from radtriage.annotations import add_annotations_arguments, run_annotations
-
-    p = sub.add_parser("labels", help="reader labels in an annotation store: list, history, agreement, progress")
-    add_annotations_arguments(p)
-    p.set_defaults(func=run_annotations)
-
-    p = sub.add_parser("evaluate", help="evaluation reports: reader agreement on ratings, detection FROC")
+    p = sub.add_parser("evaluate", help="evaluation reports: classification, detection FROC, reader agreement")
     evaluate = p.add_subparsers(dest="evaluate_command", required=True)
-    from radtriage.evaluation.command import add_evaluate_classification_arguments, run_evaluate_classification
-
-    q = evaluate.add_parser("classification", help="ROC AUC with bootstrap CI, operating points, confusion, plots")
-    add_evaluate_classification_arguments(q)
-    q.set_defaults(func=run_evaluate_classification)
-    from radtriage.tasks.lge_certainty.ratings import add_evaluate_ratings_arguments, run_evaluate_ratings
-
-    q = evaluate.add_parser("ratings", help="two readers' 0-100 slice ratings: Bland-Altman, ICC, kappa on certainty")
-    add_evaluate_ratings_arguments(q)
-    q.set_defaults(func=run_evaluate_ratings)
-
-    from radtriage.tasks.cmb_detect import add_evaluate_detection_arguments, run_evaluate_detection
-
-    q = evaluate.add_parser("detection", help="CMB detection FROC on phantoms or a folder of scans with truth JSON")
-    add_evaluate_detection_arguments(q)
-    q.set_defaults(func=run_evaluate_detection)
-
-    from radtriage.tasks.mri_triage.simulation import add_simulate_arguments, run_simulate
-    from radtriage.tasks.mri_triage.worklist import add_triage_arguments, run_triage
-
-    p = sub.add_parser("triage", help="rank every brain MRI study in a folder by urgency; CSV/JSON worklist + reports")
-    add_triage_arguments(p)
-    p.set_defaults(func=run_triage)
-
-    p = sub.add_parser("simulate", help="replay study arrivals: first-come vs triaged reading, time-to-report")
-    add_simulate_arguments(p)
-    p.set_defaults(func=run_simulate)
+    for name, help_text, module, add_arguments, run in EVALUATE_COMMANDS:
+        _add_delegated(evaluate, name, help_text, module, add_arguments, run)
 
     p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
     p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
@@ -251,18 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--json-out", help="also write the report as JSON to this file")
     p.set_defaults(func=_cmd_bench)
-
-    from radtriage.export import add_export_arguments, run_export
-
-    p = sub.add_parser("export", help="export labelled cases as a cohort: NIfTI, CSV/JSON, MONAI datalist, datasheet")
-    add_export_arguments(p)
-    p.set_defaults(func=run_export)
-
-    from radtriage.inplace import add_inplace_arguments, run_inplace
-
-    p = sub.add_parser("finetune", help="fine-tune a task's bundle on an exported cohort; registers a new version")
-    add_inplace_arguments(p)
-    p.set_defaults(func=run_inplace)
 
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")
     p.add_argument("--out", default="radtriage-demo", help="output folder (default: ./radtriage-demo)")
