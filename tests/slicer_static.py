@@ -1100,3 +1100,37 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def logic_static_methods(root: Path, module: str) -> tuple[object, dict]:
+    """Every ``@staticmethod`` of ``<module>Logic`` cut out of the source and executed without Slicer.
+
+    Returns (helpers, namespace): ``helpers.name`` is each static method; inside them ``<module>Logic.name``
+    resolves to the same helpers. The namespace holds the module's literal constants and json/math/pathlib/re.
+    """
+    import contextlib
+    import json
+    import math
+    import types
+    from copy import deepcopy
+
+    source = parse_module(Path(root) / module / f"{module}.py")
+    logic = source.classes[f"{module}Logic"]
+    functions = [
+        deepcopy(n)
+        for n in logic.body
+        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
+    ]
+    for function in functions:
+        function.decorator_list = []
+    future = ast.parse("from __future__ import annotations").body  # annotations stay unevaluated strings
+    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
+    namespace: dict = {**source.constants, "json": json, "math": math, "pathlib": __import__("pathlib"), "re": re}
+    for node in source.tree.body:  # module-level literal constants (dicts, lists, tuples, strings) too
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError):
+                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
+    exec(code, namespace)
+    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
+    namespace[f"{module}Logic"] = helpers
+    return helpers, namespace

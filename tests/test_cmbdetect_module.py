@@ -6,15 +6,9 @@ reader's accept / reject / add-missed decisions in the append-only annotation st
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import json
 import math
-import pathlib
-import re
 import sys
 import types
-from copy import deepcopy
 from pathlib import Path
 
 import pytest
@@ -27,26 +21,7 @@ NAN = float("nan")
 @pytest.fixture(scope="module")
 def logic() -> types.SimpleNamespace:
     """Every @staticmethod of CMBDetectLogic, executed without Slicer, reachable as ``CMBDetectLogic.name``."""
-    source = ss.parse_module(ROOT / "CMBDetect" / "CMBDetect.py")
-    cls = source.classes["CMBDetectLogic"]
-    functions = [
-        deepcopy(n)
-        for n in cls.body
-        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
-    ]
-    for function in functions:
-        function.decorator_list = []
-    future = ast.parse("from __future__ import annotations").body
-    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
-    namespace: dict = {**source.constants, "json": json, "math": math, "pathlib": pathlib, "re": re}
-    for node in source.tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            with contextlib.suppress(ValueError):
-                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
-    exec(code, namespace)
-    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
-    namespace["CMBDetectLogic"] = helpers
-    return helpers
+    return ss.logic_static_methods(ROOT, "CMBDetect")[0]
 
 
 def _points(confidences: list[float]) -> list[dict]:

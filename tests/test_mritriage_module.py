@@ -9,14 +9,7 @@ and an ``.mrb`` round trip.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import json
-import pathlib
-import re
 import sys
-import types
-from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -31,31 +24,7 @@ from radtriage.cli import _parse_options, build_parser
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _logic_static_methods(module: str):
-    """Every @staticmethod of the module's Logic, executed without Slicer, reachable as ``<module>Logic.name``."""
-    source = ss.parse_module(ROOT / module / f"{module}.py")
-    logic = source.classes[f"{module}Logic"]
-    functions = [
-        deepcopy(n)
-        for n in logic.body
-        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
-    ]
-    for function in functions:
-        function.decorator_list = []
-    future = ast.parse("from __future__ import annotations").body
-    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
-    namespace: dict = {**source.constants, "json": json, "pathlib": pathlib, "re": re}
-    for node in source.tree.body:  # module-level literal constants (tuples, strings) too
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            with contextlib.suppress(ValueError):
-                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
-    exec(code, namespace)
-    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
-    namespace[f"{module}Logic"] = helpers
-    return helpers, namespace
-
-
-LOGIC, CONSTANTS = _logic_static_methods("MRITriage")
+LOGIC, CONSTANTS = ss.logic_static_methods(ROOT, "MRITriage")
 
 
 def _finding(output: str, probability: float, threshold: float, critical: bool) -> dict:

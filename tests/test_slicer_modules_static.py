@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import importlib.util
 import re
 import shutil
@@ -492,30 +491,7 @@ def test_static_logic_method_arguments_are_counted_without_self(module_copy) -> 
 
 def _logic_static_methods(module: str):
     """Every @staticmethod of the module's Logic, executed without Slicer, reachable as ``<module>Logic.name``."""
-    import json
-    import pathlib
-    import types
-
-    source = ss.parse_module(ROOT / module / f"{module}.py")
-    logic = source.classes[f"{module}Logic"]
-    functions = [
-        deepcopy(n)
-        for n in logic.body
-        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
-    ]
-    for function in functions:
-        function.decorator_list = []
-    future = ast.parse("from __future__ import annotations").body
-    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
-    namespace: dict = {**source.constants, "json": json, "pathlib": pathlib, "re": re}
-    for node in source.tree.body:  # module-level literal constants (dicts, lists, tuples) too
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            with contextlib.suppress(ValueError):
-                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
-    exec(code, namespace)
-    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
-    namespace[f"{module}Logic"] = helpers
-    return helpers, source.constants
+    return ss.logic_static_methods(ROOT, module)
 
 
 def _lge_result(likelihoods: list[float], band: tuple[float, float] = (30.0, 70.0)) -> dict:
