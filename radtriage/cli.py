@@ -191,18 +191,28 @@ EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
-def _add_delegated(sub: Any, name: str, help_text: str, module: str, add_arguments: str, run: str) -> None:
-    """Add subcommand ``name`` whose arguments and runner come from ``module``."""
-    import importlib
+def _add_delegated(
+    sub: Any, name: str, help_text: str, module: str, add_arguments: str, run: str, load: bool
+) -> None:
+    """Add subcommand ``name`` whose arguments and runner come from ``module``.
 
-    target = importlib.import_module(module)
+    ``module`` is imported only when ``load`` is true (the command being run), so other commands don't pay for
+    its imports (scipy, matplotlib, ...) at start-up — every Slicer background job starts this CLI.
+    """
     parser = sub.add_parser(name, help=help_text)
-    getattr(target, add_arguments)(parser)
-    parser.set_defaults(func=getattr(target, run))
+    if load:
+        import importlib
+
+        target = importlib.import_module(module)
+        getattr(target, add_arguments)(parser)
+        parser.set_defaults(func=getattr(target, run))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``radtriage`` command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``radtriage`` command.
+
+    ``command`` names the subcommand about to run: only its module is imported (None imports them all).
+    """
     parser = argparse.ArgumentParser(prog="radtriage", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,12 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_infer)
 
     for name, help_text, module, add_arguments, run in DELEGATED_COMMANDS:
-        _add_delegated(sub, name, help_text, module, add_arguments, run)
+        _add_delegated(sub, name, help_text, module, add_arguments, run, command in (None, name))
 
     p = sub.add_parser("evaluate", help="evaluation reports: classification, detection FROC, reader agreement")
     evaluate = p.add_subparsers(dest="evaluate_command", required=True)
     for name, help_text, module, add_arguments, run in EVALUATE_COMMANDS:
-        _add_delegated(evaluate, name, help_text, module, add_arguments, run)
+        _add_delegated(evaluate, name, help_text, module, add_arguments, run, command in (None, "evaluate"))
 
     p = sub.add_parser("bench", help="time every task on phantoms of realistic sizes against the project targets")
     p.add_argument("--task", action="append", help="task to benchmark (repeatable; default: all with a benchmark)")
@@ -264,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), "")
+    args = build_parser(command).parse_args(words)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.func(args))

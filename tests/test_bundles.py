@@ -381,3 +381,26 @@ def test_resolve_bundle_path_takes_a_folder_or_a_name_and_refuses_unknown(tmp_pa
     with pytest.raises(BundleNotFoundError):
         resolve_bundle_path("body_region", "no-such-bundle")
     assert resolve_bundle_path("body_region", "body-region-ct").name.startswith("body-region-ct")
+
+
+def test_builtin_networks_are_allowed_without_import_and_register_when_built():
+    import importlib
+    import subprocess
+    import sys
+
+    from radtriage.models import allowed_network_names
+    from radtriage.nets import BUILTIN_NETWORKS
+
+    code = (
+        "import sys\n"
+        "from radtriage.models import list_bundles\n"
+        "infos = list_bundles()\n"
+        "assert infos and all(i.valid for i in infos), [(i.name, i.reason) for i in infos]\n"
+        "print('torch' in sys.modules, 'monai' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]  # listing bundles imports neither torch nor MONAI
+    for name in BUILTIN_NETWORKS:
+        importlib.import_module(name.rsplit(".", 1)[0])
+        assert name in allowed_network_names(), f"{name} is declared built-in but its module does not register it"

@@ -102,7 +102,9 @@ def is_allowed_network(name: Any) -> bool:
     """Whether ``name`` is an allowed ``_target_`` (without importing anything outside ``radtriage``)."""
     if not isinstance(name, str):
         return False
-    if name in _REGISTERED or _monai_short_name(name) is not None:
+    from radtriage.nets import BUILTIN_NETWORKS
+
+    if name in _REGISTERED or name in BUILTIN_NETWORKS or _monai_short_name(name) is not None:
         return True
     _try_import_own_module(name)
     return name in _REGISTERED
@@ -121,6 +123,10 @@ def resolve_network(name: str, where: str | None = None) -> type:
     """The class for an allowed ``_target_`` name; :class:`UnsafeConfigError` naming ``where`` otherwise."""
     if not is_allowed_network(name):
         raise _not_allowed(name, where)
+    if name not in _REGISTERED and _monai_short_name(name) is None:
+        _try_import_own_module(name)  # a built-in network registers itself when its module is imported
+        if name not in _REGISTERED:
+            raise _not_allowed(name, where)
     if name in _REGISTERED:
         return _REGISTERED[name]
     import monai.networks.nets as nets
