@@ -1,0 +1,182 @@
+"""A reader's review session: a case list, the annotation store, the reader, blind mode and the task results —
+everything a review front end (the CaseReview Slicer module, the web station) needs, without any UI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from radtriage.annotations import (
+    AnnotationStore,
+    CaseList,
+    CaseRef,
+    Label,
+    LabelEntry,
+    Submission,
+    may_show_model_output,
+    model_version_for_label,
+    progress,
+    resume,
+)
+from radtriage.annotations.backend import is_postgres_location
+from radtriage.review.case_inputs import case_inputs, case_task
+from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, label_controls
+from radtriage.review.results import model_version_of, read_result, result_folder, write_result_atomically
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def default_results_dir(store: AnnotationStore) -> Path:
+    """``<project folder>/results`` beside an SQLite store; a PostgreSQL store needs an explicit folder."""
+    if is_postgres_location(store.location):
+        raise ValueError("a PostgreSQL store has no project folder: give results_dir")
+    return Path(store.location).parent / "results"
+
+
+class ReviewSession:
+    """One reader going through a case list.
+
+    ``task`` fixes the task for every case; without it each case's ``case.json`` names its task. In ``blind``
+    mode the model's outputs for a case stay hidden until the reader has committed a label on it, and labels
+    committed before that record the model version ``"blinded"``.
+    """
+
+    def __init__(
+        self,
+        cases: CaseList,
+        store: AnnotationStore,
+        reader_id: str,
+        *,
+        task: str | None = None,
+        blind: bool = False,
+        results_dir: str | Path | None = None,
+    ) -> None:
+        self.cases = cases
+        self.store = store
+        self.reader_id = reader_id
+        self.task = task
+        self.blind = blind
+        self.results_dir = Path(results_dir) if results_dir is not None else default_results_dir(store)
+        store.add_reader(reader_id)
+        store.add_cases(cases)
+        if task is not None and task not in TASK_SCHEMAS:
+            raise ValueError(f"unknown task {task!r}; known: {', '.join(TASK_SCHEMAS)}")
+
+    # ------------------------------------------------------------------ navigation
+    def _case(self, case: CaseRef | str | None) -> CaseRef:
+        if case is None:
+            current = self.cases.current
+            if current is None:
+                raise IndexError("the case list is empty")
+            return current
+        return self.cases[case] if isinstance(case, str) else case
+
+    @property
+    def current(self) -> CaseRef | None:
+        """The case under the cursor."""
+        return self.cases.current
+
+    def next(self) -> CaseRef | None:
+        """Move to the next case (None at the end, the cursor stays)."""
+        return self.cases.next()
+
+    def previous(self) -> CaseRef | None:
+        """Move to the previous case (None at the start, the cursor stays)."""
+        return self.cases.previous()
+
+    def go_to(self, case_id: str) -> CaseRef:
+        """Move to ``case_id``."""
+        return self.cases.go_to(case_id)
+
+    def resume(self) -> int | None:
+        """Move to the first case this reader has not done (index), None when all are done."""
+        return resume(self.cases, self.store, self.reader_id)
+
+    def progress(self) -> dict[str, int]:
+        """``done``, ``remaining``, ``total`` for this reader over the list, and the cursor ``index``."""
+        counts = progress(self.cases, self.store, [self.reader_id])[self.reader_id]
+        return {**counts, "index": self.cases.index}
+
+    def is_done(self, case: CaseRef | str | None = None) -> bool:
+        """Whether this reader has committed a label on the case."""
+        return may_show_model_output(self.store, self._case(case).case_id, self.reader_id)
+
+    # ------------------------------------------------------------------ case contents
+    def task_of(self, case: CaseRef | str | None = None) -> str:
+        """The task reviewed on the case (the session's, else the case manifest's)."""
+        c = self._case(case)
+        task = case_task(c, self.task)
+        if task is None:
+            raise ValueError(f"case {c.case_id!r} names no task (no case.json) and the session has none: pick a task")
+        return task
+
+    def inputs(self, case: CaseRef | str | None = None) -> dict[str, Path]:
+        """The case's input images by key."""
+        return case_inputs(self._case(case))
+
+    def schemas(self, case: CaseRef | str | None = None) -> list[str]:
+        """Names of the label schemas the case's task records."""
+        return list(TASK_SCHEMAS[self.task_of(case)])
+
+    def result_folder(self, case: CaseRef | str | None = None) -> Path:
+        """The folder of the case's task result."""
+        c = self._case(case)
+        return result_folder(self.results_dir, c.case_id, self.task_of(c))
+
+    def result(self, case: CaseRef | str | None = None) -> dict[str, Any] | None:
+        """The case's ``result.json`` (None before the task has run)."""
+        return read_result(self.result_folder(case))
+
+    def model_version(self, case: CaseRef | str | None = None) -> str:
+        """``<bundle>@<version>`` of the case's result, ``"none"`` without one."""
+        return model_version_of(self.result(case))
+
+    def outputs_visible(self, case: CaseRef | str | None = None) -> bool:
+        """Whether the model's outputs may be shown now (always outside blind mode)."""
+        return not self.blind or self.is_done(case)
+
+    def run_task(
+        self, case: CaseRef | str | None = None, *, device: str = "cpu", bundle: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Run the case's task in this process and write its result folder; returns ``result.json``'s content.
+        (Front ends run this off their UI thread: ``radtriage infer`` in a background job.)"""
+        from radtriage.io import read_image
+        from radtriage.tasks import run_task
+
+        c = self._case(case)
+        task = self.task_of(c)
+        images = {key: read_image(path) for key, path in self.inputs(c).items()}
+        result = run_task(task, inputs=images, bundle=bundle, device=device, progress=progress)
+        write_result_atomically(result, self.result_folder(c))
+        log.info("ran %s on a case; result written", task)
+        data = self.result(c)
+        assert data is not None
+        return data
+
+    # ------------------------------------------------------------------ labels
+    def labels(self, case: CaseRef | str | None = None) -> list[LabelEntry]:
+        """This reader's current labels on the case (its task's schemas)."""
+        c = self._case(case)
+        wanted = set(self.schemas(c))
+        return [e for e in self.store.current_labels(case_id=c.case_id, reader_id=self.reader_id)
+                if e.schema in wanted]
+
+    def controls(self, case: CaseRef | str | None = None, *, n_slices: int | None = None) -> list[LabelControl]:
+        """The label panel for the case (model suggestions only when outputs are visible)."""
+        c = self._case(case)
+        result = self.result(c)
+        return label_controls(self.task_of(c), result["outputs"] if result else None, self.labels(c),
+                              show_suggestions=self.outputs_visible(c), n_slices=n_slices)
+
+    def commit(self, labels: Sequence[Label], case: CaseRef | str | None = None) -> Submission:
+        """Commit the reader's labels on the case in one submission, recording which model output was on screen
+        (``"blinded"`` in blind mode before the first commit, ``"none"`` when there was no result)."""
+        c = self._case(case)
+        shown = model_version_for_label(self.store, c.case_id, self.reader_id, self.model_version(c),
+                                        blind=self.blind)
+        return self.store.commit_labels(c.case_id, self.reader_id, list(labels), model_version=shown)
