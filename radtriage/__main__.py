@@ -2,4 +2,5 @@
 
 from radtriage.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not in processes that re-import the main module (Dask / multiprocessing spawn)
+    raise SystemExit(main())

@@ -178,6 +178,8 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.export", "add_export_arguments", "run_export"),
     ("finetune", "fine-tune a task's bundle on an exported cohort; registers a new version",
      "radtriage.inplace", "add_inplace_arguments", "run_inplace"),
+    ("batch", "run a task over a case list (folder/CSV/DICOM): resumable, CSV/JSON results, optional Dask cluster",
+     "radtriage.batch", "add_batch_arguments", "run_batch"),
 )
 """Subcommands whose arguments and behaviour live in the module that does the work."""
 

@@ -83,6 +83,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
     Dependency("dicomanonymizer", "dicom-anonymizer==2.1.0", 0.2, "DICOM PS3.15 Annex E table for cohort export"),
     Dependency("sklearn", "scikit-learn==1.9.1", 13.0, "ROC/kappa metrics for evaluation"),
     Dependency("tqdm", "tqdm>=4.66", 0.1),
+    Dependency("distributed", "distributed==2026.8.0", 3.0, "Dask scheduler for `radtriage batch` (pulls dask)"),
 )
 """Everything ``radtriage`` imports, pinned as in pyproject.toml; sizes are approximate wheel downloads (MB)."""
 

@@ -1,4 +1,4 @@
-"""Draw the PNG icons of the four Slicer modules, the extension icon and the screenshot placeholder.
+"""Draw the PNG icons of the Slicer modules, the extension icon and the screenshot placeholder.
 
 Each module gets its own glyph on a 128x128 rounded tile (drawn 4x larger, then downsampled so the
 edges are smooth):
@@ -6,7 +6,10 @@ edges are smooth):
 * MRITriage - an axial brain with a red warning badge (triage of critical findings);
 * CMBDetect - a dark SWI brain with black dots, two of them ringed in yellow (detections);
 * LGECertainty - a short-axis heart ring with a bright enhancement arc and a 0-100 gauge;
-* BodyRegion - a body silhouette in colour bands from head to feet.
+* BodyRegion - a body silhouette in colour bands from head to feet;
+* CaseReview - a stack of case cards, the top one an image tile with a green check and a progress bar.
+
+The extension icon and the screenshot show the four task modules.
 
 Usage: ``python scripts/make_icons.py [--root REPO]``. The output is deterministic, so the committed
 icons can be checked against a fresh run.
@@ -27,6 +30,8 @@ ICON_SIZE = 128
 SCALE = 4
 CANVAS = ICON_SIZE * SCALE
 MODULES = ("MRITriage", "CMBDetect", "LGECertainty", "BodyRegion")
+REVIEW_MODULES = ("CaseReview",)
+ICON_MODULES = (*MODULES, *REVIEW_MODULES)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -121,11 +126,27 @@ def draw_bodyregion() -> Image.Image:
     return image
 
 
+def draw_casereview() -> Image.Image:
+    """A stack of case cards; the top one shows a slice with a green check mark, and a reading progress bar."""
+    image, draw = _tile("#37474f")
+    for offset, colour in ((12, "#78909c"), (6, "#b0bec5")):
+        draw.rounded_rectangle(
+            _s(26 + offset, 14 - offset / 2, 106 + offset / 2, 86 - offset / 2), radius=6 * SCALE, fill=colour
+        )
+    draw.rounded_rectangle(_s(20, 20, 100, 92), radius=6 * SCALE, fill="#eceff1", outline="#263238", width=2 * SCALE)
+    draw.ellipse(_s(32, 30, 74, 82), fill="#9e9e9e", outline="#616161", width=2 * SCALE)
+    draw.line([_s(62, 62), _s(74, 76), _s(96, 44)], fill="#43a047", width=8 * SCALE, joint="curve")
+    draw.rounded_rectangle(_s(18, 102, 110, 112), radius=4 * SCALE, fill="#cfd8dc")
+    draw.rounded_rectangle(_s(18, 102, 78, 112), radius=4 * SCALE, fill="#29b6f6")
+    return image
+
+
 GLYPHS: dict[str, Callable[[], Image.Image]] = {
     "MRITriage": draw_mritriage,
     "CMBDetect": draw_cmbdetect,
     "LGECertainty": draw_lgecertainty,
     "BodyRegion": draw_bodyregion,
+    "CaseReview": draw_casereview,
 }
 
 
@@ -161,7 +182,7 @@ def screenshot_placeholder() -> Image.Image:
 
 def output_paths(root: Path) -> dict[str, Path]:
     """Where each drawing goes under the repository ``root``."""
-    paths = {module: root / module / "Resources" / "Icons" / f"{module}.png" for module in MODULES}
+    paths = {module: root / module / "Resources" / "Icons" / f"{module}.png" for module in ICON_MODULES}
     paths["extension"] = root / "Resources" / "Icons" / "SlicerRadTriage.png"
     paths["screenshot"] = root / "Resources" / "Screenshots" / "SlicerRadTriage-1.png"
     return paths
@@ -170,7 +191,7 @@ def output_paths(root: Path) -> dict[str, Path]:
 def write_all(root: Path) -> dict[str, Path]:
     """Draw every icon and the screenshot placeholder under ``root``; returns the written paths."""
     paths = output_paths(root)
-    drawings = {module: module_icon(module) for module in MODULES}
+    drawings = {module: module_icon(module) for module in ICON_MODULES}
     drawings["extension"] = extension_icon()
     drawings["screenshot"] = screenshot_placeholder()
     for key, path in paths.items():

@@ -18,6 +18,12 @@ What is checked, per module folder ``<M>/``:
   (``ensureDependencies``) and hands the job to ``JobController`` from ``RadTriageCommonLib``, imported inside
   methods;
 
+per review module folder (``CaseReview/``: a GUI over a case list, no task of its own), the same template,
+``.ui``, parameter-node and CMake checks, and instead of the task rule: the Logic's static ``buildArgv`` passes the
+*case's* task (a parameter, never a fixed name) to ``infer ... --output {output_dir}``, the Logic has ``startJob``,
+``openSession``, ``loadCase`` and ``commitValues`` and builds on ``ReviewSession`` / ``load_case`` / ``clear_case`` of
+the core, and the widget's ``onRunTaskButton`` checks the dependencies and hands the job to ``JobController``;
+
 per hidden library module folder (``RadTriageCommon/``, no ``.ui``, no icon): ``<M>.py`` defines ``<M>`` with
 ``parent.hidden = True`` and a ``<M>Test`` self-test, its ``<M>Lib/`` package imports nothing heavy (nor slicer/qt)
 at module level, and CMake lists ``<M>.py`` and every ``<M>Lib/*.py``;
@@ -45,7 +51,14 @@ MODULES: tuple[str, ...] = ("MRITriage", "CMBDetect", "LGECertainty", "BodyRegio
 LIBRARY_MODULES: tuple[str, ...] = ("RadTriageCommon",)
 """Hidden scripted modules without GUI that ship shared Slicer-side code (added before the task modules)."""
 
-ALL_MODULES: tuple[str, ...] = (*LIBRARY_MODULES, *MODULES)
+REVIEW_MODULES: tuple[str, ...] = ("CaseReview",)
+"""Modules with a GUI over a case list and the task modules' results (added after the task modules)."""
+
+ALL_MODULES: tuple[str, ...] = (*LIBRARY_MODULES, *MODULES, *REVIEW_MODULES)
+
+REVIEW_LOGIC_METHODS = ("buildArgv", "startJob", "openSession", "loadCase", "commitValues")
+REVIEW_CORE_NAMES = ("ReviewSession", "load_case", "clear_case")
+"""What a review module's Logic must define, and the core names it must build on."""
 
 ICON_SIZE = (128, 128)
 
@@ -103,7 +116,8 @@ MEMBER_CLASSES: dict[str, frozenset[str] | str] = {
         COMBO_BOXES,
     ),
     # paths
-    **dict.fromkeys(("currentPath", "setCurrentPath", "currentPathChanged", "addCurrentPathToHistory"), PATH_WIDGETS),
+    **dict.fromkeys(("currentPath", "setCurrentPath", "currentPathChanged", "addCurrentPathToHistory", "filters",
+                     "nameFilters"), PATH_WIDGETS),
     # text
     **dict.fromkeys(("text", "setText", "textChanged", "wordWrap"), TEXT_WIDGETS),
     # tables
@@ -616,18 +630,26 @@ def _imported_names(node: ast.AST, package: str) -> set[str]:
     }
 
 
-def _check_background_job(source: ModuleSource, module: str, task_modules: Mapping[str, str] | None) -> list[str]:
-    """Logic.buildArgv / startJob / loadJobOutputs and the widget's use of RadTriageCommonLib."""
+def _check_background_job(
+    source: ModuleSource, module: str, task_modules: Mapping[str, str] | None, review: bool = False
+) -> list[str]:
+    """Logic.buildArgv / startJob / loadJobOutputs and the widget's use of RadTriageCommonLib.
+
+    A ``review`` module runs the task of the case under review: its buildArgv takes the task as a parameter,
+    its widget starts the job from ``onRunTaskButton``, and its Logic builds on the core's review session.
+    """
     logic = source.classes.get(f"{module}Logic")
     widget = source.classes.get(f"{module}Widget")
     if logic is None or widget is None:
         return []
     where = source.path.name
     methods = _methods(logic)
-    problems = [
-        f"{where}: {module}Logic has no {name}()" for name in ("buildArgv", "startJob", "loadJobOutputs")
-        if name not in methods
-    ]  # fmt: skip
+    required = REVIEW_LOGIC_METHODS if review else ("buildArgv", "startJob", "loadJobOutputs")
+    problems = [f"{where}: {module}Logic has no {name}()" for name in required if name not in methods]
+    if review:
+        core = _imported_names(logic, "radtriage")
+        problems += [f"{where}: {module}Logic never imports {name} from radtriage" for name in REVIEW_CORE_NAMES
+                     if name not in core]  # fmt: skip
     build = methods.get("buildArgv")
     if build is not None:
         if "staticmethod" not in [ast.unparse(d) for d in build.decorator_list]:
@@ -635,6 +657,7 @@ def _check_background_job(source: ModuleSource, module: str, task_modules: Mappi
         calls = [n for n in ast.walk(build) if isinstance(n, ast.Call) and _call_names(n)[0] == "radtriage_argv"]
         if not calls:
             problems.append(f"{where}: {module}Logic.buildArgv does not call radtriage_argv")
+        parameters = {a.arg for a in build.args.posonlyargs + build.args.args + build.args.kwonlyargs}
         for call in calls:
             args = [_resolve(a, {**source.constants, "OUTPUT_DIR_PLACEHOLDER": "{output_dir}"}) for a in call.args]
             if args[:1] != ["infer"]:
@@ -644,7 +667,13 @@ def _check_background_job(source: ModuleSource, module: str, task_modules: Mappi
                     problems.append(f"{where}:{call.lineno}: buildArgv passes no {flag}")
             if "--task" in args and args.index("--task") + 1 < len(args):
                 task = args[args.index("--task") + 1]
-                if not isinstance(task, str) or task.startswith("<"):
+                if review:
+                    if not (isinstance(task, str) and task.startswith("<") and task[1:-1] in parameters):
+                        problems.append(
+                            f"{where}:{call.lineno}: buildArgv runs a fixed task ({task!r}); a review module runs "
+                            "the case's task, passed as a buildArgv parameter"
+                        )
+                elif not isinstance(task, str) or task.startswith("<"):
                     problems.append(f"{where}:{call.lineno}: buildArgv's task is not a literal or module constant")
                 elif task_modules is not None and task_modules.get(task) != module:
                     problems.append(f"{where}:{call.lineno}: buildArgv runs task {task!r}, not the task of {module}")
@@ -654,11 +683,14 @@ def _check_background_job(source: ModuleSource, module: str, task_modules: Mappi
     for name in ("JobController", "ensureDependencies"):
         if name not in imported:
             problems.append(f"{where}: {module}Widget never imports {name} from RadTriageCommonLib")
-    apply = _methods(widget).get("onApplyButton")
+    slot = "onRunTaskButton" if review else "onApplyButton"
+    apply = _methods(widget).get(slot)
+    if apply is None and review:
+        problems.append(f"{where}: {module}Widget has no {slot}() starting the case's task")
     called = set(_call_names(apply)) if apply is not None else set()
     for name in ("ensureDependencies", "startJob", "follow", "cancel"):
         if apply is not None and name not in called:
-            problems.append(f"{where}: {module}Widget.onApplyButton never calls {name}")
+            problems.append(f"{where}: {module}Widget.{slot} never calls {name}")
     return problems
 
 
@@ -975,14 +1007,18 @@ def check_extension_cmake(root: Path, modules: Iterable[str] = MODULES) -> list[
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def check_module(module_dir: Path, task_modules: Mapping[str, str] | None = None) -> list[str]:
+def check_module(
+    module_dir: Path, task_modules: Mapping[str, str] | None = None, review: bool | None = None
+) -> list[str]:
     """Every problem found in one module folder (empty list: the module passes).
 
     ``task_modules`` maps task names to module names (``radtriage.tasks.TASKS``); when given, the task
-    that ``<M>Logic.run`` passes to ``run_task`` must belong to this module.
+    that ``<M>Logic.run`` passes to ``run_task`` must belong to this module. ``review`` (default: the folder is
+    named in REVIEW_MODULES) checks a review module: no task of its own, the review rules instead.
     """
     module_dir = Path(module_dir)
     module = module_dir.name
+    review = module in REVIEW_MODULES if review is None else review
     script = module_dir / f"{module}.py"
     ui_path = module_dir / "Resources" / "UI" / f"{module}.ui"
     if not script.is_file():
@@ -997,8 +1033,9 @@ def check_module(module_dir: Path, task_modules: Mapping[str, str] | None = None
     problems += _check_top_level_imports(source)
     problems += _check_widget_setup(source, module)
     problems += _check_logic_calls(source, module)
-    problems += _check_task_name(source, module, task_modules)
-    problems += _check_background_job(source, module, task_modules)
+    if not review:
+        problems += _check_task_name(source, module, task_modules)
+    problems += _check_background_job(source, module, task_modules, review)
     problems += _check_self_test(source, module)
     if not ui_path.is_file():
         problems.append(f"{module}: Resources/UI/{module}.ui is missing")
@@ -1066,15 +1103,22 @@ def check_library_module(module_dir: Path) -> list[str]:
     return problems
 
 
-def check_extension(root: Path, modules: Iterable[str] = MODULES, task_modules: Mapping[str, str] | None = None):
+def check_extension(
+    root: Path,
+    modules: Iterable[str] = MODULES,
+    task_modules: Mapping[str, str] | None = None,
+    review_modules: Iterable[str] = REVIEW_MODULES,
+):
     """Every problem of the extension: top-level CMake plus each module (empty list: all pass)."""
     root = Path(root)
-    modules = list(modules)
-    problems = check_extension_cmake(root, [*LIBRARY_MODULES, *modules])
+    modules, review_modules = list(modules), list(review_modules)
+    problems = check_extension_cmake(root, [*LIBRARY_MODULES, *modules, *review_modules])
     for module in LIBRARY_MODULES:
         problems += check_library_module(root / module)
     for module in modules:
-        problems += check_module(root / module, task_modules)
+        problems += check_module(root / module, task_modules, review=False)
+    for module in review_modules:
+        problems += check_module(root / module, task_modules, review=True)
     return problems
 
 
@@ -1094,7 +1138,10 @@ def main(argv: list[str] | None = None) -> int:
     problems = check_extension(root, task_modules=_task_modules())
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problem(s) in {len(MODULES)} task modules and {len(LIBRARY_MODULES)} library module(s)")
+    print(
+        f"{len(problems)} problem(s) in {len(MODULES)} task modules, {len(REVIEW_MODULES)} review module(s) and "
+        f"{len(LIBRARY_MODULES)} library module(s)"
+    )
     return 1 if problems else 0
 
 

@@ -74,7 +74,7 @@ def test_manifest_problems_name_the_file(tmp_path: Path) -> None:
     (case_dir / "img.nii.gz").write_bytes(b"")
     case = CaseRef("c1", image_paths=(str(case_dir),))
     manifest = case_dir / "case.json"
-    for text, problem in [("{not json", "cannot read"), ('{"inputs": {"A": "../outside.nii.gz"}}', "outside"),
+    for text, problem in [("{not json", "cannot be read"), ('{"inputs": {"A": "../outside.nii.gz"}}', "outside"),
                           ('{"inputs": ["img.nii.gz"]}', "must map"), ('{"task": "astrology"}', "unknown task")]:
         manifest.write_text(text)
         with pytest.raises(InputError, match=problem) as info:
@@ -86,7 +86,7 @@ def test_manifest_problems_name_the_file(tmp_path: Path) -> None:
     assert "missing.nii.gz" in str(info.value)
     manifest.unlink()
     (case_dir / "img.nii.gz").rename(case_dir / "lesion_mask.nii.gz")
-    with pytest.raises(InputError, match="no input image"):
+    with pytest.raises(InputError, match="no input images"):
         case_inputs(case)
 
 

@@ -1,5 +1,5 @@
-"""Static checks of the four Slicer task modules and the hidden RadTriageCommon library module (no Slicer, no
-Qt): see tests/slicer_static.py.
+"""Static checks of the four Slicer task modules, the CaseReview review module and the hidden RadTriageCommon
+library module (no Slicer, no Qt): see tests/slicer_static.py.
 
 Each check runs on the real module folders, and the mutation tests copy a module to a temporary folder,
 break one thing (a renamed widget, a wrong widget class, a misspelt parameter name, a renamed Logic method,
@@ -56,11 +56,12 @@ def _ui(module_dir: Path) -> Path:
 # ------------------------------------------------------------------------------------------ the real modules
 
 
-def test_extension_lists_the_library_module_then_the_four_task_modules() -> None:
+def test_extension_lists_the_library_module_the_four_task_modules_then_the_review_module() -> None:
     assert ss.check_extension_cmake(ROOT, ss.ALL_MODULES) == []
     commands = ss.cmake_commands((ROOT / "CMakeLists.txt").read_text())
     subdirs = [args[0] for name, args, _ in commands if name == "add_subdirectory"]
-    assert [s for s in subdirs if s != "Testing"] == ["RadTriageCommon", *ss.MODULES] == list(ss.ALL_MODULES)
+    assert [s for s in subdirs if s != "Testing"] == ["RadTriageCommon", *ss.MODULES, "CaseReview"]
+    assert list(ss.ALL_MODULES) == ["RadTriageCommon", *ss.MODULES, *ss.REVIEW_MODULES]
     assert {spec.module for spec in TASKS.values()} == set(ss.MODULES)
 
 
@@ -91,7 +92,7 @@ def test_ui_bindings_are_all_resolved(module: str) -> None:
     assert any(w.cls == "ctkCollapsibleButton" for w in ui.widgets.values())
 
 
-@pytest.mark.parametrize("module", ss.MODULES)
+@pytest.mark.parametrize("module", [*ss.MODULES, *ss.REVIEW_MODULES])
 def test_module_files_parse_and_defer_the_core_import(module: str) -> None:
     """Module files import radtriage only inside methods, so Slicer can load them before it is installed."""
     tree = ast.parse((ROOT / module / f"{module}.py").read_text())
@@ -103,7 +104,7 @@ def test_module_files_parse_and_defer_the_core_import(module: str) -> None:
     assert nested, "the Logic delegates to the radtriage core"
 
 
-@pytest.mark.parametrize("module", ss.MODULES)
+@pytest.mark.parametrize("module", [*ss.MODULES, *ss.REVIEW_MODULES])
 def test_icon_is_128_png(module: str) -> None:
     assert ss.png_size(ROOT / module / "Resources" / "Icons" / f"{module}.png") == (128, 128)
 
@@ -118,7 +119,7 @@ def test_icons_are_distinct_and_reproduced_by_the_script(tmp_path: Path) -> None
     written = make_icons.write_all(tmp_path)
     committed = make_icons.output_paths(ROOT)
     pixels = {}
-    for key in (*ss.MODULES, "extension"):
+    for key in (*ss.MODULES, *ss.REVIEW_MODULES, "extension"):
         fresh = Image.open(written[key]).convert("RGBA")
         kept = Image.open(committed[key]).convert("RGBA")
         assert fresh.size == kept.size == (128, 128)
@@ -270,7 +271,7 @@ def test_cmake_without_self_test_is_caught(module_copy) -> None:
 def test_extension_without_a_module_is_caught(tmp_path: Path) -> None:
     shutil.copy(ROOT / "CMakeLists.txt", tmp_path / "CMakeLists.txt")
     shutil.copytree(ROOT / "Resources", tmp_path / "Resources")
-    for module in ss.MODULES:
+    for module in (*ss.MODULES, *ss.REVIEW_MODULES):
         (tmp_path / module).mkdir()
         (tmp_path / module / "CMakeLists.txt").write_text("")
     _edit(tmp_path / "CMakeLists.txt", "add_subdirectory(CMBDetect)\n", "")
@@ -341,7 +342,8 @@ def test_extension_configures_with_cmake_against_a_stub_slicer(tmp_path: Path) -
     )  # fmt: skip
     assert configure.returncode == 0, configure.stdout + configure.stderr
     built = (build / "modules.txt").read_text().split("\n")[:-1]
-    assert built == ["RadTriageCommon FALSE"] + [f"{m} TRUE" for m in ss.MODULES]  # no generic tests without a GUI
+    gui_modules = (*ss.MODULES, *ss.REVIEW_MODULES)
+    assert built == ["RadTriageCommon FALSE"] + [f"{m} TRUE" for m in gui_modules]  # no generic tests without a GUI
     listing = subprocess.run(["ctest", "-N"], cwd=build, capture_output=True, text=True, timeout=60).stdout
     for test in [f"py_{m}" for m in ss.ALL_MODULES] + ["py_SlicerRadTriageStaticChecks"]:
         assert re.search(rf"Test\s+#\d+: {test}$", listing, re.M), listing
@@ -363,6 +365,54 @@ def test_extension_configures_with_cmake_against_a_stub_slicer(tmp_path: Path) -
                                capture_output=True, text=True, timeout=300)  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     assert (tmp_path / "inst/lib/Slicer-5.10/qt-scripted-modules/radtriage/__init__.py").is_file()
+
+
+# ----------------------------------------------------------------------------- the review module CaseReview
+
+
+def test_review_module_passes_every_static_check() -> None:
+    assert ss.check_module(ROOT / "CaseReview", TASK_MODULES) == []
+    source = ss.parse_module(ROOT / "CaseReview" / "CaseReview.py")
+    expected = {"CaseReview", "CaseReviewParameterNode", "CaseReviewWidget", "CaseReviewLogic", "CaseReviewTest"}
+    assert expected <= set(source.classes)
+    ui = ss.parse_ui(_ui(ROOT / "CaseReview"))
+    used = {use.name for use in source.ui_uses}
+    assert {"openButton", "nextButton", "previousButton", "commitButton", "runTaskButton", "labelsWidget"} <= used
+    assert used <= set(ui.widgets)
+    bound = {w.dynamic["SlicerParameterName"] for w in ui.widgets.values() if "SlicerParameterName" in w.dynamic}
+    assert bound == set(source.fields) == {"caseListKind", "caseSource", "task", "storeFolder", "readerId",
+                                           "blindMode"}  # fmt: skip
+
+
+def test_review_module_is_not_held_to_the_task_module_rules() -> None:
+    """Checked as a task module, CaseReview would need a task of its own; as a review module it passes."""
+    problems = ss.check_module(ROOT / "CaseReview", TASK_MODULES, review=False)
+    assert "CaseReview.py: CaseReviewLogic has no run()" in problems
+    assert any("has no loadJobOutputs()" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"infer", "--task", task,', '"infer", "--task", "cmb_detect",', "buildArgv runs a fixed task ('cmb_detect')"),
+        ('"--output", OUTPUT_DIR_PLACEHOLDER, "--device"', '"--output", "/tmp/x", "--device"',
+         "--output is not the job's"),
+        ("            self._jobs.cancel()\n            return\n", "            return\n",
+         "onRunTaskButton never calls cancel"),
+        ("    def onRunTaskButton(self)", "    def onRunButton(self)", "has no onRunTaskButton()"),
+        ("        from radtriage.review.case_mrml import load_case\n", "        load_case = None\n",
+         "never imports load_case from radtriage"),
+        ("    def commitValues(", "    def commitLabels(", "CaseReviewLogic has no commitValues()"),
+        ('name="commitButton"', 'name="storeButton"', "self.ui.commitButton is not a widget"),
+        ("<string>blindMode</string>", "<string>blind</string>", "SlicerParameterName 'blind'"),
+    ],
+)  # fmt: skip
+def test_review_module_mistakes_are_caught(module_copy, old: str, new: str, expected: str) -> None:
+    copy = module_copy("CaseReview")
+    target = _ui(copy) if "name=" in old or "<string>" in old else copy / "CaseReview.py"
+    _edit(target, old, new)
+    problems = ss.check_module(copy, TASK_MODULES)
+    assert any(expected in p for p in problems), problems
 
 
 # --------------------------------------------------------------------- the hidden library module RadTriageCommon

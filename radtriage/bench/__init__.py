@@ -1,8 +1,9 @@
 """Benchmarks (``radtriage bench``): per-task timings on phantoms of realistic sizes, reported against targets.
 
 Each task that has one provides ``radtriage.bench.<task>.run_benchmark(repeats, device) -> dict`` with per-stage
-median milliseconds (``stages_ms``), its headline figures and the targets beside them. This package runs each in a
-fresh process, so every task's peak resident memory is its own, and collects the results.
+median milliseconds (``stages_ms``), its headline figures and the targets beside them, and optionally ``peers``:
+a published network timed on the same input, as a ratio ours/peer (:mod:`radtriage.bench.peers`). This package
+runs each in a fresh process, so every task's peak resident memory is its own, and collects the results.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from radtriage.bench.peers import format_peers
 from radtriage.tasks import TASKS
 
 PEAK_RSS_TARGET_MB = 4096.0
@@ -82,6 +84,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  targets: {res.get('targets', res.get('target_ms'))}")
         if "meets_target" in res:
             lines.append(f"  meets target: {'yes' if res['meets_target'] else 'NO'}")
+        if res.get("peers"):
+            lines += format_peers(res["peers"])
         rss_ok = res["peak_rss_mb"] <= res["peak_rss_target_mb"]
         lines.append(f"  peak RSS {res['peak_rss_mb']:.0f} MB (target < {res['peak_rss_target_mb']:.0f} MB: "
                      f"{'yes' if rss_ok else 'NO'})")

@@ -6,6 +6,9 @@ Stages: decode (``read_image``), model load, preprocess (canonical slices), infe
 (smoothing, ranges, header QA, label volume) and write (``result.json`` + label volume). The installed
 CT bundle is used; without one, an untrained network of the same architecture (speed does not depend
 on the weights). Targets: >= 200 slices/s on CPU for the network, < 3 s end to end.
+
+Peer: the published BPR network (VGG16-based, 128 x 128 slices; see :mod:`radtriage.bench.peers`) with random
+weights, timed against ours on the same ``peer_slices`` canonical slices of this CT; reported as ``peers``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ TARGET_SLICES_PER_S = 200.0
 TARGET_END_TO_END_S = 3.0
 N_SLICES = 500
 MATRIX = 512
+PEER_SLICES = 64
+"""Slices (evenly spread over the CT) both networks are timed on for the peer ratio."""
 
 
 def make_benchmark_ct(folder: Path, n_slices: int = N_SLICES, matrix: int = MATRIX, seed: int = 0) -> Path:
@@ -64,8 +69,24 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def run_benchmark(repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
-    """Time the body-region task ``repeats`` times; per-stage medians (seconds) and the targets beside them."""
+def _peer_comparison(network: Any, image: Any, device: Any, n_slices: int, repeats: int) -> dict[str, Any]:
+    """Our network against the BPR peer on ``n_slices`` canonical slices of ``image`` (errors reported, not raised)."""
+    from radtriage.bench.peers import compare_body_region
+    from radtriage.tasks.body_region.runner import prepare_slices
+
+    try:
+        _, canonical = prepare_slices(image, "CT")
+        idx = np.unique(np.linspace(0, len(canonical) - 1, max(1, n_slices)).round().astype(int))
+        return compare_body_region(network, canonical[idx], device, repeats=repeats)
+    except Exception as exc:  # the peer is context; it never fails the task's benchmark
+        logger.warning("peer comparison failed: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_benchmark(repeats: int = 5, device: str = "cpu", peer_slices: int = PEER_SLICES) -> dict[str, Any]:
+    """Time the body-region task ``repeats`` times; per-stage medians (seconds) and the targets beside them.
+
+    ``peer_slices`` > 0 also times the BPR peer network on that many slices (0: no peer comparison)."""
     import torch
 
     from radtriage.io import read_image
@@ -108,6 +129,8 @@ def run_benchmark(repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
             t = time.perf_counter()
             predict_probabilities(loaded.network, x, loaded.device)
             net_times.append(time.perf_counter() - t)
+        peers = ({"body_region": _peer_comparison(loaded.network, image, loaded.device, peer_slices,
+                                                  min(3, max(1, int(repeats))))} if peer_slices > 0 else {})
 
     medians = {k: _median(v) for k, v in stages.items()}
     slices_per_s = N_SLICES / _median(net_times)
@@ -127,4 +150,5 @@ def run_benchmark(repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
         "targets": {"network_slices_per_s": TARGET_SLICES_PER_S, "end_to_end_s": TARGET_END_TO_END_S},
         "meets_target": bool(slices_per_s >= TARGET_SLICES_PER_S and medians["end_to_end"] < TARGET_END_TO_END_S),
         "regions_found": result.outputs["regions_present"],
+        "peers": peers,
     }

@@ -9,12 +9,21 @@ and the web station (``radtriage serve``) are thin front ends over :class:`Revie
 >>> session.commit([session.controls()[0].label("abnormal")])         # doctest: +SKIP
 """
 
-from radtriage.review.case_inputs import CASE_MANIFEST, case_folder, case_inputs, case_manifest, case_task
+from radtriage.review.case_inputs import (
+    CASE_MANIFEST,
+    case_folder,
+    case_inputs,
+    case_manifest,
+    case_task,
+    check_cases,
+)
 from radtriage.review.demo_cases import build_demo_cases
 from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, added_cmb_label, label_controls
 from radtriage.review.results import (
     NO_MODEL,
+    install_result_folder,
     model_version_of,
+    new_run_folder,
     read_result,
     result_folder,
     result_volume_paths,
@@ -34,9 +43,12 @@ __all__ = [
     "case_inputs",
     "case_manifest",
     "case_task",
+    "check_cases",
     "default_results_dir",
+    "install_result_folder",
     "label_controls",
     "model_version_of",
+    "new_run_folder",
     "read_result",
     "result_folder",
     "result_volume_paths",

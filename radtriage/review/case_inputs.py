@@ -1,28 +1,23 @@
-"""What a case is made of: its input images (by key) and, when the case says so, its task.
+"""What a case is made of: its input images (by key) and, when the case says so, its task — resolved exactly as
+``radtriage batch`` resolves them (:mod:`radtriage.batch.inputs`), so review and batch agree on every case.
 
 A case folder may hold a ``case.json`` manifest ``{"task": "cmb_detect", "inputs": {"MAGNITUDE": "swi.nii.gz"}}``
 (paths relative to the folder). Without one, every volume file directly inside the folder is an input keyed by
-its name without extension, except masks, label maps and segmentations (ground truth is not an input). A case
-given as a file is that one image; a DICOM series folder is one image keyed by the folder name.
+its name without extension, except masks, label maps, segmentations and ground truth; a DICOM folder gives one
+input per series. A case given as files is those images.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from radtriage.annotations.records import CaseRef
+from radtriage.batch.inputs import CASE_FILE, folder_inputs, read_case_file
 from radtriage.errors import InputError
 
-CASE_MANIFEST = "case.json"
-NOT_INPUT_WORDS = ("mask", "label", "seg", "truth", "heatmap")
-
-
-def _volume_suffix(path: Path) -> str | None:
-    from radtriage.io.volume import volume_suffix
-
-    return volume_suffix(path)
+CASE_MANIFEST = CASE_FILE
 
 
 def case_folder(case: CaseRef) -> Path | None:
@@ -33,67 +28,35 @@ def case_folder(case: CaseRef) -> Path | None:
 
 
 def case_manifest(case: CaseRef) -> dict[str, Any]:
-    """The case folder's ``case.json`` (empty when there is none); InputError names a malformed file."""
+    """The case folder's ``case.json`` as ``{"task", "inputs", "options"}`` (empty without one); InputError
+    names a malformed file."""
     folder = case_folder(case)
     if folder is None or not (folder / CASE_MANIFEST).is_file():
         return {}
-    path = folder / CASE_MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read the case manifest: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(path, "the case manifest must be a JSON object")
-    inputs = manifest.get("inputs", {})
-    if not isinstance(inputs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
-        raise InputError(path, '"inputs" must map input names to file names')
-    for key, rel in inputs.items():
-        target = (folder / rel).resolve()
-        if folder.resolve() not in target.parents:
-            raise InputError(path, f"input {key!r} points outside the case folder: {rel!r}")
-    return manifest
-
-
-def _folder_inputs(folder: Path) -> dict[str, Path]:
-    from radtriage.io.dicom import is_probably_dicom
-
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    inputs: dict[str, Path] = {}
-    for path in files:
-        suffix = _volume_suffix(path)
-        if suffix is None:
-            continue
-        key = path.name[: -len(suffix)]
-        if any(word in key.lower() for word in NOT_INPUT_WORDS):
-            continue
-        inputs[key] = path
-    if not inputs and any(is_probably_dicom(p) for p in files):
-        inputs[folder.name] = folder
-    return inputs
+    task, inputs, options = read_case_file(folder)
+    return {"task": task, "inputs": {k: Path(v.path) for k, v in inputs.items()}, "options": options}
 
 
 def case_inputs(case: CaseRef) -> dict[str, Path]:
-    """The case's input images by key (see the module docstring); InputError when it has none."""
-    manifest = case_manifest(case)
+    """The case's input images by key (see the module docstring); InputError when it has none or one is
+    missing."""
     folder = case_folder(case)
-    if manifest.get("inputs"):
-        assert folder is not None
-        inputs = {key: folder / rel for key, rel in manifest["inputs"].items()}
-    elif folder is not None:
-        inputs = _folder_inputs(folder)
+    if folder is not None:
+        inputs = {key: Path(spec.path) for key, spec in folder_inputs(folder)[1].items()}
     else:
+        from radtriage.io.volume import volume_suffix
+
         inputs = {}
         for raw in case.image_paths:
             path = Path(raw)
-            suffix = _volume_suffix(path) if path.is_file() else None
+            suffix = volume_suffix(path)
             key = path.name[: -len(suffix)] if suffix else path.name
             inputs[key if key not in inputs else f"{key}_{len(inputs)}"] = path
-    where = folder or (Path(case.image_paths[0]) if case.image_paths else None)
     if not inputs:
-        raise InputError(where, f"case {case.case_id!r} has no input image (no volume file or DICOM series)")
-    missing = [str(p) for p in inputs.values() if not p.exists()]
-    if missing:
-        raise InputError(Path(missing[0]), f"case {case.case_id!r}: input file does not exist")
+        raise InputError(None, f"case {case.case_id!r} lists no image")
+    for path in inputs.values():
+        if not path.exists():
+            raise InputError(path, f"case {case.case_id!r}: input file does not exist")
     return inputs
 
 
@@ -107,3 +70,13 @@ def case_task(case: CaseRef, default: str | None = None) -> str | None:
         raise InputError(folder / CASE_MANIFEST if folder else None,
                          f"unknown task {task!r}; known: {', '.join(TASKS)}")
     return task
+
+
+def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> None:
+    """Check a whole case list before anything is written: every case has a task (its manifest's or ``task``)
+    and readable inputs. Raises InputError naming the bad manifest or missing file, ValueError for a case
+    without any task."""
+    for case in cases:
+        if case_task(case, task) is None:
+            raise ValueError(f"case {case.case_id!r} names no task (no case.json): choose the task to review")
+        case_inputs(case)

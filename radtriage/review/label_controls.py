@@ -156,7 +156,7 @@ def _control_for_entry(entry: LabelEntry) -> LabelControl | None:
         return None
     if schema.kind == "cmb" and isinstance(entry.value, Mapping):
         return LabelControl(schema.name, "cmb", entry.target, f"{entry.target.split(':', 1)[1]} (added by reader)",
-                            ("accept", "reject"), context={"ras_mm": list(entry.value["ras_mm"])})
+                            ("add", "reject"), context={"ras_mm": list(entry.value["ras_mm"])})
     if schema.kind == "region":
         return LabelControl(schema.name, "region", entry.target, entry.target, schema.classes)
     if schema.kind == "rating":

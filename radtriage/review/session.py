@@ -9,19 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.annotations import (
+    BLINDED,
     AnnotationStore,
     CaseList,
     CaseRef,
     Label,
     LabelEntry,
     Submission,
-    may_show_model_output,
-    model_version_for_label,
-    progress,
-    resume,
 )
 from radtriage.annotations.backend import is_postgres_location
-from radtriage.review.case_inputs import case_inputs, case_task
+from radtriage.annotations.records import check_identifier
+from radtriage.review.case_inputs import case_inputs, case_task, check_cases
 from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, label_controls
 from radtriage.review.results import model_version_of, read_result, result_folder, write_result_atomically
 
@@ -61,12 +59,18 @@ class ReviewSession:
         self.task = task
         self.blind = blind
         self.results_dir = Path(results_dir) if results_dir is not None else default_results_dir(store)
-        store.add_reader(reader_id)
-        store.add_cases(cases)
         if task is not None and task not in TASK_SCHEMAS:
             raise ValueError(f"unknown task {task!r}; known: {', '.join(TASK_SCHEMAS)}")
+        check_identifier(reader_id, "reader id")
+        check_cases(cases, task)  # a bad list raises before anything is written to the store
+        store.add_reader(reader_id)
+        store.add_cases(cases)
 
     # ------------------------------------------------------------------ navigation
+    def case(self, case: CaseRef | str | None = None) -> CaseRef:
+        """A case of the list by id (the current case when None); IndexError for an empty list."""
+        return self._case(case)
+
     def _case(self, case: CaseRef | str | None) -> CaseRef:
         if case is None:
             current = self.cases.current
@@ -92,18 +96,34 @@ class ReviewSession:
         """Move to ``case_id``."""
         return self.cases.go_to(case_id)
 
+    def done_case_ids(self) -> set[str]:
+        """Ids of the listed cases this reader has done: a current label in the first schema of the case's task
+        (its read: normal/abnormal for MRI, any slice rating, any CMB decision, any region correction)."""
+        labelled: dict[str, set[str]] = {}
+        for entry in self.store.current_labels(reader_id=self.reader_id):
+            labelled.setdefault(entry.case_id, set()).add(entry.schema)
+        return {c.case_id for c in self.cases
+                if TASK_SCHEMAS[self.task_of(c)][0] in labelled.get(c.case_id, set())}
+
     def resume(self) -> int | None:
-        """Move to the first case this reader has not done (index), None when all are done."""
-        return resume(self.cases, self.store, self.reader_id)
+        """Move to the first case this reader has not done and return its index; None (cursor unchanged) when
+        every case is done."""
+        done = self.done_case_ids()
+        for i, c in enumerate(self.cases):
+            if c.case_id not in done:
+                self.cases.index = i
+                return i
+        return None
 
     def progress(self) -> dict[str, int]:
         """``done``, ``remaining``, ``total`` for this reader over the list, and the cursor ``index``."""
-        counts = progress(self.cases, self.store, [self.reader_id])[self.reader_id]
-        return {**counts, "index": self.cases.index}
+        done, total = len(self.done_case_ids()), len(self.cases)
+        return {"done": done, "remaining": total - done, "total": total, "index": self.cases.index}
 
     def is_done(self, case: CaseRef | str | None = None) -> bool:
-        """Whether this reader has committed a label on the case."""
-        return may_show_model_output(self.store, self._case(case).case_id, self.reader_id)
+        """Whether this reader has committed the read of the case (see :meth:`done_case_ids`)."""
+        c = self._case(case)
+        return TASK_SCHEMAS[self.task_of(c)][0] in {e.schema for e in self.labels(c)}
 
     # ------------------------------------------------------------------ case contents
     def task_of(self, case: CaseRef | str | None = None) -> str:
@@ -177,6 +197,5 @@ class ReviewSession:
         """Commit the reader's labels on the case in one submission, recording which model output was on screen
         (``"blinded"`` in blind mode before the first commit, ``"none"`` when there was no result)."""
         c = self._case(case)
-        shown = model_version_for_label(self.store, c.case_id, self.reader_id, self.model_version(c),
-                                        blind=self.blind)
+        shown = BLINDED if self.blind and not self.is_done(c) else self.model_version(c)
         return self.store.commit_labels(c.case_id, self.reader_id, list(labels), model_version=shown)

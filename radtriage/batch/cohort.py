@@ -1,0 +1,126 @@
+"""Run one task (or each case's own, ``task="auto"``) over a case list: skip finished cases, run the rest in
+process or on Dask, and stream every row to the CSV/JSONL files (and the annotation store) as it comes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radtriage.batch.inputs import AUTO_TASK, DEFAULT_EXCLUDE, CaseJob, resolve_jobs
+from radtriage.batch.sinks import CSV_NAME, JSONL_NAME, CsvSink, JsonlSink, StoreSink
+from radtriage.batch.summary import columns_for
+from radtriage.batch.worker import is_done, result_dir, row_from_result_file
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NONE = "none"
+SCHEDULER_LOCAL = "local"
+SCHEDULER_AUTO = "auto"
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: counts by status, wall time, and where the rows are."""
+
+    n_cases: int
+    counts: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    scheduler: str = SCHEDULER_NONE
+    csv_path: Path | None = None
+    jsonl_path: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("error", 0)
+
+    def cases_per_minute(self) -> float:
+        """Cases run (not skipped) per minute of wall time."""
+        ran = self.counts.get("ok", 0) + self.counts.get("error", 0)
+        return 60.0 * ran / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def effective_scheduler(scheduler: str, workers: int) -> str:
+    """``auto``: a local Dask cluster when more than one worker is asked for, in-process otherwise."""
+    if scheduler == SCHEDULER_AUTO:
+        return SCHEDULER_LOCAL if workers > 1 else SCHEDULER_NONE
+    return scheduler
+
+
+def run_cohort(
+    source: str | Path,
+    out: str | Path,
+    task: str = AUTO_TASK,
+    *,
+    kind: str = "auto",
+    bundle: str | None = None,
+    device: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    input_globs: Mapping[str, str] | None = None,
+    exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    force: bool = False,
+    store: str | Path | None = None,
+    scheduler: str = SCHEDULER_AUTO,
+    workers: int = 1,
+    prefetch: int = 2,
+    progress: bool = True,
+) -> BatchSummary:
+    """Run the batch; see ``radtriage batch --help``. Rows go to ``<out>/batch_results.csv`` and ``.jsonl``."""
+    from tqdm import tqdm
+
+    from radtriage.annotations import open_case_list
+
+    t_start = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = open_case_list(source, kind)
+    jobs = resolve_jobs(cases, task, exclude=exclude, input_globs=input_globs, options=options)
+    todo: list[CaseJob] = []
+    kept: list[CaseJob] = []
+    for job in jobs:
+        (kept if not force and not job.problem and is_done(out, job) else todo).append(job)
+    mode = effective_scheduler(scheduler, workers)
+    summary = BatchSummary(len(jobs), scheduler=mode, csv_path=out / CSV_NAME, jsonl_path=out / JSONL_NAME)
+    columns = columns_for(j.task for j in jobs) + (["store_labels"] if store else [])
+    sinks: list[Any] = [CsvSink(out / CSV_NAME, columns), JsonlSink(out / JSONL_NAME)]
+    store_sink = StoreSink(store, cases) if store else None
+    bar = tqdm(total=len(jobs), initial=len(kept), unit="case", desc=f"batch {task}", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)
+
+    def emit(row: dict[str, Any]) -> None:
+        if store_sink is not None:
+            store_sink.record(row)
+        for sink in sinks:
+            sink.write(row)
+        summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
+        if row["status"] == "error":
+            log.warning("case failed: %s", row["error"])
+
+    try:
+        for job in kept:
+            emit(row_from_result_file(job, result_dir(out, job.case_id, job.task), "skipped"))
+        log.info("%d case(s) to run, %d kept from an earlier run (%s)", len(todo), len(kept), mode)
+        if mode == SCHEDULER_NONE:
+            from radtriage.batch.prefetch import run_in_process
+
+            rows = run_in_process(todo, out, bundle=bundle, device=device, prefetch=prefetch)
+        else:
+            from radtriage.batch.dask_executor import run_on_dask
+
+            rows = run_on_dask(todo, out, scheduler=mode, workers=workers, bundle=bundle, device=device)
+        for row in rows:
+            emit(row)
+            bar.update(1)
+            bar.set_postfix(failed=summary.failed, refresh=False)
+    finally:
+        bar.close()
+        for sink in sinks:
+            sink.close()
+        if store_sink is not None:
+            store_sink.close()
+    summary.wall_s = time.perf_counter() - t_start
+    return summary

@@ -1,0 +1,173 @@
+"""One case, start to finish: read its inputs, run its task, write the result atomically, return its row.
+
+The result goes to ``<out>/<case>/<task>/``: it is written into a hidden temporary folder beside it and renamed
+into place, so a run killed half-way never leaves a partial result, and ``result.json`` there means *done*.
+Nothing here raises for a bad case: every failure becomes an error row that names the file involved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radtriage.batch.inputs import CaseJob, case_dir_name
+from radtriage.batch.summary import summarize, task_stage_seconds
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+PARTIAL_PREFIX = ".partial-"
+
+
+@dataclass
+class DecodedCase:
+    """A case's images after reading (or the error that stopped it), with wall-clock stamps."""
+
+    job: CaseJob
+    images: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    decode_start: float = 0.0
+    decode_end: float = 0.0
+
+
+def result_dir(out: str | Path, case_id: str, task: str) -> Path:
+    """Where the result of ``task`` on ``case_id`` lives under the batch output folder."""
+    return Path(out) / case_dir_name(case_id) / task
+
+
+def is_done(out: str | Path, job: CaseJob) -> bool:
+    """Whether an earlier run finished this case (its ``result.json`` is in place)."""
+    return (result_dir(out, job.case_id, job.task) / RESULT_FILE).is_file()
+
+
+def _describe_error(exc: BaseException, job: CaseJob) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if job.paths and not any(p in text for p in job.paths):
+        text += f" [inputs: {', '.join(job.paths)}]"
+    return text
+
+
+def decode_case(job: CaseJob) -> DecodedCase:
+    """Read every input of ``job`` (errors are kept in the result, not raised)."""
+    from radtriage.io import read_image
+
+    decoded = DecodedCase(job, decode_start=time.time())
+    if job.problem:
+        decoded.error = job.problem
+    else:
+        try:
+            decoded.images = {key: read_image(spec.path, series_uid=spec.series_uid)
+                              for key, spec in job.inputs.items()}
+        except Exception as exc:
+            decoded.error = _describe_error(exc, job)
+    decoded.decode_end = time.time()
+    return decoded
+
+
+def _clear_partials(case_dir: Path) -> None:
+    """Remove temporary folders left by a run that was killed while writing."""
+    if case_dir.is_dir():
+        for stale in case_dir.glob(f"{PARTIAL_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_atomically(result: Any, final: Path) -> None:
+    """Write ``result`` (a ``TaskResult``) to ``final`` via a temporary folder and a rename."""
+    from radtriage.tasks.result import write_result
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        write_result(result, tmp)
+        if final.exists():
+            old = final.parent / f"{PARTIAL_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def base_row(job: CaseJob, status: str, **values: Any) -> dict[str, Any]:
+    """A row with the case id, task and status filled in."""
+    return {"case_id": job.case_id, "task": job.task, "status": status, "error": "", **values}
+
+
+def row_from_result_file(job: CaseJob, folder: Path, status: str) -> dict[str, Any]:
+    """The row of a finished case, rebuilt from its ``result.json``."""
+    doc = json.loads((folder / RESULT_FILE).read_text())
+    bundle = doc.get("bundle") or {}
+    row = base_row(job, status, result_dir=str(folder), bundle=bundle.get("name"),
+                   bundle_version=bundle.get("version"), demo=bundle.get("demo"))
+    row.update(summarize(job.task, doc.get("outputs") or {}))
+    return row
+
+
+def run_decoded(
+    decoded: DecodedCase,
+    out: str | Path,
+    *,
+    bundle: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Run the task on a decoded case and write its result; returns the case's row (``timeline`` included)."""
+    from radtriage.tasks import run_task
+
+    job = decoded.job
+    timeline = {"decode_start": decoded.decode_start, "decode_end": decoded.decode_end}
+    timing = {"decode_s": round(decoded.decode_end - decoded.decode_start, 4)}
+    row_extra = {"worker": f"{socket.gethostname()}:{os.getpid()}", "timeline": timeline}
+    if decoded.error:
+        return base_row(job, "error", error=decoded.error, **timing, **row_extra)
+    final = result_dir(out, job.case_id, job.task)
+    _clear_partials(final.parent)
+    t0 = time.time()
+    timeline["run_start"] = t0
+    try:
+        result = run_task(job.task, inputs=decoded.images, bundle=bundle, device=device, progress=None,
+                          **job.options)
+        t1 = timeline["run_end"] = time.time()
+        write_atomically(result, final)
+        t2 = timeline["write_end"] = time.time()
+    except Exception as exc:
+        log.debug("case failed:\n%s", traceback.format_exc())
+        timeline["failed"] = time.time()
+        return base_row(job, "error", error=_describe_error(exc, job), **timing, **row_extra)
+    finally:
+        decoded.images = {}
+    timing.update(run_s=round(t1 - t0, 4), write_s=round(t2 - t1, 4),
+                  total_s=round(t2 - decoded.decode_start, 4))
+    bundle_info: Mapping[str, Any] = result.bundle or {}
+    row = base_row(job, "ok", result_dir=str(final), bundle=bundle_info.get("name"),
+                   bundle_version=bundle_info.get("version"), demo=bundle_info.get("demo"), **timing, **row_extra)
+    row.update(summarize(job.task, result.outputs))
+    row["stages_s"] = task_stage_seconds(result.outputs)
+    return row
+
+
+def process_case(
+    job: CaseJob,
+    out: str | Path,
+    *,
+    bundle: str | None = None,
+    device: str = "auto",
+    torch_threads: int | None = None,
+) -> dict[str, Any]:
+    """Decode, run and write one case (what a Dask worker runs); never raises for a bad case."""
+    if torch_threads:
+        import torch
+
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(int(torch_threads))
+    return run_decoded(decode_case(job), out, bundle=bundle, device=device)
