@@ -180,6 +180,8 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.inplace", "add_inplace_arguments", "run_inplace"),
     ("batch", "run a task over a case list (folder/CSV/DICOM): resumable, CSV/JSON results, optional Dask cluster",
      "radtriage.batch", "add_batch_arguments", "run_batch"),
+    ("serve", "web review station in a browser (trame-slicer): slice/3D views, tasks, overlays, labels",
+     "radtriage.web", "add_serve_arguments", "run_serve"),
 )
 """Subcommands whose arguments and behaviour live in the module that does the work."""
 

@@ -1,0 +1,130 @@
+"""The web station's MRML side: a review case in the trame-slicer scene (through
+:func:`radtriage.review.case_mrml.load_case`, the task modules' own builders), the heatmap opacity, CMB
+confidence labels, the 3D rendering, and where the view is (slice index, heatmap peak on the axial slice)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from radtriage.mrml import get_slice_logic, ras_to_slice_pixel, slice_composite_nodes
+from radtriage.mrml.volumes import volume_node_to_image, vtk_matrix_to_numpy
+
+logger = logging.getLogger(__name__)
+
+AXIAL = "Red"
+
+
+def set_overlay_opacity(scene: Any, opacity: float) -> None:
+    """Foreground (heatmap) and label-layer (body regions) opacity in every slice view."""
+    value = float(min(1.0, max(0.0, opacity)))
+    for composite in slice_composite_nodes(scene):
+        composite.SetForegroundOpacity(value)
+        composite.SetLabelOpacity(value)
+
+
+def label_cmb_confidences(markups: Any) -> int:
+    """Show each CMB point's confidence in its label (``CMB-1 0.97``); returns how many points were labelled."""
+    from radtriage.mrml import read_detections
+
+    detections = read_detections(markups)
+    for i, det in enumerate(detections):
+        if np.isfinite(det.confidence):
+            markups.SetNthControlPointLabel(i, f"{det.label} {det.confidence:.2f}")
+    return len(detections)
+
+
+def show_in_3d(slicer_app: Any, volume_node: Any, preset: str = "MR-Default") -> None:
+    """Volume-render ``volume_node`` in the 3D view (trame-slicer's VolumeRendering)."""
+    vr = slicer_app.volume_rendering
+    display = vr.get_vr_display_node(volume_node) if vr.has_vr_display_node(volume_node) else \
+        vr.create_display_node(volume_node, preset)
+    display.SetVisibility(True)
+
+
+def slice_plane(app_logic: Any, layout: str = AXIAL) -> tuple[list[float], list[float]]:
+    """(centre, normal) of a slice view's plane in RAS."""
+    slice_to_ras = vtk_matrix_to_numpy(get_slice_logic(app_logic, layout).GetSliceNode().GetSliceToRAS())
+    return [float(v) for v in slice_to_ras[:3, 3]], [float(v) for v in slice_to_ras[:3, 2]]
+
+
+def ras_to_ijk(volume_node: Any, ras: Any) -> np.ndarray:
+    """Continuous IJK of an RAS point in a volume node's grid."""
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    volume_node.GetRASToIJKMatrix(matrix)
+    return (vtk_matrix_to_numpy(matrix) @ np.array([*ras, 1.0]))[:3]
+
+
+def _normal_axis(volume_node: Any, normal: Any) -> int:
+    """The IJK axis (0=i, 1=j, 2=k) most aligned with an RAS direction."""
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    volume_node.GetRASToIJKMatrix(matrix)
+    along = vtk_matrix_to_numpy(matrix)[:3, :3] @ np.asarray(normal, dtype=float)
+    return int(np.argmax(np.abs(along)))
+
+
+def current_slice_index(app_logic: Any, volume_node: Any, layout: str = AXIAL) -> int | None:
+    """Index of the volume slice (along the axis nearest the view normal) the view shows; None outside."""
+    if volume_node is None or volume_node.GetImageData() is None:
+        return None
+    origin, normal = slice_plane(app_logic, layout)
+    axis = _normal_axis(volume_node, normal)
+    index = round(float(ras_to_ijk(volume_node, origin)[axis]))
+    size = volume_node.GetImageData().GetDimensions()[axis]
+    return index if 0 <= index < size else None
+
+
+def heatmap_peak_on_slice(app_logic: Any, heatmap_node: Any, threshold: float, layout: str = AXIAL
+                          ) -> dict[str, Any] | None:
+    """Where the heatmap is hottest on the slice the view shows: value, RAS, and the point as fractions of the
+    view (x from the left, y from the top) — what the panel reports and a browser test looks at. None when
+    nothing on the slice reaches ``threshold``."""
+    if heatmap_node is None:
+        return None
+    image = volume_node_to_image(heatmap_node)
+    origin, normal = slice_plane(app_logic, layout)
+    axis = _normal_axis(heatmap_node, normal)
+    index = round(float(ras_to_ijk(heatmap_node, origin)[axis]))
+    array = image.array  # [k, j, i]
+    np_axis = 2 - axis
+    if not 0 <= index < array.shape[np_axis]:
+        return None
+    plane = np.take(array, index, axis=np_axis)
+    if plane.size == 0 or float(plane.max()) < threshold:
+        return None
+    flat = int(np.argmax(plane))
+    rows, cols = np.unravel_index(flat, plane.shape)
+    kji = [0, 0, 0]
+    other = [a for a in range(3) if a != np_axis]
+    kji[np_axis] = index
+    kji[other[0]], kji[other[1]] = int(rows), int(cols)
+    ijk = [kji[2], kji[1], kji[0]]
+    ijk_to_ras = vtk_matrix_to_numpy(_ijk_to_ras_matrix(heatmap_node))
+    ras = (ijk_to_ras @ np.array([*ijk, 1.0]))[:3]
+    slice_logic = get_slice_logic(app_logic, layout)
+    x, y, _ = ras_to_slice_pixel(slice_logic, tuple(ras))
+    width, height, _ = slice_logic.GetSliceNode().GetDimensions()
+    return {"value": float(plane.max()), "ras": [float(v) for v in ras], "ijk": ijk,
+            "x": x / max(width, 1), "y": 1.0 - y / max(height, 1), "view_size": [int(width), int(height)]}
+
+
+def _ijk_to_ras_matrix(volume_node: Any) -> Any:
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    return matrix
+
+
+def shown_heatmap(scene: Any) -> Any | None:
+    """The heatmap volume shown as foreground of the axial view (None when none is)."""
+    for composite in slice_composite_nodes(scene):
+        if composite.GetLayoutName() == AXIAL and composite.GetForegroundVolumeID():
+            return scene.GetNodeByID(composite.GetForegroundVolumeID())
+    return None
