@@ -3,9 +3,10 @@
 The volume is a synthetic 512 x 512 x 150 SWI magnitude (0.43 x 0.43 x 1.5 mm, a 220 x 220 x 225 mm field of
 view: an ellipsoidal head of tissue with Rician-like noise and a few dark foci), written once as NIfTI. Stages,
 each timed ``repeats`` times (medians reported): ``decode`` (read the NIfTI), ``preprocess`` (1 mm working grid +
-normalisation), ``inference_stage1`` (dense screener, sliding window), ``inference_stage2`` (patch
-discriminator), ``postprocess`` (radius, location, merging) and ``write`` (result.json + heatmap NIfTI). Uses the
-installed bundle when there is one; otherwise an untrained network of the same architecture (timing only).
+normalisation), ``inference_stage1`` (dense screener in exact non-overlapping tiles over the head mask),
+``inference_stage2`` (patch discriminator), ``postprocess`` (radius, location, merging) and ``write``
+(result.json + heatmap NIfTI). Uses the installed bundle when there is one; otherwise an untrained network of
+the same architecture (timing only).
 Target: < 30 s end to end on a CPU (reported, never asserted).
 """
 

@@ -1,10 +1,10 @@
 """CMBDetect: two-stage cerebral microbleed detection on SWI / T2*-GRE (core, Slicer-free).
 
 * :mod:`.prep` — input choice, echo combination, 1 mm isotropic working grid, intensity normalisation;
-* :mod:`.candidates` — stage 1: dense heatmap (MONAI sliding window) and peak extraction;
+* :mod:`.candidates` — stage 1: dense heatmap (exact non-overlapping tiles, empty tiles skipped) and peaks;
 * :mod:`.detector` — stage 2 patch discriminator, radius, location, merging: :class:`CmbPipeline`;
 * :mod:`.nms` — merging of detections closer than a radius; :mod:`.blobs` — radius from the blob;
-* :mod:`.location` — rule-based lobar / deep / infratentorial class in a head frame;
+* :mod:`.location` — rule-based (no atlas) lobar / deep / infratentorial class in a head frame;
 * :mod:`.runner` — ``run`` registered as the ``cmb_detect`` task; :mod:`.mrml` — markups and count table;
 * :mod:`.evaluate` — FROC on phantoms or a folder (``radtriage evaluate detection``);
 * :mod:`.training_data` — phantom patches for the demo training script.
@@ -17,6 +17,8 @@ from radtriage.tasks.cmb_detect.candidates import Peaks, candidate_heatmap, extr
 from radtriage.tasks.cmb_detect.detector import CmbDetection, CmbPipeline, DetectionRun, DetectSettings
 from radtriage.tasks.cmb_detect.evaluate import (
     add_evaluate_detection_arguments,
+    compare_stages,
+    evaluate_runs,
     evaluate_scans,
     phantom_scans,
     run_evaluate_detection,
@@ -41,7 +43,9 @@ __all__ = [
     "add_cmb_outputs",
     "add_evaluate_detection_arguments",
     "candidate_heatmap",
+    "compare_stages",
     "count_by_location",
+    "evaluate_runs",
     "evaluate_scans",
     "extract_peaks",
     "location_class",

@@ -32,12 +32,19 @@ def candidate_heatmap(
     roi_size: Sequence[int] = (64, 64, 64),
     overlap: float = 0.25,
     sw_batch_size: int = 1,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Probability map ``[k, j, i]`` of ``network.heatmap`` (sigmoid) over ``volume`` (``[C, k, j, i]``).
+    """Probability map ``[k, j, i]`` of the network's dense output (sigmoid) over ``volume`` (``[C, k, j, i]``).
 
-    Runs ``monai.inferers.SlidingWindowInferer`` (Gaussian blending, replicate padding) so any volume size fits
-    in memory; each window is padded by the network's margin, so windows overlap by ``overlap`` to hide seams.
+    A network with valid convolutions (``valid`` and ``margin``, like :class:`radtriage.nets.cmb.CmbCandidateNet`)
+    is run tile by tile on the volume replicate-padded once by its margin: tiles of ``roi_size`` read a halo of
+    ``margin`` voxels and do not overlap, so the stitched map equals the whole-volume dense output exactly (no
+    seams, no blending, no overlap cost; ``overlap`` is not used). Tiles with no ``mask`` voxel within ``margin``
+    of them are skipped (their probability stays 0). Any other network (only ``heatmap``) runs through MONAI's
+    ``SlidingWindowInferer`` (Gaussian blending, ``overlap``).
     """
+    if hasattr(network, "valid") and hasattr(network, "margin"):
+        return _tiled_valid_heatmap(network, volume, device, roi_size, mask)
     import torch
     from monai.inferers import SlidingWindowInferer
 
@@ -51,7 +58,45 @@ def candidate_heatmap(
     x = torch.from_numpy(np.ascontiguousarray(volume[None], dtype=np.float32)).to(device)
     with inference_mode(device, amp=False):
         logits = inferer(x, network.heatmap)
-    return torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+    out = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+    if mask is not None:
+        out[~np.asarray(mask, dtype=bool)] = 0.0
+    return out
+
+
+def _tiled_valid_heatmap(
+    network: Any, volume: np.ndarray, device: Any, roi_size: Sequence[int], mask: np.ndarray | None
+) -> np.ndarray:
+    import torch
+    from torch.nn import functional
+
+    from radtriage.runtime.device import inference_mode
+
+    m = int(network.margin)
+    shape = volume.shape[1:]
+    x = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))
+    padded = functional.pad(x[None], (m, m, m, m, m, m), mode="replicate")[0]
+    out = np.zeros(shape, dtype=np.float32)
+    roi = [max(1, int(r)) for r in roi_size]
+    starts = [range(0, n, r) for n, r in zip(shape, roi, strict=True)]
+    n_run = n_skip = 0
+    with inference_mode(device, amp=False):
+        for a in starts[0]:
+            for b in starts[1]:
+                for c in starts[2]:
+                    core = (slice(a, min(a + roi[0], shape[0])), slice(b, min(b + roi[1], shape[1])),
+                            slice(c, min(c + roi[2], shape[2])))
+                    near = tuple(slice(max(0, sl.start - m), sl.stop + m) for sl in core)
+                    if mask is not None and not mask[near].any():
+                        n_skip += 1
+                        continue
+                    win = padded[:, core[0].start : core[0].stop + 2 * m, core[1].start : core[1].stop + 2 * m,
+                                 core[2].start : core[2].stop + 2 * m]
+                    logits = network.valid(win[None].to(device))
+                    out[core] = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+                    n_run += 1
+    log.debug("candidate heatmap: %d tile(s) run, %d empty tile(s) skipped", n_run, n_skip)
+    return out
 
 
 def extract_peaks(

@@ -29,6 +29,7 @@ TASK = "cmb_detect"
 DEMO_NOTICE = "demo, not for clinical use"
 SETTINGS_KEY = "cmb_detect"
 LABEL_PREFIX = "CMB"
+FOREGROUND_LEVEL = 0.1  # normalised magnitude above which a voxel is head (tissue ~ 1)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class DetectSettings:
     """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``).
 
     ``stage2_weight`` w sets the confidence: ``stage1_score ** (1 - w) * stage2_probability ** w`` (w = 1: the
-    discriminator alone; chosen on validation phantoms by the training script).
+    discriminator alone; chosen on validation phantoms by the training script). ``roi_size`` is the stage-1 tile
+    (tiles do not overlap: valid convolutions read an exact halo); ``overlap`` applies only to networks without
+    valid convolutions (MONAI sliding window).
     """
 
     working_spacing_mm: float = 1.0
@@ -126,14 +129,26 @@ class DetectionRun:
                      {"description": "CMB candidate heatmap (stage 1)"})
 
 
-def foreground_box(magnitude: np.ndarray, level: float = 0.1, margin: int = 10) -> tuple[slice, ...] | None:
-    """Bounding box (slices, [k, j, i]) of voxels above ``level`` (normalised magnitude) grown by ``margin``."""
-    idx = np.argwhere(magnitude > level)
-    if not len(idx):
+def head_mask(magnitude: np.ndarray, level: float = 0.1, block: int = 4) -> np.ndarray:
+    """Voxels ``[k, j, i]`` whose ``block``-cubed block mean (normalised magnitude) exceeds ``level``: the head
+    without the isolated noise voxels in the air around it (block averaging divides the noise by ``block ** 1.5``)."""
+    m = np.asarray(magnitude, dtype=np.float32)
+    pad = [(0, (-n) % block) for n in m.shape]
+    padded = np.pad(m, pad, mode="edge")
+    k, j, i = (n // block for n in padded.shape)
+    means = padded.reshape(k, block, j, block, i, block).mean(axis=(1, 3, 5))
+    low = means > level
+    full = low.repeat(block, 0).repeat(block, 1).repeat(block, 2)
+    return full[: m.shape[0], : m.shape[1], : m.shape[2]]
+
+
+def foreground_box(mask: np.ndarray, margin: int = 10) -> tuple[slice, ...] | None:
+    """Bounding box (slices, [k, j, i]) of a boolean ``mask`` grown by ``margin`` voxels (None when empty)."""
+    idx = [np.flatnonzero(np.asarray(mask).any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if any(not len(v) for v in idx):
         return None
-    lo = np.maximum(idx.min(0) - margin, 0)
-    hi = np.minimum(idx.max(0) + margin + 1, magnitude.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    return tuple(slice(max(int(v[0]) - margin, 0), min(int(v[-1]) + margin + 1, n))
+                 for v, n in zip(idx, np.asarray(mask).shape, strict=True))
 
 
 def extract_patches(stack: np.ndarray, voxels: np.ndarray, size: int) -> np.ndarray:
@@ -213,11 +228,12 @@ class CmbPipeline:
         t1 = time.perf_counter()
         timings["preprocess"] = (t1 - t0) * 1000
         report(0.2, "stage 1: screening for candidates")
-        box = foreground_box(work.magnitude)
+        fg = head_mask(work.magnitude, FOREGROUND_LEVEL)
+        box = foreground_box(fg)
         heat = np.zeros(work.magnitude.shape, dtype=np.float32)
-        if box is not None:  # screen only the foreground's bounding box (air around the head is skipped)
+        if box is not None:  # screen only the head's bounding box, skipping tiles of air inside it
             heat[box] = candidate_heatmap(self.network.candidate, stack[(slice(0, 1), *box)], self.device,
-                                          s.roi_size, s.overlap)
+                                          s.roi_size, s.overlap, mask=fg[box])
         peaks = extract_peaks(heat, s.candidate_threshold, s.min_distance_vox, s.max_candidates)
         t2 = time.perf_counter()
         timings["stage1"] = (t2 - t1) * 1000

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError
-from radtriage.image import Image
 
 log = logging.getLogger(__name__)
 
@@ -84,36 +83,79 @@ def folder_scans(folder: str | Path) -> list[dict[str, Any]]:
     return scans
 
 
-def evaluate_scans(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
-                   use_phase: bool = True) -> dict[str, Any]:
-    """Run ``pipeline`` (a :class:`CmbPipeline`) on every scan and compute the FROC over all scored candidates."""
+SCORES = ("confidence", "stage1")
+
+
+def _score(candidate: Any, score: str) -> float:
+    return float(candidate.candidate_score if score == "stage1" else candidate.confidence)
+
+
+def evaluate_runs(runs: Sequence[Any], scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
+                  score: str = "confidence", threshold: float | None = None) -> dict[str, Any]:
+    """FROC of finished :class:`DetectionRun` objects (one per scan) ranked by ``score``: ``"confidence"`` (the
+    cascade, stage 1 + 2) or ``"stage1"`` (the screener's heatmap peak alone); the operating point counts the
+    candidates whose score is at or above ``threshold`` (default: each run's own threshold)."""
     from radtriage.evaluation import evaluate_detection
 
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     dets: dict[str, list[dict[str, Any]]] = {}
     truth: dict[str, list[dict[str, Any]]] = {}
-    op_fp = 0
-    op_tp = 0
-    n_lesions = 0
-    for scan in scans:
-        phase: Image | None = scan.get("phase") if use_phase else None
-        run = pipeline.detect(scan["magnitude"], phase)
-        dets[scan["name"]] = [{"center": list(c.center_ras), "score": c.confidence} for c in run.candidates]
+    op_fp = op_tp = n_lesions = 0
+    for run, scan in zip(runs, scans, strict=True):
+        cut = run.threshold if threshold is None else float(threshold)
+        dets[scan["name"]] = [{"center": list(c.center_ras), "score": _score(c, score)} for c in run.candidates]
         truth[scan["name"]] = [{"center": t["center_ras"], "radius_mm": t.get("radius_mm")} for t in scan["truth"]]
-        op = evaluate_detection({"s": [{"center": list(c.center_ras), "score": 1.0} for c in run.detections]},
-                                {"s": truth[scan["name"]]}, match_mm)
+        kept = [{"center": list(c.center_ras), "score": 1.0} for c in run.candidates if _score(c, score) >= cut]
+        op = evaluate_detection({"s": kept}, {"s": truth[scan["name"]]}, match_mm)
         op_fp += op["froc"]["n_false_positive"]
         op_tp += op["froc"]["n_true_positive"]
         n_lesions += len(scan["truth"])
     result = evaluate_detection(dets, truth, match_mm)
     n = max(1, len(scans))
+    result["score"] = "stage 1 + stage 2 confidence" if score == "confidence" else "stage 1 heatmap peak only"
     result["operating_point"] = {
-        "threshold": pipeline.settings.detection_threshold,
+        "threshold": None if not runs else (runs[0].threshold if threshold is None else float(threshold)),
         "sensitivity": (op_tp / n_lesions) if n_lesions else None,
         "fp_per_scan": op_fp / n,
     }
-    result["phase_used"] = bool(use_phase and any(s.get("phase") is not None for s in scans))
     result["target"] = {**TARGET, "met": _target_met(result)}
     return result
+
+
+def fp_per_scan_at(result: dict[str, Any], sensitivity: float) -> float | None:
+    """The fewest false positives per scan at which the FROC of ``result`` reaches ``sensitivity`` (None: never)."""
+    froc = result["froc"]
+    if froc.get("sensitivity") is None:
+        return None
+    fps = [f for f, s in zip(froc["fp_per_scan"], froc["sensitivity"], strict=True) if s >= sensitivity - 1e-9]
+    return min(fps) if fps else None
+
+
+def evaluate_scans(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
+                   use_phase: bool = True, score: str = "confidence") -> dict[str, Any]:
+    """Run ``pipeline`` (a :class:`CmbPipeline`) on every scan and compute the FROC over all scored candidates."""
+    runs = [pipeline.detect(scan["magnitude"], scan.get("phase") if use_phase else None) for scan in scans]
+    result = evaluate_runs(runs, scans, match_mm, score)
+    result["phase_used"] = bool(use_phase and any(s.get("phase") is not None for s in scans))
+    return result
+
+
+def compare_stages(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
+                   use_phase: bool = True, stage1_threshold: float | None = None,
+                   sensitivities: Sequence[float] = (0.8, 0.85, 0.9, 0.95)) -> dict[str, Any]:
+    """Stage 1 alone vs stage 1 + 2 on the same runs: both FROCs and the FP/scan each needs for ``sensitivities``.
+
+    ``stage1_threshold`` is the screener-only operating threshold (default: the candidate threshold)."""
+    runs = [pipeline.detect(scan["magnitude"], scan.get("phase") if use_phase else None) for scan in scans]
+    both = evaluate_runs(runs, scans, match_mm, "confidence")
+    alone = evaluate_runs(runs, scans, match_mm, "stage1",
+                          pipeline.settings.candidate_threshold if stage1_threshold is None else stage1_threshold)
+    fp_at = [{"sensitivity": s, "stage1_fp_per_scan": fp_per_scan_at(alone, s),
+              "stage1_2_fp_per_scan": fp_per_scan_at(both, s)} for s in sensitivities]
+    phase_used = bool(use_phase and any(s.get("phase") is not None for s in scans))
+    return {"stage1_2": {**both, "phase_used": phase_used}, "stage1": {**alone, "phase_used": phase_used},
+            "fp_per_scan_at_sensitivity": fp_at}
 
 
 def _target_met(result: dict[str, Any]) -> bool | None:

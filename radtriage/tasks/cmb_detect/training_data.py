@@ -3,8 +3,9 @@
 Stage 1 (screener, one magnitude channel, patch = the network's receptive field): positives are voxels within
 1 voxel (1 mm) of a microbleed centre; negatives are a shell 2.5-6 mm around each microbleed (so peaks are
 sharp), the mimics (vessel points, calcifications, air-bone cells), the darkest brain voxels and random voxels.
-Stage 2 (discriminator, magnitude + phase): the screener's own peaks on the training phantoms (hard negatives),
-each microbleed centre with jitter, and every mimic; the phase channel is zeroed in a share of the samples so
+Stage 2 (discriminator, magnitude + phase): every candidate the trained screener proposes on the mining phantoms
+(its false positives are the hard negatives: veins, calcifications, air-bone edges, noise), each microbleed centre
+with jitter, and every mimic; the phase channel is zeroed in a share of the samples so
 the model also works without phase.
 """
 
@@ -113,22 +114,31 @@ def stage1_patches(case: SwiCase, work: WorkingVolume, size: int, rng: np.random
 
 
 def stage2_patches(case: SwiCase, work: WorkingVolume, candidate_ijk: np.ndarray, size: int,
-                   rng: np.random.Generator, match_mm: float = 2.0, phase_dropout: float = 0.3) -> PatchSet:
-    """Discriminator patches for one phantom: screener peaks labelled against the truth, jittered truth, mimics."""
+                   rng: np.random.Generator, match_mm: float = 2.0, phase_dropout: float = 0.3,
+                   n_jitter: int = 3, max_negatives: int | None = None) -> PatchSet:
+    """Discriminator patches for one phantom: every screener candidate (``candidate_ijk``, working-grid (i, j, k))
+    labelled against the truth — the false ones are the hard negatives stage 2 must learn to reject; with
+    ``max_negatives`` only the first (strongest, when ``candidate_ijk`` is sorted by screener score) are kept — plus
+    ``n_jitter`` copies of each microbleed centre moved by up to 1 voxel, and every mimic's centre."""
     shape = work.magnitude.shape
     truth = truth_voxels(case, work)
     reach = np.array([max(match_mm, f.apparent_radius_mm) for f in case.microbleeds])
     voxels: list[np.ndarray] = []
     labels: list[int] = []
     kinds: list[str] = []
+    n_negatives = 0
     for ijk in np.asarray(candidate_ijk, dtype=float).reshape(-1, 3):
         d = np.linalg.norm(truth - ijk, axis=1) * work.grid.spacing[0] if len(truth) else np.zeros(0)
         hit = bool(len(d) and np.any(d <= reach))
+        if not hit:
+            n_negatives += 1
+            if max_negatives is not None and n_negatives > max_negatives:
+                continue
         voxels.append(_kji(ijk, shape)[0])
         labels.append(int(hit))
         kinds.append("peak-hit" if hit else "peak-fp")
     for c in _kji(truth, shape):
-        for _ in range(3):
+        for _ in range(n_jitter):
             voxels.append(c + rng.integers(-1, 2, 3))
             labels.append(1)
             kinds.append("microbleed")
