@@ -168,6 +168,7 @@ def test_running_the_task_shows_the_heatmap_in_the_axial_view(page, server) -> N
     assert warm_mask(after).mean() > 0.01
     result = server[1] / "project" / "results" / "01-brain-infarct" / "mri_triage" / "result.json"
     assert json.loads(result.read_text())["task"] == "mri_triage"
+    assert "demo, not for clinical use" in page.inner_text("#rt-model")  # the demo model says what it is
     # the opacity slider reaches the scene: with the overlay switched off (key "o") the colour goes away
     page.keyboard.press("o")
     off = wait_pixels(page, lambda a: warm_mask(a).mean() < 0.001)

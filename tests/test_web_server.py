@@ -285,3 +285,13 @@ def test_station_blind_mode_hides_outputs_until_a_keyboard_label(tmp_path: Path,
     assert len(labels) == 1 and labels[0].model_version == "blinded"
     assert station.state.outputs_shown and station.state.slice_info.get("region")  # revealed after the label
     assert json.loads(station.state.status_text)["case_id"] == "05-body-ct"
+
+
+def test_model_line_says_a_demo_model_is_not_for_clinical_use() -> None:
+    from radtriage.web.app import ReviewStation
+
+    demo = {"bundle": {"name": "cmb-detect-demo", "version": "0.2.0", "demo": True}}
+    user = {"bundle": {"name": "site-cmb", "version": "1.0", "demo": False}}
+    assert ReviewStation._model_line(demo) == "model cmb-detect-demo 0.2.0 — demo, not for clinical use"
+    assert ReviewStation._model_line(user) == "model site-cmb 1.0"
+    assert ReviewStation._model_line(None) == ""

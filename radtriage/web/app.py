@@ -86,6 +86,8 @@ class ReviewStation:
         s.heatmap_peak = None
         s.cmb_points = []
         s.summary = ""
+        s.model_line = ""
+        s.notices = []
         s.controls = []
         s.focus_control = 0
         s.message = ""
@@ -186,6 +188,8 @@ class ReviewStation:
             self.state.cmb_points = self._cmb_points(result) if shown else []
             self.state.summary = self._summary(result) if shown else ("hidden until you label this case (blind mode)"
                                                                        if result is not None else "")
+            self.state.model_line = self._model_line(result) if shown else ""
+            self.state.notices = list((result or {}).get("notices") or []) if shown else []
             self._refresh_controls()
             self._refresh_case_list()
             self.state.scene_revision += 1
@@ -201,6 +205,15 @@ class ReviewStation:
         return [{"label": d["label"], "confidence": round(float(d["confidence"]), 3),
                  "location": d.get("location", ""), "ras": [round(float(v), 1) for v in d["center_ras"]]}
                 for d in dets]
+
+    @staticmethod
+    def _model_line(result: dict[str, Any] | None) -> str:
+        """Which model produced the result on screen; a demo bundle says it is not for clinical use."""
+        bundle = (result or {}).get("bundle") or {}
+        if not bundle:
+            return ""
+        line = f"model {bundle.get('name', '?')} {bundle.get('version', '')}".rstrip()
+        return f"{line} — demo, not for clinical use" if bundle.get("demo") else line
 
     @staticmethod
     def _summary(result: dict[str, Any] | None) -> str:

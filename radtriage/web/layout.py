@@ -78,6 +78,8 @@ def _task_panel() -> None:
         html.Div("{{ job.message }}{{ job.error ? ' — ' + job.error : '' }}", classes="text-caption",
                  id="rt-job-message")
         html.Div("{{ summary }}", classes="text-body-2 mt-1", id="rt-summary")
+        html.Div("{{ model_line }}", classes="text-caption text-warning", id="rt-model")
+        html.Div("{{ n }}", v_for="(n, i) in notices", key="i", classes="text-caption text-warning", id="rt-notices")
 
 
 def _overlay_panel() -> None:
