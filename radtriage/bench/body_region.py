@@ -137,6 +137,7 @@ def run_benchmark(repeats: int = 5, device: str = "cpu", peer_slices: int = PEER
     assert result is not None
     return {
         "task": "body_region",
+        "model": f"{Path(bundle).name}{'' if trained else ' (untrained stand-in: no bundle installed)'}",
         "device": str(loaded.device),
         "torch_threads": torch.get_num_threads(),
         "repeats": int(repeats),
