@@ -432,3 +432,14 @@ def test_real_gre_patch_and_neck_run_and_semi_synthetic_bleeds_are_found(shared_
     assert neck_run.head_frame is None
     found, n = _insert_and_detect(pipe, romeo, seed=3)
     assert found >= n - 1, f"found {found} of {n} inserted microbleeds in the real GRE patch"
+
+
+def test_thick_slices_are_flagged_as_unreliable() -> None:
+    from radtriage.tasks.cmb_detect.runner import THICK_SLICE_MM, thick_slice_notice
+
+    fine = Image(np.zeros((8, 8, 8), np.float32), spacing=(0.5, 0.5, 2.0))
+    thick = Image(np.zeros((8, 8, 8), np.float32), spacing=(0.5, 0.5, 7.5))
+    assert thick_slice_notice(fine) is None
+    text = thick_slice_notice(thick)
+    assert text is not None and "7.5 mm" in text and "unreliable" in text
+    assert thick_slice_notice(Image(np.zeros((2, 2, 2), np.float32), spacing=(1.0, 1.0, THICK_SLICE_MM))) is None

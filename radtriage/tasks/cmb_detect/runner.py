@@ -18,6 +18,19 @@ HEATMAP_VOLUME = "cmb_heatmap"
 NO_PHASE_NOTICE = ("no phase image given: calcifications and other diamagnetic dark dots cannot be told apart "
                    "from microbleeds on magnitude alone; check each detection against phase or CT")
 
+THICK_SLICE_MM = 3.0
+"""Voxel edge above which a microbleed (2-10 mm across) is partial-volumed away: the demo model was trained on
+0.5-2 mm phantoms, and clinical SWI for microbleeds is acquired at about 1-2.5 mm."""
+
+
+def thick_slice_notice(image: Image) -> str | None:
+    """A notice when the input's coarsest voxel edge is above :data:`THICK_SLICE_MM` (detections unreliable)."""
+    coarsest = float(max(image.spacing))
+    if coarsest <= THICK_SLICE_MM:
+        return None
+    return (f"voxels up to {coarsest:.1f} mm (> {THICK_SLICE_MM:.0f} mm): microbleeds are partial-volumed and "
+            "vessels or noise look like dots at this resolution; detections on this scan are unreliable")
+
 
 def detection_points(run: DetectionRun) -> list[dict[str, Any]]:
     """``result.json`` points: label, RAS and LPS centre, radius, confidence and location of each detection."""
@@ -78,6 +91,8 @@ def run(
         notices.append(DEMO_NOTICE)
     if phase is None:
         notices.append(NO_PHASE_NOTICE)
+    if (thick := thick_slice_notice(magnitude)) is not None:
+        notices.append(thick)
     if result.working.echo_note:
         notices.append(f"multi-echo input: {result.working.echo_note}")
     if result.head_frame is None:
