@@ -71,7 +71,7 @@ def test_batch_writes_one_result_and_one_row_per_case(tmp_path):
     lines = _jsonl(tmp_path / "out")
     assert [r["case_id"] for r in lines] == ["lge-00", "lge-01", "lge-02"]
     assert all(r["timeline"]["decode_end"] <= r["timeline"]["run_start"] for r in lines)
-    assert not list((tmp_path / "out").rglob(".partial-*"))
+    assert not list((tmp_path / "out").rglob(".*-run-*"))
 
 
 def test_rerun_skips_finished_cases_and_force_redoes_them(tmp_path, counted_runs):
@@ -112,7 +112,7 @@ def test_failing_cases_are_recorded_and_the_batch_goes_on(tmp_path, monkeypatch)
     real_write = result_module.write_result
 
     def dies_half_way(result, out_dir):
-        Path(out_dir).mkdir(parents=True)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "result.json").write_text("{")  # half written
         raise KeyboardInterrupt("killed")
 

@@ -14,7 +14,6 @@ import shutil
 import socket
 import time
 import traceback
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,11 @@ from typing import Any
 
 from radtriage.batch.inputs import CaseJob, case_dir_name
 from radtriage.batch.summary import summarize, task_stage_seconds
+from radtriage.tasks.result import RUN_FOLDER_MARK, write_result_atomically
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
-PARTIAL_PREFIX = ".partial-"
 
 
 @dataclass
@@ -77,26 +76,8 @@ def decode_case(job: CaseJob) -> DecodedCase:
 def _clear_partials(case_dir: Path) -> None:
     """Remove temporary folders left by a run that was killed while writing."""
     if case_dir.is_dir():
-        for stale in case_dir.glob(f"{PARTIAL_PREFIX}*"):
+        for stale in case_dir.glob(f".*{RUN_FOLDER_MARK}*"):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def write_atomically(result: Any, final: Path) -> None:
-    """Write ``result`` (a ``TaskResult``) to ``final`` via a temporary folder and a rename."""
-    from radtriage.tasks.result import write_result
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        write_result(result, tmp)
-        if final.exists():
-            old = final.parent / f"{PARTIAL_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def base_row(job: CaseJob, status: str, **values: Any) -> dict[str, Any]:
@@ -138,7 +119,7 @@ def run_decoded(
         result = run_task(job.task, inputs=decoded.images, bundle=bundle, device=device, progress=None,
                           **job.options)
         t1 = timeline["run_end"] = time.time()
-        write_atomically(result, final)
+        write_result_atomically(result, final)
         t2 = timeline["write_end"] = time.time()
     except Exception as exc:
         log.debug("case failed:\n%s", traceback.format_exc())

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError
-from radtriage.tasks.result import RESULT_FILE, TaskResult, write_result
+from radtriage.tasks.result import (  # noqa: F401  (re-exported: the review API's result folder calls)
+    RESULT_FILE,
+    install_result_folder,
+    new_run_folder,
+    write_result_atomically,
+)
 
 NO_MODEL = "none"
 """``model_version`` recorded when no model output exists for the case."""
@@ -53,38 +56,3 @@ def model_version_of(data: dict[str, Any] | None) -> str:
         return NO_MODEL
     bundle = data.get("bundle") or {}
     return f"{bundle.get('name', '?')}@{bundle.get('version', '?')}"
-
-
-def new_run_folder(folder: str | Path) -> Path:
-    """A new hidden folder beside the result folder ``folder`` (same file system) for a run to write into."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{folder.name}-run-", dir=folder.parent))
-
-
-def install_result_folder(run_folder: str | Path, folder: str | Path) -> Path:
-    """Make a finished run's folder the result folder: the old result is replaced as a whole by renames, so a
-    reader never sees half a result. Returns the new ``result.json``; refuses a run that wrote none."""
-    run_folder, folder = Path(run_folder), Path(folder)
-    if not (run_folder / RESULT_FILE).is_file():
-        raise InputError(run_folder, f"the run wrote no {RESULT_FILE}; the previous result is kept")
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}-old-{run_folder.name}")
-        folder.rename(old)
-        run_folder.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        run_folder.rename(folder)
-    return folder / RESULT_FILE
-
-
-def write_result_atomically(result: TaskResult, folder: str | Path) -> Path:
-    """Write ``result`` into ``folder`` so that a reader (or a killed writer) never sees half a result: the files
-    go to a hidden sibling run folder that then replaces ``folder``. Returns the ``result.json`` path."""
-    run = new_run_folder(folder)
-    try:
-        write_result(result, run)
-        return install_result_folder(run, folder)
-    finally:
-        if run.exists():
-            shutil.rmtree(run, ignore_errors=True)

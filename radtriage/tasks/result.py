@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,44 @@ def write_result(result: TaskResult, out_dir: str | Path) -> dict[str, Path]:
     path.write_text(json.dumps(to_plain(result.to_dict()), indent=2, allow_nan=False))
     written["result"] = path
     return written
+
+
+RUN_FOLDER_MARK = "-run-"
+"""Part of the name of a hidden run folder (``.<result folder>-run-XXXX``) beside a result folder."""
+
+
+def new_run_folder(folder: str | Path) -> Path:
+    """A new hidden folder beside the result folder ``folder`` (same file system) for a run to write into."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{folder.name}{RUN_FOLDER_MARK}", dir=folder.parent))
+
+
+def install_result_folder(run_folder: str | Path, folder: str | Path) -> Path:
+    """Make a finished run's folder the result folder: the old result is replaced as a whole by renames, so a
+    reader never sees half a result. Returns the new ``result.json``; refuses a run that wrote none."""
+    from radtriage.errors import InputError
+
+    run_folder, folder = Path(run_folder), Path(folder)
+    if not (run_folder / RESULT_FILE).is_file():
+        raise InputError(run_folder, f"the run wrote no {RESULT_FILE}; the previous result is kept")
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}-old-{run_folder.name}")
+        folder.rename(old)
+        run_folder.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        run_folder.rename(folder)
+    return folder / RESULT_FILE
+
+
+def write_result_atomically(result: TaskResult, folder: str | Path) -> Path:
+    """Write ``result`` into ``folder`` so that a reader (or a killed writer) never sees half a result: the files
+    go to a hidden sibling run folder that then replaces ``folder``. Returns the ``result.json`` path."""
+    run = new_run_folder(folder)
+    try:
+        write_result(result, run)
+        return install_result_folder(run, folder)
+    finally:
+        if run.exists():
+            shutil.rmtree(run, ignore_errors=True)
