@@ -227,3 +227,17 @@ def test_local_dask_cluster_of_two_workers_gives_the_in_process_results(tmp_path
         a = json.loads((tmp_path / "local" / f"lge-{k:02d}" / "lge_certainty" / "result.json").read_text())
         b = json.loads((tmp_path / "dask" / f"lge-{k:02d}" / "lge_certainty" / "result.json").read_text())
         assert [s["likelihood"] for s in a["outputs"]["slices"]] == [s["likelihood"] for s in b["outputs"]["slices"]]
+
+
+def test_dicom_folder_case_list_runs_each_study_on_its_series(tmp_path):
+    """A DICOM folder: one case per study, each run on its own series (two studies, one folder each)."""
+    from test_io_dicom import write_series
+
+    for k, n in enumerate((24, 30)):
+        write_series(tmp_path / "dicom" / f"study{k}", rows=32, cols=32, n=n, step=5.0)
+    summary = run_cohort(tmp_path / "dicom", tmp_path / "out", "body_region", progress=False, device="cpu")
+    assert summary.counts == {"ok": 2}
+    rows = _rows(tmp_path / "out")
+    results = [json.loads((Path(r["result_dir"]) / "result.json").read_text()) for r in rows]
+    assert sorted(r["outputs"]["n_slices"] for r in results) == [24, 30]
+    assert all(r["status"] == "ok" and r["case_id"] for r in rows)

@@ -66,7 +66,7 @@ def load_case(
     from radtriage.io import read_image
     from radtriage.mrml import image_to_volume_node, place_under_study, show_in_slice_views
 
-    c = session._case(case)
+    c = session.case(case)
     task = session.task_of(c)
     inputs = session.inputs(c)
     data = session.result(c)
