@@ -62,7 +62,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``radtriage batch``; exit code 1 when any case failed."""
-    from radtriage.batch.cohort import run_cohort
+    from radtriage.batch.cohort import mode_text, run_cohort
     from radtriage.batch.inputs import DEFAULT_EXCLUDE
 
     if args.workers < 1:
@@ -74,6 +74,6 @@ def run_batch(args: argparse.Namespace) -> int:
         scheduler=args.scheduler, workers=args.workers, prefetch=args.prefetch, progress=not args.no_progress,
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no cases"
-    print(f"{summary.n_cases} case(s): {counts} in {summary.wall_s:.1f} s ({summary.scheduler}); "
+    print(f"{summary.n_cases} case(s): {counts} in {summary.wall_s:.1f} s ({mode_text(summary.scheduler)}); "
           f"rows in {summary.csv_path}")
     return 1 if summary.failed else 0

@@ -23,6 +23,11 @@ SCHEDULER_LOCAL = "local"
 SCHEDULER_AUTO = "auto"
 
 
+def mode_text(mode: str) -> str:
+    """How the batch runs, in words: in this process, or on which Dask scheduler."""
+    return "in this process" if mode == SCHEDULER_NONE else f"Dask scheduler {mode}"
+
+
 @dataclass
 class BatchSummary:
     """What a batch did: counts by status, wall time, and where the rows are."""
@@ -103,7 +108,7 @@ def run_cohort(
     try:
         for job in kept:
             emit(row_from_result_file(job, result_dir(out, job.case_id, job.task), "skipped"))
-        log.info("%d case(s) to run, %d kept from an earlier run (%s)", len(todo), len(kept), mode)
+        log.info("%d case(s) to run, %d kept from an earlier run (%s)", len(todo), len(kept), mode_text(mode))
         if mode == SCHEDULER_NONE:
             from radtriage.batch.prefetch import run_in_process
 
