@@ -5,6 +5,13 @@ One seeded command (about 6 minutes on 2 idle CPU cores, 12 on a loaded machine)
 
     .venv/bin/python scripts/train_demo_cmb_detect.py      # writes radtriage/bundles/cmb-detect-demo-<VERSION>
 
+Re-calibration only (steps 3-4 below on an existing bundle's weights, unchanged; about 3 minutes)::
+
+    .venv/bin/python scripts/train_demo_cmb_detect.py --recalibrate radtriage/bundles/cmb-detect-demo-0.2.0
+
+(this is how 0.2.1 was made from 0.2.0 — in git history before 0.2.1 — same weights, a magnitude-only operating
+point added; run on the 0.2.1 folder itself it reproduces the same operating points and FROCs).
+
 Phantoms (:func:`radtriage.phantoms.make_swi_case`: 0.5x0.5x2 mm temporal-lobe patches with microbleeds, veins,
 calcifications and air-bone cells, phase included) by seed, each one 'patient', never shared between roles:
 
@@ -25,8 +32,11 @@ Steps:
    jittered microbleed centres are the positives; train :class:`radtriage.nets.cmb.CmbDiscriminator` the same
    way (class-balanced, phase zeroed in 30 % of patches so the model also works without phase);
 3. combination rule ``confidence = stage1 ** (1 - w) * stage2 ** w`` (w = 0: screener alone, 0.5: geometric mean,
-   1: discriminator alone): w with the best mean validation FROC sensitivity at 0.5/1/2/4 FP per scan, then the
-   operating threshold = highest validation sensitivity at <= 1 FP per scan;
+   1: discriminator alone): w with the fewest validation false positives per scan at the target sensitivity
+   (0.90; ties: the best mean FROC sensitivity at 0.5/1/2/4 FP per scan, then the larger w), then the operating
+   threshold = highest validation sensitivity at <= 1 FP per scan; chosen twice, on the validation phantoms
+   with phase and on the same phantoms magnitude only (most T2*-GRE comes without phase) — the pipeline uses
+   the magnitude-only pair whenever no phase is given;
 4. held-out FROC of stage 1 alone and of stage 1 + 2 (same runs), with and without phase; the bundle and its
    model card.
 
@@ -40,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -59,6 +68,7 @@ from radtriage.phantoms import make_swi_case  # noqa: E402
 from radtriage.tasks.cmb_detect import training_data as td  # noqa: E402
 from radtriage.tasks.cmb_detect.detector import SETTINGS_KEY, CmbPipeline, DetectSettings  # noqa: E402
 from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
+    TARGET,
     compare_stages,
     evaluate_runs,
     fp_per_scan_at,
@@ -69,7 +79,7 @@ from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
 log = logging.getLogger("train_demo_cmb_detect")
 
 BUNDLE_NAME = "cmb-detect-demo"
-VERSION = "0.2.0"
+VERSION = "0.2.1"
 DESCRIPTION = (
     "DEMO, not for clinical use: two-stage cerebral microbleed detector for SWI / T2*-GRE (3D FCN screener on a "
     "1 mm isotropic grid + 3D patch discriminator on magnitude and optional phase), trained only on synthetic "
@@ -83,6 +93,9 @@ CHANGELOG = {
     "0.1.0": "first demo version, trained on SWI phantoms with scripts/train_demo_cmb_detect.py",
     "0.2.0": "stage 2 trained on every stage-1 candidate of 48 mining phantoms (hard negatives) and weighted into "
              "the confidence by validation; exact tiled stage-1 screening (no overlap, empty tiles skipped)",
+    "0.2.1": "same weights as 0.2.0; own magnitude-only operating point (stage-2 weight and threshold chosen on the "
+             "validation phantoms run without phase), used whenever no phase is given; weight chosen by the fewest "
+             "validation FP/scan at sensitivity 0.90",
 }
 STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PATCH2 = 16
@@ -133,17 +146,21 @@ def mean_sensitivity(result: dict[str, Any]) -> float:
 
 
 def choose_stage2_weight(runs: list[Any], scans: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
-    """The weight w of the discriminator in ``confidence = stage1 ** (1 - w) * stage2 ** w`` with the best mean
-    FROC sensitivity (0.5/1/2/4 FP per scan) on the validation ``runs`` (ties: the larger w)."""
-    scores, fp90 = {}, {}
+    """The weight w of the discriminator in ``confidence = stage1 ** (1 - w) * stage2 ** w`` needing the fewest
+    false positives per scan for the target sensitivity on the validation ``runs`` (ties: the best mean FROC
+    sensitivity at 0.5/1/2/4 FP per scan, then the larger w)."""
+    target = float(TARGET["sensitivity"])
+    scores, fp_at = {}, {}
     for w in STAGE2_WEIGHTS:
         result = evaluate_runs(rescored(runs, w), scans)
         scores[w] = mean_sensitivity(result)
-        fp90[w] = fp_per_scan_at(result, 0.9)
-    best = max(STAGE2_WEIGHTS, key=lambda w: (round(scores[w], 6), w))
+        fp_at[w] = fp_per_scan_at(result, target)
+    best = min(STAGE2_WEIGHTS, key=lambda w: (np.inf if fp_at[w] is None else round(fp_at[w], 6),
+                                              -round(scores[w], 6), -w))
     return best, {"candidates": {str(w): v for w, v in scores.items()},
-                  "fp_per_scan_at_sensitivity_0.9": {str(w): v for w, v in fp90.items()}, "chosen": best,
-                  "criterion": "mean validation FROC sensitivity at 0.5/1/2/4 FP per scan"}
+                  f"fp_per_scan_at_sensitivity_{target:g}": {str(w): v for w, v in fp_at.items()}, "chosen": best,
+                  "criterion": f"fewest validation FP/scan at sensitivity {target:g} (ties: mean FROC sensitivity "
+                               "at 0.5/1/2/4 FP per scan, then the larger w)"}
 
 
 def choose_threshold(runs: list[Any], scans: list[dict[str, Any]], score: str,
@@ -175,7 +192,9 @@ def model_card(summary: dict[str, Any]) -> str:
         return "not reached" if v is None else f"{v:.2f}"
 
     ph, mag = summary["held_out_with_phase"], summary["held_out_magnitude_only"]
-    w = summary["stage2_weight"]
+    w, w_mag = summary["stage2_weight"], summary["stage2_weight_magnitude_only"]
+    crit = summary["weight_choice"]["criterion"]
+    fp_key = next(k for k in summary["weight_choice"] if k.startswith("fp_per_scan_at_sensitivity"))
     n_scans, n_lesions = ph["stage1_2"]["froc"]["n_scans"], ph["stage1_2"]["froc"]["n_lesions"]
     lines = [
         f"# {BUNDLE_NAME} {VERSION}", "",
@@ -191,11 +210,15 @@ def model_card(summary: dict[str, Any]) -> str:
         "phase, phase zero when absent) around every candidate, trained on the candidates stage 1 actually proposes "
         "on the mining phantoms (its false positives — veins, calcifications, air-bone edges — are the hard "
         "negatives).",
-        f"- Confidence = stage1 ** (1 - w) * stage2 ** w with **w = {w}** (chosen on {summary['n_val']} validation "
-        "phantoms among 0, 0.25, 0.5, 0.75, 1 by mean FROC sensitivity at 0.5/1/2/4 FP/scan; validation values: "
-        f"{summary['weight_choice']['candidates']}).",
-        f"- Operating threshold {summary['threshold']:.3f} on the confidence (validation: highest sensitivity at "
-        "<= 1 FP/scan).",
+        f"- Confidence = stage1 ** (1 - w) * stage2 ** w with **w = {w} with phase** and **w = {w_mag} magnitude "
+        f"only** (w = 0: stage 1 alone), each chosen on the {summary['n_val']} validation phantoms run with / "
+        f"without phase among 0, 0.25, 0.5, 0.75, 1 by the {crit}. Validation FP/scan at sensitivity 0.9 with "
+        f"phase {summary['weight_choice'][fp_key]}, magnitude only {summary['weight_choice_magnitude_only'][fp_key]}; "
+        f"mean sensitivity with phase {summary['weight_choice']['candidates']}, magnitude only "
+        f"{summary['weight_choice_magnitude_only']['candidates']}.",
+        f"- Operating threshold on the confidence: {summary['threshold']:.3f} with phase, "
+        f"{summary['threshold_magnitude_only']:.3f} magnitude only (validation: highest sensitivity at <= 1 FP/scan "
+        "in each mode); the pipeline picks the magnitude-only pair whenever no phase image is given.",
         "- Candidates merged within max(3 mm, radius); radius from the thresholded blob; location class "
         "(lobar / deep / infratentorial) from a **rule-based** vertex-centred head frame (no atlas), `unknown` "
         "when the whole head is not in the field of view (as for these phantom patches).",
@@ -213,8 +236,8 @@ def model_card(summary: dict[str, Any]) -> str:
           for r in ph["fp_per_scan_at_sensitivity"]], "",
         f"Operating point, stage 1 + 2: with phase {op(ph['stage1_2'])}; magnitude only {op(mag['stage1_2'])}.",
         f"Stage 1 alone at its own validation threshold: {op(ph['stage1'])}.",
-        f"Target (sensitivity >= 0.90 at <= 1.5 FP/scan) with stage 2 on: with phase **{met(ph['stage1_2'])}**, "
-        f"magnitude only **{met(mag['stage1_2'])}**.", "",
+        f"Target (sensitivity >= 0.90 at <= 1.5 FP/scan) with each mode's own operating point: with phase "
+        f"**{met(ph['stage1_2'])}**, magnitude only **{met(mag['stage1_2'])}**.", "",
         "## Stage metrics (patch level, held-out phantom split of radtriage.training)",
         f"- Stage 1 test ROC AUC: {summary['stage1_test_auc']:.4f}; best epoch {summary['stage1_best_epoch']}",
         f"- Stage 2 test ROC AUC: {summary['stage2_test_auc']:.4f}; best epoch {summary['stage2_best_epoch']}",
@@ -229,36 +252,18 @@ def model_card(summary: dict[str, Any]) -> str:
         "- Without phase, calcifications cannot be told from microbleeds; phase must be unwrapped, "
         "background-removed, right-handed radians.",
         "- The location rule needs a whole-head scan and an upright head; it is approximate (10-15 mm).",
-        "", f"Reproduce: `.venv/bin/python scripts/train_demo_cmb_detect.py --seed {summary['seed']}`", "",
+        "", f"Reproduce: `.venv/bin/python scripts/train_demo_cmb_detect.py --seed {summary['seed']}`"
+        + (f" (weights); this version's calibration: `{summary['recalibrated']['command']}`"
+           if summary.get("recalibrated") else ""), "",
     ]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--out", type=Path, default=ROOT / "radtriage" / "bundles")
-    parser.add_argument("--n-cases", type=int, default=24, help="stage-1 training phantoms")
-    parser.add_argument("--n-mine", type=int, default=32, help="phantoms whose stage-1 candidates train stage 2")
-    parser.add_argument("--negatives", type=int, default=50,
-                        help="hardest stage-1 false positives (highest screener score) kept per mining phantom")
-    parser.add_argument("--n-val", type=int, default=10)
-    parser.add_argument("--n-eval", type=int, default=10)
-    parser.add_argument("--phase-dropout", type=float, default=0.3,
-                        help="share of stage-2 patches with the phase channel zeroed (magnitude-only robustness)")
-    parser.add_argument("--epochs1", type=int, default=5)
-    parser.add_argument("--epochs2", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-
-    import torch
-
-    from radtriage.models import default_metadata, write_bundle
-    from radtriage.runtime.device import set_deterministic
+def train(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """Steps 1-2: train both stages; returns the detector, the training facts for the summary and the stage
+    bundles' docs (``{file name: text}``)."""
     from radtriage.training import AugmentConfig
 
-    torch.set_num_threads(2)
-    set_deterministic(args.seed)
     rng = np.random.default_rng(args.seed)
     n_mine = max(args.n_mine, args.n_cases)
     seeds = list(range(n_mine))
@@ -297,65 +302,147 @@ def main(argv: list[str] | None = None) -> int:
                          args.seed, aug, patience=3)
         detector.discriminator.load_state_dict(r2.fit.best_weights)
         detector.eval()
+        docs = {f"{stage}_{f.name}": f.read_text() for stage, result in (("stage1", r1), ("stage2", r2))
+                for f in sorted((result.bundle_path / "docs").glob("*.json"))}
 
-        val_seeds = list(range(VAL_SEED0, VAL_SEED0 + args.n_val))
-        val_scans = phantom_scans(val_seeds)
-        val_runs = [pipe.detect(s["magnitude"], s["phase"], threshold=0.0) for s in val_scans]
-        weight, weight_choice = choose_stage2_weight(val_runs, val_scans)
-        log.info("stage-2 weight %s (validation %s)", weight, weight_choice["candidates"])
-        threshold, choice = choose_threshold(rescored(val_runs, weight), val_scans, "confidence")
-        threshold1, choice1 = choose_threshold(val_runs, val_scans, "stage1")
-        settings = DetectSettings(detection_threshold=threshold, stage2_weight=weight)
-        pipe = CmbPipeline(detector, settings)
-        eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + args.n_eval))
-        scans = phantom_scans(eval_seeds)
-        held_phase = compare_stages(pipe, scans, use_phase=True, stage1_threshold=threshold1)
-        held_mag = compare_stages(pipe, scans, use_phase=False, stage1_threshold=threshold1)
-        for name, held in (("with phase", held_phase), ("magnitude only", held_mag)):
-            log.info("held-out %s: stage 1 %s; stage 1+2 %s", name,
-                     [round(p["sensitivity"], 3) for p in held["stage1"]["sensitivity_at_fp"]],
-                     [round(p["sensitivity"], 3) for p in held["stage1_2"]["sensitivity_at_fp"]])
+    def auc(r: Any) -> float | None:
+        value = r.test_metrics.get("per_class", {}).get("cmb", {}).get("roc_auc")
+        return value.get("value") if isinstance(value, dict) else value
 
-        def auc(r: Any) -> float | None:
-            value = r.test_metrics.get("per_class", {}).get("cmb", {}).get("roc_auc")
-            return value.get("value") if isinstance(value, dict) else value
+    facts = {"n_cases": args.n_cases, "n_mine": n_mine, "n_stage1": len(items1), "n_stage2": len(items2),
+             "n_stage2_positive": n_pos2, "stage1_test_auc": auc(r1), "stage1_best_epoch": r1.fit.best_epoch,
+             "stage2_test_auc": auc(r2), "stage2_best_epoch": r2.fit.best_epoch}
+    return detector, facts, docs
 
-        summary = {
-            "seed": args.seed, "n_cases": args.n_cases, "n_mine": n_mine, "n_val": args.n_val,
-            "val_seeds": val_seeds, "eval_seeds": eval_seeds,
-            "n_stage1": len(items1), "n_stage2": len(items2), "n_stage2_positive": n_pos2,
-            "stage1_test_auc": auc(r1), "stage1_best_epoch": r1.fit.best_epoch,
-            "stage2_test_auc": auc(r2), "stage2_best_epoch": r2.fit.best_epoch,
-            "threshold": threshold, "threshold_choice": choice, "stage1_threshold_choice": choice1,
-            "stage2_weight": weight, "weight_choice": weight_choice,
-            "held_out_with_phase": held_phase, "held_out_magnitude_only": held_mag,
-        }
-        froc_of = {k: to_plain(held_phase[k]["sensitivity_at_fp"]) for k in ("stage1", "stage1_2")}
-        meta = default_metadata(
-            BUNDLE_NAME, "cmb_detect", version=VERSION, description=DESCRIPTION, class_names=["cmb"],
-            inputs={"contrasts": ["magnitude", "phase"], "modality": "MR", "spacing": [1.0, 1.0, 1.0],
-                    "patch_size": [PATCH2] * 3},
-            demo=True, outputs={"channels": 1, "kind": "detection", "froc": froc_of["stage1_2"],
-                                "froc_stage1_only": froc_of["stage1"],
-                                "froc_magnitude_only": to_plain(held_mag["stage1_2"]["sensitivity_at_fp"])},
-            thresholds={"cmb": {"operating": threshold}},
-            changelog=CHANGELOG,
-        )
-        meta["radtriage"]["training"] = {"script": "scripts/train_demo_cmb_detect.py", "seed": args.seed,
-                                         "stage1_best_epoch": r1.fit.best_epoch, "stage2_best_epoch": r2.fit.best_epoch}
-        target = args.out / f"{BUNDLE_NAME}-{VERSION}"
-        network_def = {"_target_": DETECTOR_NAME, "candidate_args": CANDIDATE_ARGS,
-                       "discriminator_args": DISCRIMINATOR_ARGS}
-        write_bundle(target, detector, meta, network_def, model_card_text=model_card(to_plain(summary)),
-                     extra_config={SETTINGS_KEY: settings.to_dict()}, overwrite=True)
-        docs = target / "docs"
-        for stage, result in (("stage1", r1), ("stage2", r2)):
-            for f in sorted((result.bundle_path / "docs").glob("*.json")):
-                shutil.copy(f, docs / f"{stage}_{f.name}")
-        write_evaluation(held_phase["stage1_2"], docs, "cmb_")
-        write_evaluation(held_phase["stage1"], docs, "cmb_stage1_only_")
-        write_evaluation(held_mag["stage1_2"], docs, "cmb_magnitude_only_")
-        (docs / "summary.json").write_text(json.dumps(to_plain(summary), indent=2))
+
+TRAINING_FACTS = ("n_cases", "n_mine", "n_stage1", "n_stage2", "n_stage2_positive", "stage1_test_auc",
+                  "stage1_best_epoch", "stage2_test_auc", "stage2_best_epoch")
+
+
+def trained_bundle(path: Path) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """An existing bundle's detector (weights unchanged), training facts (its ``docs/summary.json``) and stage
+    docs, for re-calibration without training."""
+    from radtriage.models import load_bundle
+
+    loaded = load_bundle(path, "cpu", task="cmb_detect")
+    detector = loaded.network.eval()
+    docs_dir = path / "docs"
+    summary = json.loads((docs_dir / "summary.json").read_text())
+    facts = {k: summary[k] for k in TRAINING_FACTS}
+    facts["recalibrated"] = {"from": f"{loaded.meta.name} {loaded.meta.version}",
+                             "weights_sha256": loaded.meta.weights.sha256,
+                             "command": "scripts/train_demo_cmb_detect.py --recalibrate "
+                                        f"radtriage/bundles/{path.name}"}
+    docs = {f.name: f.read_text() for f in sorted(docs_dir.glob("stage[12]_*.json"))}
+    return detector, facts, docs
+
+
+def calibrate(pipe: Any, val_scans: list[dict[str, Any]], use_phase: bool) -> dict[str, Any]:
+    """Step 3 for one input mode: the stage-2 weight and operating threshold on the validation phantoms, run with
+    (``use_phase``) or without phase; also the screener-only threshold."""
+    runs = [pipe.detect(s["magnitude"], s["phase"] if use_phase else None, threshold=0.0) for s in val_scans]
+    weight, weight_choice = choose_stage2_weight(runs, val_scans)
+    threshold, choice = choose_threshold(rescored(runs, weight), val_scans, "confidence")
+    threshold1, choice1 = choose_threshold(runs, val_scans, "stage1")
+    log.info("%s: stage-2 weight %s (validation FP/scan at 0.9: %s), threshold %.4f",
+             "with phase" if use_phase else "magnitude only", weight,
+             weight_choice[next(k for k in weight_choice if k.startswith("fp_per_scan"))], threshold)
+    return {"weight": weight, "weight_choice": weight_choice, "threshold": threshold, "threshold_choice": choice,
+            "stage1_threshold": threshold1, "stage1_threshold_choice": choice1}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--out", type=Path, default=ROOT / "radtriage" / "bundles")
+    parser.add_argument("--recalibrate", type=Path, default=None, metavar="BUNDLE",
+                        help="skip training: re-choose the operating points (with phase and magnitude only) for this "
+                             "bundle's weights and write them as version " + VERSION)
+    parser.add_argument("--n-cases", type=int, default=24, help="stage-1 training phantoms")
+    parser.add_argument("--n-mine", type=int, default=32, help="phantoms whose stage-1 candidates train stage 2")
+    parser.add_argument("--negatives", type=int, default=50,
+                        help="hardest stage-1 false positives (highest screener score) kept per mining phantom")
+    parser.add_argument("--n-val", type=int, default=10)
+    parser.add_argument("--n-eval", type=int, default=10)
+    parser.add_argument("--phase-dropout", type=float, default=0.3,
+                        help="share of stage-2 patches with the phase channel zeroed (magnitude-only robustness)")
+    parser.add_argument("--epochs1", type=int, default=5)
+    parser.add_argument("--epochs2", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    import torch
+
+    from radtriage.models import default_metadata, write_bundle
+    from radtriage.runtime.device import set_deterministic
+
+    torch.set_num_threads(2)
+    set_deterministic(args.seed)
+    if args.recalibrate is not None:
+        detector, facts, stage_docs = trained_bundle(args.recalibrate.resolve())
+    else:
+        detector, facts, stage_docs = train(args)
+
+    val_seeds = list(range(VAL_SEED0, VAL_SEED0 + args.n_val))
+    val_scans = phantom_scans(val_seeds)
+    pipe = CmbPipeline(detector, DetectSettings(stage2_weight=0.0))  # validation candidates merged by stage 1
+    cal = calibrate(pipe, val_scans, use_phase=True)
+    cal_mag = calibrate(pipe, val_scans, use_phase=False)
+    settings = DetectSettings(detection_threshold=cal["threshold"], stage2_weight=cal["weight"],
+                              stage2_weight_magnitude_only=cal_mag["weight"],
+                              detection_threshold_magnitude_only=cal_mag["threshold"])
+    pipe = CmbPipeline(detector, settings)
+    eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + args.n_eval))
+    scans = phantom_scans(eval_seeds)
+    held_phase = compare_stages(pipe, scans, use_phase=True, stage1_threshold=cal["stage1_threshold"])
+    held_mag = compare_stages(pipe, scans, use_phase=False, stage1_threshold=cal_mag["stage1_threshold"])
+    for name, held in (("with phase", held_phase), ("magnitude only", held_mag)):
+        log.info("held-out %s: stage 1 %s; stage 1+2 %s", name,
+                 [round(p["sensitivity"], 3) for p in held["stage1"]["sensitivity_at_fp"]],
+                 [round(p["sensitivity"], 3) for p in held["stage1_2"]["sensitivity_at_fp"]])
+
+    summary = {
+        "seed": args.seed, "n_val": args.n_val, "val_seeds": val_seeds, "eval_seeds": eval_seeds, **facts,
+        "threshold": cal["threshold"], "threshold_choice": cal["threshold_choice"],
+        "stage1_threshold_choice": cal["stage1_threshold_choice"],
+        "stage2_weight": cal["weight"], "weight_choice": cal["weight_choice"],
+        "threshold_magnitude_only": cal_mag["threshold"],
+        "threshold_choice_magnitude_only": cal_mag["threshold_choice"],
+        "stage1_threshold_choice_magnitude_only": cal_mag["stage1_threshold_choice"],
+        "stage2_weight_magnitude_only": cal_mag["weight"], "weight_choice_magnitude_only": cal_mag["weight_choice"],
+        "held_out_with_phase": held_phase, "held_out_magnitude_only": held_mag,
+    }
+    froc_of = {k: to_plain(held_phase[k]["sensitivity_at_fp"]) for k in ("stage1", "stage1_2")}
+    meta = default_metadata(
+        BUNDLE_NAME, "cmb_detect", version=VERSION, description=DESCRIPTION, class_names=["cmb"],
+        inputs={"contrasts": ["magnitude", "phase"], "modality": "MR", "spacing": [1.0, 1.0, 1.0],
+                "patch_size": [PATCH2] * 3},
+        demo=True, outputs={"channels": 1, "kind": "detection", "froc": froc_of["stage1_2"],
+                            "froc_stage1_only": froc_of["stage1"],
+                            "froc_magnitude_only": to_plain(held_mag["stage1_2"]["sensitivity_at_fp"])},
+        thresholds={"cmb": {"operating": cal["threshold"], "operating_magnitude_only": cal_mag["threshold"]}},
+        changelog=CHANGELOG,
+    )
+    meta["radtriage"]["training"] = {"script": "scripts/train_demo_cmb_detect.py", "seed": args.seed,
+                                     "stage1_best_epoch": facts["stage1_best_epoch"],
+                                     "stage2_best_epoch": facts["stage2_best_epoch"],
+                                     **({"recalibrated": facts["recalibrated"]} if "recalibrated" in facts else {})}
+    meta["radtriage"]["operating_points"] = {
+        "with_phase": {"stage2_weight": cal["weight"], "threshold": cal["threshold"]},
+        "magnitude_only": {"stage2_weight": cal_mag["weight"], "threshold": cal_mag["threshold"]},
+    }
+    target = args.out / f"{BUNDLE_NAME}-{VERSION}"
+    network_def = {"_target_": DETECTOR_NAME, "candidate_args": CANDIDATE_ARGS,
+                   "discriminator_args": DISCRIMINATOR_ARGS}
+    write_bundle(target, detector, meta, network_def, model_card_text=model_card(to_plain(summary)),
+                 extra_config={SETTINGS_KEY: settings.to_dict()}, overwrite=True)
+    docs = target / "docs"
+    for name, text in stage_docs.items():
+        (docs / name).write_text(text)
+    write_evaluation(held_phase["stage1_2"], docs, "cmb_")
+    write_evaluation(held_phase["stage1"], docs, "cmb_stage1_only_")
+    write_evaluation(held_mag["stage1_2"], docs, "cmb_magnitude_only_")
+    (docs / "summary.json").write_text(json.dumps(to_plain(summary), indent=2))
     log.info("wrote %s", target)
     return 0
 

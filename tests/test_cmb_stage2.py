@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from radtriage.tasks.cmb_detect import CmbPipeline, candidate_heatmap
+from radtriage.image import Image
+from radtriage.tasks.cmb_detect import CmbPipeline, DetectSettings, candidate_heatmap
+from radtriage.tasks.cmb_detect import runner as cmb_runner
 from radtriage.tasks.cmb_detect.detector import foreground_box, head_mask
 from radtriage.tasks.cmb_detect.evaluate import evaluate_runs, fp_per_scan_at, phantom_scans
 
@@ -87,3 +90,85 @@ def test_stage2_probability_separates_hits_from_stage1_false_positives(held_out)
             (hit_p if hit else fp_p).append(c.stage2_probability)
     assert hit_p and fp_p
     assert np.median(hit_p) > 0.5 > np.median(fp_p), (np.median(hit_p), np.median(fp_p))
+
+
+class _DarkScreener(nn.Module):
+    """Stage-1 stub: high where the 3x3x3 mean of the normalised magnitude is dark."""
+
+    def heatmap(self, x: torch.Tensor) -> torch.Tensor:
+        return 12.0 * (0.55 - nn.functional.avg_pool3d(x[:, :1], 3, 1, 1, count_include_pad=False))
+
+
+class _ConstantDiscriminator(nn.Module):
+    """Stage-2 stub: the same logit for every patch (probability ``sigmoid(logit)``)."""
+
+    def __init__(self, logit: float) -> None:
+        super().__init__()
+        self.logit = logit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 1), self.logit)
+
+
+class _StubCascade(nn.Module):
+    def __init__(self, logit: float) -> None:
+        super().__init__()
+        self.candidate = _DarkScreener()
+        self.discriminator = _ConstantDiscriminator(logit)
+
+
+def _dark_dots_scan() -> tuple[Image, Image]:
+    """A 1 mm 32^3 'head' (tissue 800, noise) with two dark spheres, and a phase image on the same grid."""
+    rng = np.random.default_rng(3)
+    arr = np.full((32, 32, 32), 800.0, np.float32) + rng.normal(0, 8.0, (32, 32, 32)).astype(np.float32)
+    k, j, i = np.indices(arr.shape)
+    for c in ((12, 12, 14), (20, 21, 18)):
+        arr[(k - c[0]) ** 2 + (j - c[1]) ** 2 + (i - c[2]) ** 2 <= 4] *= 0.1
+    magnitude = Image(arr, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    return magnitude, magnitude.with_array(np.zeros_like(arr))
+
+
+def test_magnitude_only_input_uses_its_own_calibrated_weight_and_threshold() -> None:
+    magnitude, phase = _dark_dots_scan()
+    settings = DetectSettings(candidate_threshold=0.5, detection_threshold=0.3, stage2_weight=0.5,
+                              stage2_weight_magnitude_only=0.0, detection_threshold_magnitude_only=0.8)
+    assert DetectSettings.from_dict(settings.to_dict()) == settings
+    pipe = CmbPipeline(_StubCascade(logit=-1.0), settings)
+    p2 = 1.0 / (1.0 + np.exp(1.0))
+
+    mag = pipe.detect(magnitude)
+    assert mag.candidates and not mag.phase_used
+    assert (mag.threshold, mag.stage2_weight) == (0.8, 0.0)
+    for c in mag.candidates:  # w = 0: the screener alone
+        assert c.confidence == pytest.approx(c.candidate_score)
+        assert c.stage2_probability == pytest.approx(p2)
+
+    both = pipe.detect(magnitude, phase)
+    assert both.phase_used and (both.threshold, both.stage2_weight) == (0.3, 0.5)
+    for c in both.candidates:
+        assert c.confidence == pytest.approx(np.sqrt(c.candidate_score * p2), rel=1e-5)
+    assert pipe.detect(magnitude, threshold=0.1).threshold == 0.1, "an explicit threshold still wins"
+
+    # the runner reports which operating point it used; without magnitude-only values it falls back
+    out = cmb_runner.run({"magnitude": magnitude}, pipeline=pipe, heatmap=False).outputs
+    assert (out["threshold"], out["stage2_weight"], out["operating_point"]) == (0.8, 0.0, "magnitude only")
+    out = cmb_runner.run({"magnitude": magnitude, "phase": phase}, pipeline=pipe, heatmap=False).outputs
+    assert (out["threshold"], out["operating_point"]) == (0.3, "with phase")
+    plain = DetectSettings(detection_threshold=0.3, stage2_weight=0.5)
+    assert plain.operating(False) == plain.operating(True) == (0.5, 0.3)
+
+
+def test_installed_bundle_carries_a_validated_magnitude_only_operating_point() -> None:
+    from radtriage.models import BundleNotFoundError, load_bundle
+
+    try:
+        pipe = CmbPipeline.from_bundle(None, "cpu")
+    except BundleNotFoundError as exc:
+        pytest.skip(f"no cmb_detect bundle installed: {exc}")
+    meta = load_bundle(pipe.bundle_info["path"], "cpu", task="cmb_detect").meta
+    points = meta.raw["radtriage"]["operating_points"]
+    s = pipe.settings
+    assert s.stage2_weight_magnitude_only is not None and s.detection_threshold_magnitude_only is not None
+    assert s.operating(True) == (points["with_phase"]["stage2_weight"], points["with_phase"]["threshold"])
+    assert s.operating(False) == (points["magnitude_only"]["stage2_weight"], points["magnitude_only"]["threshold"])
+    assert meta.thresholds["cmb"]["operating_magnitude_only"] == s.detection_threshold_magnitude_only

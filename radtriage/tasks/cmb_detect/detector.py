@@ -37,7 +37,10 @@ class DetectSettings:
     """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``).
 
     ``stage2_weight`` w sets the confidence: ``stage1_score ** (1 - w) * stage2_probability ** w`` (w = 1: the
-    discriminator alone; chosen on validation phantoms by the training script). ``roi_size`` is the stage-1 tile
+    discriminator alone; chosen on validation phantoms by the training script). Without a phase image the
+    cascade uses its own operating point when the bundle has one: ``stage2_weight_magnitude_only`` and
+    ``detection_threshold_magnitude_only`` (calibrated on the validation phantoms run magnitude-only; None: the
+    with-phase values). ``roi_size`` is the stage-1 tile
     (tiles do not overlap: valid convolutions read an exact halo); ``overlap`` applies only to networks without
     valid convolutions (MONAI sliding window).
     """
@@ -53,6 +56,8 @@ class DetectSettings:
     detection_threshold: float = 0.5
     echo_mode: str = "rss"
     stage2_weight: float = 1.0
+    stage2_weight_magnitude_only: float | None = None
+    detection_threshold_magnitude_only: float | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> DetectSettings:
@@ -68,6 +73,15 @@ class DetectSettings:
         out = asdict(self)
         out["roi_size"] = list(self.roi_size)
         return out
+
+    def operating(self, phase_used: bool) -> tuple[float, float]:
+        """``(stage2_weight, detection_threshold)`` for an input with or without phase."""
+        if phase_used:
+            return float(self.stage2_weight), float(self.detection_threshold)
+        w = self.stage2_weight if self.stage2_weight_magnitude_only is None else self.stage2_weight_magnitude_only
+        t = (self.detection_threshold if self.detection_threshold_magnitude_only is None
+             else self.detection_threshold_magnitude_only)
+        return float(w), float(t)
 
 
 @dataclass
@@ -113,6 +127,8 @@ class DetectionRun:
     heatmap: np.ndarray
     n_peaks: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    phase_used: bool = False
+    stage2_weight: float = float("nan")
 
     @property
     def detections(self) -> list[CmbDetection]:
@@ -186,9 +202,13 @@ class CmbPipeline:
         loaded = load_bundle(path, device, task=TASK)
         meta = loaded.meta
         settings = DetectSettings.from_dict(loaded.config.get(SETTINGS_KEY))
-        op = (meta.thresholds.get("cmb") or {}).get("operating")
-        if op is not None:
-            settings = DetectSettings.from_dict({**settings.to_dict(), "detection_threshold": float(op)})
+        ops = meta.thresholds.get("cmb") or {}
+        overrides = {key: float(ops[name]) for name, key in (("operating", "detection_threshold"),
+                                                             ("operating_magnitude_only",
+                                                              "detection_threshold_magnitude_only"))
+                     if ops.get(name) is not None}
+        if overrides:
+            settings = DetectSettings.from_dict({**settings.to_dict(), **overrides})
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
         return cls(loaded.network.eval(), settings, loaded.device, info)
 
@@ -217,7 +237,8 @@ class CmbPipeline:
         phase_sign: float = 1.0,
         progress: Callable[[float, str], None] | None = None,
     ) -> DetectionRun:
-        """Run the cascade on one magnitude (optionally with its phase). ``threshold`` overrides the bundle's."""
+        """Run the cascade on one magnitude (optionally with its phase). ``threshold`` overrides the bundle's
+        operating threshold (the magnitude-only one when no phase is given, see :meth:`DetectSettings.operating`)."""
         report = progress or (lambda fraction, message="": None)
         s = self.settings
         timings: dict[str, float] = {}
@@ -241,7 +262,8 @@ class CmbPipeline:
         probs = self.discriminate(extract_patches(stack, peaks.voxels, s.patch_size))
         t3 = time.perf_counter()
         timings["stage2"] = (t3 - t2) * 1000
-        w = float(s.stage2_weight)
+        phase_used = work.phase is not None
+        w, operating = s.operating(phase_used)
         confidence = np.clip(peaks.scores, 1e-6, 1) ** (1.0 - w) * np.clip(probs, 1e-6, 1) ** w
         frame, note = estimate_head_frame(work.magnitude, work.grid)
         lps = work.index_to_lps(peaks.ijk) if len(peaks) else np.zeros((0, 3))
@@ -264,5 +286,5 @@ class CmbPipeline:
             ))
         timings["postprocess"] = (time.perf_counter() - t3) * 1000
         report(0.9, f"{len(found)} candidate(s) scored")
-        return DetectionRun(found, s.detection_threshold if threshold is None else float(threshold), frame, note,
-                            work, heat, len(peaks), timings)
+        return DetectionRun(found, operating if threshold is None else float(threshold), frame, note,
+                            work, heat, len(peaks), timings, phase_used, w)

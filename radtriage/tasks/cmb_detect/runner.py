@@ -49,6 +49,8 @@ def outputs_of(run: DetectionRun, key: str, phase_used: bool) -> dict[str, Any]:
         "phase_used": phase_used,
         "echo_combination": run.working.echo_note or "single echo",
         "threshold": run.threshold,
+        "stage2_weight": run.stage2_weight,
+        "operating_point": "with phase" if run.phase_used else "magnitude only",
         "n_candidates_stage1": run.n_peaks,
         "n_candidates_scored": len(run.candidates),
         "n_detections": len(detections),
