@@ -8,7 +8,6 @@ imported inside methods so that this file loads even before its dependencies are
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import pathlib
 from collections.abc import Mapping
@@ -230,8 +229,12 @@ class BodyRegionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
         """Add the job's label map, tables and header-QA verdict to the scene and show them."""
         volumeNode = self._parameterNode.inputVolume
-        result = self.logic.readJobResult(outputs)
-        nodes = self.logic.addResults(result, self.logic.readLabelImage(outputs), volumeNode)
+        from RadTriageCommonLib.job_files import readJobResult, readJobVolume
+
+        from radtriage.tasks.body_region.runner import LABEL_VOLUME
+
+        result = readJobResult(outputs)
+        nodes = self.logic.addResults(result, readJobVolume(outputs, LABEL_VOLUME), volumeNode)
         self.showResult(result, volumeNode, nodes)
 
     def showResult(self, result: Mapping[str, Any], volumeNode, nodes: Mapping[str, Any]) -> None:
@@ -359,20 +362,6 @@ class BodyRegionLogic(ScriptedLoadableModuleLogic):
         paths, outputDir = writeJobInputs(TASK_NAME, {"image": self.volumeImage(volumeNode)})
         logger.info("starting %s in a background process", TASK_NAME)
         return BackgroundJob(self.buildArgv(paths["image"], modality, minimumConfidence), outputDir).start()
-
-    @staticmethod
-    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The finished job's ``result.json`` document."""
-        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
-
-    @staticmethod
-    def readLabelImage(outputs: Mapping[str, Any]):
-        """The job's per-slice region label volume as an ``Image`` (None when the job wrote none)."""
-        from radtriage.io import read_volume
-        from radtriage.tasks.body_region.runner import LABEL_VOLUME
-
-        path = outputs.get(LABEL_VOLUME)
-        return read_volume(path) if path else None
 
     def addResults(self, result: Mapping[str, Any], labelImage, volumeNode: vtkMRMLScalarVolumeNode) -> dict:
         """Add the core's MRML outputs (colour band label map, ranges and per-slice tables, header-QA attributes).
@@ -531,12 +520,12 @@ class BodyRegionTest(ScriptedLoadableModuleTest):
 
     def test_BodyRegion_runAnswers(self) -> None:
         """Logic.run answers in process with the installed demo bundle, labelled as a demo."""
+        from RadTriageCommonLib.testing import assertDemoAnswer
+
         self.delayDisplay("Body-region run")
         _case, volumeNode = self._phantomVolume()
         result = BodyRegionLogic().run(volumeNode)
-        self.assertEqual(result.task, TASK_NAME)  # the demo bundle is installed: run answers in process
-        self.assertTrue(result.outputs)
-        self.assertIn("demo, not for clinical use", " ".join(result.notices))
+        assertDemoAnswer(self, result, TASK_NAME)
         self.delayDisplay("Test passed")
 
     def test_BodyRegion_backgroundJob(self) -> None:

@@ -273,8 +273,12 @@ class CMBDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
         """Add the detections, the count table and the heatmap overlay to the scene and show them for review."""
         volumeNode = self._parameterNode.inputVolume
-        result = self.logic.readJobResult(outputs)
-        nodes = self.logic.addResults(result, volumeNode, self.logic.readHeatmapImage(outputs))
+        from RadTriageCommonLib.job_files import readJobResult, readJobVolume
+
+        from radtriage.tasks.cmb_detect.runner import HEATMAP_VOLUME
+
+        result = readJobResult(outputs)
+        nodes = self.logic.addResults(result, volumeNode, readJobVolume(outputs, HEATMAP_VOLUME))
         self.showResult(result, volumeNode, nodes)
 
     def showResult(self, result: Mapping[str, Any], volumeNode, nodes: Mapping[str, Any]) -> None:
@@ -509,20 +513,6 @@ class CMBDetectLogic(ScriptedLoadableModuleLogic):
         logger.info("starting %s in a background process", TASK_NAME)
         return BackgroundJob(self.buildArgv(paths["image"], paths.get("phase")), outputDir).start()
 
-    @staticmethod
-    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The finished job's ``result.json`` document."""
-        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
-
-    @staticmethod
-    def readHeatmapImage(outputs: Mapping[str, Any]):
-        """The job's stage-1 heatmap as an ``Image`` (None when the job wrote none)."""
-        from radtriage.io import read_volume
-        from radtriage.tasks.cmb_detect.runner import HEATMAP_VOLUME
-
-        path = outputs.get(HEATMAP_VOLUME)
-        return read_volume(path) if path else None
-
     def addResults(self, result: Mapping[str, Any], volumeNode: vtkMRMLScalarVolumeNode, heatmapImage=None) -> dict:
         """Add the core's detections markups and location count table (and the heatmap over ``volumeNode``).
 
@@ -738,12 +728,12 @@ class CMBDetectTest(ScriptedLoadableModuleTest):
 
     def test_CMBDetect_runAnswers(self) -> None:
         """Logic.run answers in process with the installed demo bundle, labelled as a demo."""
+        from RadTriageCommonLib.testing import assertDemoAnswer
+
         self.delayDisplay("CMB run")
         volumeNode = self._swiVolume()
         result = CMBDetectLogic().run(volumeNode)
-        self.assertEqual(result.task, TASK_NAME)  # the demo bundle is installed: run answers in process
-        self.assertTrue(result.outputs)
-        self.assertIn("demo, not for clinical use", " ".join(result.notices))
+        assertDemoAnswer(self, result, TASK_NAME)
         self.delayDisplay("Test passed")
 
     def test_CMBDetect_backgroundJob(self) -> None:

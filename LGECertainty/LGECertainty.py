@@ -287,8 +287,12 @@ class LGECertaintyWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
         """Add the per-slice table (and the short-axis reformat) to the scene and show the scores."""
-        result = self.logic.readJobResult(outputs)
-        nodes = self.logic.addResults(result, self.logic.readSaxImage(outputs), self._parameterNode.inputVolume)
+        from RadTriageCommonLib.job_files import readJobResult, readJobVolume
+
+        from radtriage.tasks.lge_certainty.runner import SAX_VOLUME
+
+        result = readJobResult(outputs)
+        nodes = self.logic.addResults(result, readJobVolume(outputs, SAX_VOLUME), self._parameterNode.inputVolume)
         self._parameterNode.outputTable = nodes["table"]
         sax = nodes["sax_volume"]
         self.showResult(result, sax if sax is not None else self._parameterNode.inputVolume)
@@ -528,20 +532,6 @@ class LGECertaintyLogic(ScriptedLoadableModuleLogic):
         argv = self.buildArgv(paths["image"], certaintyBand, self.longAxisOptions(points))
         return BackgroundJob(argv, outputDir).start()
 
-    @staticmethod
-    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The finished job's ``result.json`` document."""
-        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
-
-    @staticmethod
-    def readSaxImage(outputs: Mapping[str, Any]):
-        """The job's short-axis reformat as an ``Image`` (None when the stack was scored as given)."""
-        from radtriage.io import read_volume
-        from radtriage.tasks.lge_certainty.runner import SAX_VOLUME
-
-        path = outputs.get(SAX_VOLUME)
-        return read_volume(path) if path else None
-
     def addResults(self, result: Mapping[str, Any], saxImage, volumeNode: vtkMRMLScalarVolumeNode) -> dict:
         """Add the core's per-slice table (and the short-axis reformat) under the study; {"table", "sax_volume"}."""
         from radtriage.tasks.lge_mrml import add_lge_outputs
@@ -697,12 +687,12 @@ class LGECertaintyTest(ScriptedLoadableModuleTest):
 
     def test_LGECertainty_runAnswers(self) -> None:
         """Logic.run answers in process with the installed demo bundle, labelled as a demo."""
+        from RadTriageCommonLib.testing import assertDemoAnswer
+
         self.delayDisplay("LGE run")
         _stack, volumeNode = self._phantomVolume()
         result = LGECertaintyLogic().run(volumeNode)
-        self.assertEqual(result.task, TASK_NAME)  # the demo bundle is installed: run answers in process
-        self.assertTrue(result.outputs)
-        self.assertIn("demo, not for clinical use", " ".join(result.notices))
+        assertDemoAnswer(self, result, TASK_NAME)
         self.delayDisplay("Test passed")
 
     def test_LGECertainty_backgroundJob(self) -> None:

@@ -303,7 +303,9 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
         """Put the job's results table and heatmaps under the study and show the findings."""
-        result = self.logic.readJobResult(outputs)
+        from RadTriageCommonLib.job_files import readJobResult
+
+        result = readJobResult(outputs)
         background = self.logic.referenceNode(result["outputs"], self._jobAssignment)
         inputNodes = [slicer.mrmlScene.GetNodeByID(nodeID) for nodeID in self._jobAssignment]
         nodes = self.logic.addResults(
@@ -510,11 +512,6 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
     def operatingPointFor(useBundleThresholds: bool) -> str:
         """The bundle's operating point: its tuned thresholds, or the fixed 0.5 for every output."""
         return TUNED_OPERATING_POINT if useBundleThresholds else FIXED_OPERATING_POINT
-
-    @staticmethod
-    def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The finished job's ``result.json`` document."""
-        return json.loads(pathlib.Path(outputs["result"]).read_text(encoding="utf-8"))
 
     @staticmethod
     def readHeatmaps(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -732,10 +729,10 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         with self.assertRaises(ValueError):
             logic.run({first.GetID(): "T1", second.GetID(): "T1"})
 
+        from RadTriageCommonLib.testing import assertDemoAnswer
+
         result = logic.run({node.GetID(): contrast for contrast, node in nodes.items()})
-        self.assertEqual(result.task, TASK_NAME)  # the demo bundle is installed: run answers in process
-        self.assertTrue(result.outputs)
-        self.assertIn("demo, not for clinical use", " ".join(result.notices))
+        assertDemoAnswer(self, result, TASK_NAME)
         self.delayDisplay("Test passed")
 
     def test_MRITriage_backgroundJob(self) -> None:

@@ -154,7 +154,9 @@ def test_job_output_goes_under_the_study_with_heatmaps_on_the_input_grid(job_res
     from radtriage.tasks.mri_triage.mrml import TABLE_NAME, table_rows
 
     case, outputs = job_result
-    result = LOGIC.readJobResult(outputs)
+    from RadTriageCommonLib.job_files import readJobResult
+
+    result = readJobResult(outputs)
     out = result["outputs"]
     assert set(out["probabilities"]) == {"abnormal", "acute_infarct", "acute_haemorrhage", "mass_effect"}
     assert all(0.0 <= p <= 1.0 for p in out["probabilities"].values())

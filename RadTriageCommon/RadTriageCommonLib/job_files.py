@@ -6,6 +6,7 @@ import of the job's output files into the scene.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -63,6 +64,19 @@ def writeJobInputs(
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(key)) or "image"
         paths[key] = Path(write_volume(image, inputDir / f"{stem}.nrrd"))
     return paths, outputDir
+
+
+def readJobResult(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The finished job's ``result.json`` document."""
+    return json.loads(Path(outputs["result"]).read_text(encoding="utf-8"))
+
+
+def readJobVolume(outputs: Mapping[str, Any], name: str):
+    """The volume ``name`` the job wrote, as a ``radtriage.image.Image`` (None when the job wrote none)."""
+    from radtriage.io import read_volume
+
+    path = outputs.get(name)
+    return read_volume(path) if path else None
 
 
 def removeJobInputs(outputDir: str | Path) -> bool:

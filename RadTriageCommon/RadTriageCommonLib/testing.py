@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 
@@ -32,6 +30,15 @@ def assertJobRunsTask(testCase: Any, job: Any, task: str, expected: Mapping[str,
         np.testing.assert_allclose(read_volume(written[key]).array, array)
     state = job.wait(timeout=timeout)
     testCase.assertEqual(state.value, "succeeded", f"the job ended {state.value}: {job.error or job.stderr_tail}")
-    result = json.loads(Path(job.outputs["result"]).read_text(encoding="utf-8"))
+    from RadTriageCommonLib.job_files import readJobResult
+
+    result = readJobResult(job.outputs)
     testCase.assertEqual(result["task"], task)
     return result
+
+
+def assertDemoAnswer(testCase: Any, result: Any, task: str) -> None:
+    """Assert an in-process ``TaskResult`` answers ``task`` with outputs and says it comes from a demo model."""
+    testCase.assertEqual(result.task, task)  # the demo bundle is installed: run answers in process
+    testCase.assertTrue(result.outputs)
+    testCase.assertIn("demo, not for clinical use", " ".join(result.notices))
