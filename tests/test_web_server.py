@@ -17,7 +17,7 @@ from radtriage.review import label_controls
 from radtriage.web import access, keys
 from radtriage.web.cli import add_serve_arguments, page_url
 from radtriage.web.jobs import TaskJob, infer_argv
-from radtriage.web.labels import control_state, controls_state, json_safe, label_for
+from radtriage.web.labels import control_state, controls_state, label_for, to_plain
 from radtriage.web.slice_info import current_slice_info
 
 # ------------------------------------------------------------------------------------------------ access token
@@ -158,7 +158,7 @@ def test_cmb_control_value_becomes_a_decision_with_coordinates() -> None:
 
 
 def test_json_safe_handles_numpy_and_non_finite() -> None:
-    assert json_safe({"a": (np.float32(1.5), float("inf")), 2: np.int64(3)}) == {"a": [1.5, None], "2": 3}
+    assert to_plain({"a": (np.float32(1.5), float("inf")), 2: np.int64(3)}) == {"a": [1.5, None], "2": 3}
 
 
 # ------------------------------------------------------------------------------------------------ slice facts

@@ -29,6 +29,7 @@ from radtriage.annotations.progress import done_cases, may_show_model_output, mo
 from radtriage.annotations.records import BLINDED, CaseRef, Label, LabelEntry, Submission
 from radtriage.annotations.schema import (
     BUILTIN_SCHEMAS,
+    TASK_SCHEMAS,
     LabelSchema,
     candidate_target,
     slice_range_target,
@@ -40,6 +41,7 @@ __all__ = [
     "BLINDED",
     "BUILTIN_SCHEMAS",
     "STORE_FILENAME",
+    "TASK_SCHEMAS",
     "AnnotationError",
     "AnnotationStore",
     "CaseList",

@@ -280,6 +280,13 @@ BUILTIN_SCHEMAS: dict[str, LabelSchema] = {
 }
 """The schemas every new store starts with, by name."""
 
+TASK_SCHEMAS: dict[str, tuple[str, ...]] = {
+    task: tuple(name for name, s in BUILTIN_SCHEMAS.items() if s.task == task)
+    for task in dict.fromkeys(s.task for s in BUILTIN_SCHEMAS.values())
+}
+"""Task -> the built-in schemas its readers (and its model, in ``radtriage batch --store``) record, the case's
+read first (normal/abnormal for MRI)."""
+
 
 def builtin_schema(name: str) -> LabelSchema:
     """A built-in schema by name; ``UnknownSchemaError`` lists the known ones."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -56,14 +55,6 @@ class CaseJob:
     def paths(self) -> list[str]:
         """The input files, for error messages."""
         return [spec.path for spec in self.inputs.values()]
-
-
-def case_dir_name(case_id: str) -> str:
-    """A safe folder name for a case id (the id itself when it is plain; else a slug plus a short hash)."""
-    if _SAFE.match(case_id) and case_id not in (".", ".."):
-        return case_id
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case_id).strip("._")[:60] or "case"
-    return f"{slug}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
 
 
 def _volume_stem(path: Path) -> str | None:

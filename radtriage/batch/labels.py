@@ -20,14 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from radtriage.annotations.records import Label, check_identifier
-from radtriage.annotations.schema import CRITICAL_FINDINGS, candidate_target, slice_range_target, slice_target
-
-TASK_SCHEMAS: dict[str, tuple[str, ...]] = {
-    "mri_triage": ("mri_normal_abnormal", "mri_critical_findings"),
-    "lge_certainty": ("lge_rating",),
-    "cmb_detect": ("cmb_review",),
-    "body_region": ("body_region_correction",),
-}
+from radtriage.annotations.schema import (
+    CRITICAL_FINDINGS,
+    candidate_target,
+    slice_range_target,
+    slice_target,
+)
 
 
 def model_reader_id(bundle: Mapping[str, Any]) -> str:
@@ -41,8 +39,9 @@ def model_reader_id(bundle: Mapping[str, Any]) -> str:
 
 
 def model_version(bundle: Mapping[str, Any]) -> str:
-    """``<name>:<version>``: the model whose output the label is."""
-    return f"{bundle.get('name') or 'unknown'}:{bundle.get('version') or '0'}"
+    """``<name>@<version>`` of a result's bundle record: the model version stored with labels — by the model
+    reader here and, for the output a reader saw, by the review session."""
+    return f"{bundle.get('name') or 'unknown'}@{bundle.get('version') or '0'}"
 
 
 def labels_from_result(task: str, outputs: Mapping[str, Any]) -> list[Label]:

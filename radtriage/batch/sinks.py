@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from radtriage.annotations.records import CaseRef
-from radtriage.batch.labels import TASK_SCHEMAS, labels_from_result, model_reader_id, model_version
-from radtriage.tasks.result import to_plain
+from radtriage.annotations.schema import TASK_SCHEMAS
+from radtriage.batch.labels import labels_from_result, model_reader_id, model_version
+from radtriage.tasks.result import read_result, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class StoreSink:
             log.warning("annotation store: %s", row["store_labels"])
 
     def _commit(self, row: Mapping[str, Any]) -> int | str:
-        doc = json.loads((Path(row["result_dir"]) / "result.json").read_text())
+        doc = read_result(row["result_dir"]) or {}
         task, bundle = row["task"], doc.get("bundle") or {}
         labels = labels_from_result(task, doc.get("outputs") or {})
         if not labels:

@@ -7,7 +7,6 @@ Nothing here raises for a bad case: every failure becomes an error row that name
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from radtriage.batch.inputs import CaseJob, case_dir_name
+from radtriage.batch.inputs import CaseJob
 from radtriage.batch.summary import summarize, task_stage_seconds
-from radtriage.tasks.result import RUN_FOLDER_MARK, write_result_atomically
+from radtriage.tasks.result import RESULT_FILE, RUN_FOLDER_MARK, read_result, result_folder, write_result_atomically
 
 log = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
 
 
 @dataclass
@@ -41,7 +39,7 @@ class DecodedCase:
 
 def result_dir(out: str | Path, case_id: str, task: str) -> Path:
     """Where the result of ``task`` on ``case_id`` lives under the batch output folder."""
-    return Path(out) / case_dir_name(case_id) / task
+    return result_folder(out, case_id, task)
 
 
 def is_done(out: str | Path, job: CaseJob) -> bool:
@@ -87,11 +85,16 @@ def base_row(job: CaseJob, status: str, **values: Any) -> dict[str, Any]:
 
 def row_from_result_file(job: CaseJob, folder: Path, status: str) -> dict[str, Any]:
     """The row of a finished case, rebuilt from its ``result.json``."""
-    doc = json.loads((folder / RESULT_FILE).read_text())
-    bundle = doc.get("bundle") or {}
+    doc = read_result(folder) or {}
+    return _result_row(job, status, folder, doc.get("bundle") or {}, doc.get("outputs") or {})
+
+
+def _result_row(job: CaseJob, status: str, folder: Path, bundle: Mapping[str, Any], outputs: Mapping[str, Any],
+                **values: Any) -> dict[str, Any]:
+    """A finished case's row: where its result is, which bundle made it, and the task's summary columns."""
     row = base_row(job, status, result_dir=str(folder), bundle=bundle.get("name"),
-                   bundle_version=bundle.get("version"), demo=bundle.get("demo"))
-    row.update(summarize(job.task, doc.get("outputs") or {}))
+                   bundle_version=bundle.get("version"), demo=bundle.get("demo"), **values)
+    row.update(summarize(job.task, outputs))
     return row
 
 
@@ -129,10 +132,7 @@ def run_decoded(
         decoded.images = {}
     timing.update(run_s=round(t1 - t0, 4), write_s=round(t2 - t1, 4),
                   total_s=round(t2 - decoded.decode_start, 4))
-    bundle_info: Mapping[str, Any] = result.bundle or {}
-    row = base_row(job, "ok", result_dir=str(final), bundle=bundle_info.get("name"),
-                   bundle_version=bundle_info.get("version"), demo=bundle_info.get("demo"), **timing, **row_extra)
-    row.update(summarize(job.task, result.outputs))
+    row = _result_row(job, "ok", final, result.bundle or {}, result.outputs, **timing, **row_extra)
     row["stages_s"] = task_stage_seconds(result.outputs)
     return row
 

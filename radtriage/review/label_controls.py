@@ -12,15 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from radtriage.annotations import BUILTIN_SCHEMAS, Label, LabelEntry, candidate_target, slice_range_target, slice_target
-
-TASK_SCHEMAS: dict[str, tuple[str, ...]] = {
-    "mri_triage": ("mri_normal_abnormal", "mri_critical_findings"),
-    "cmb_detect": ("cmb_review",),
-    "lge_certainty": ("lge_rating",),
-    "body_region": ("body_region_correction",),
-}
-"""Task -> the label schemas its review panel records."""
+from radtriage.annotations import (
+    BUILTIN_SCHEMAS,
+    TASK_SCHEMAS,
+    Label,
+    LabelEntry,
+    candidate_target,
+    slice_range_target,
+    slice_target,
+)
 
 MRI_ABNORMAL_THRESHOLD = 0.5
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -77,6 +79,40 @@ def write_result(result: TaskResult, out_dir: str | Path) -> dict[str, Path]:
     path.write_text(json.dumps(to_plain(result.to_dict()), indent=2, allow_nan=False))
     written["result"] = path
     return written
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def case_folder_name(case_id: str) -> str:
+    """A safe folder name for a case id: the id itself when it is plain, else a slug plus a short hash."""
+    if _PLAIN_NAME.match(case_id) and case_id not in (".", ".."):
+        return case_id
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case_id).strip("._")[:60] or "case"
+    return f"{slug}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
+
+
+def result_folder(root: str | Path, case_id: str, task: str) -> Path:
+    """Where the result of ``task`` on ``case_id`` lives under ``root``: ``<root>/<case folder>/<task>/`` — the one
+    layout ``radtriage batch``, the review session and the front ends all read and write."""
+    return Path(root) / case_folder_name(case_id) / task
+
+
+def read_result(folder: str | Path) -> dict[str, Any] | None:
+    """``result.json`` of a result folder, or None when the folder holds no finished result; InputError names
+    a corrupt file."""
+    from radtriage.errors import InputError
+
+    path = Path(folder) / RESULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(path, f"result file is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or "outputs" not in data:
+        raise InputError(path, "result file has no 'outputs'")
+    return data
 
 
 RUN_FOLDER_MARK = "-run-"

@@ -21,7 +21,7 @@ from radtriage.review.case_mrml import clear_case, load_case
 from radtriage.web import overlay_mrml as overlays
 from radtriage.web.jobs import JobStatus, TaskJob
 from radtriage.web.keys import action_for_key, value_for_digit
-from radtriage.web.labels import controls_state, json_safe, label_for
+from radtriage.web.labels import controls_state, label_for, to_plain
 from radtriage.web.slice_info import current_slice_info
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class ReviewStation:
                 "cmb_points": len(s.cmb_points), "message": s.message}
 
     def _publish(self) -> None:
-        self.state.status_text = json.dumps(json_safe(self._status()))
+        self.state.status_text = json.dumps(to_plain(self._status()))
 
     def _refresh_case_list(self) -> None:
         done = set()
@@ -262,8 +262,8 @@ class ReviewStation:
             peak = overlays.heatmap_peak_on_slice(app_logic, overlays.shown_heatmap(self.slicer.scene),
                                                   HEATMAP_THRESHOLD)
         if info != self.state.slice_info or peak != self.state.heatmap_peak:
-            self.state.slice_info = json_safe(info)
-            self.state.heatmap_peak = json_safe(peak)
+            self.state.slice_info = to_plain(info)
+            self.state.heatmap_peak = to_plain(peak)
             self._publish()
 
     def _on_opacity(self, overlay_opacity: float, overlay_visible: bool, **_: Any) -> None:

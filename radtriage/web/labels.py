@@ -3,27 +3,12 @@ and a reader's value back into a :class:`~radtriage.annotations.Label` committed
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from radtriage.annotations import Label
 from radtriage.review import LabelControl
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with tuples as lists, NaN/inf as None and unknown objects as strings (what trame state can carry)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return json_safe(value.item())
-    return str(value)
+from radtriage.tasks.result import to_plain
 
 
 def describe_value(value: Any) -> str:
@@ -52,13 +37,13 @@ def control_state(control: LabelControl, index: int) -> dict[str, Any]:
         "target": str(control.target),
         "title": control.title,
         "choices": list(control.choices),
-        "minimum": json_safe(control.minimum),
-        "maximum": json_safe(control.maximum),
-        "current": json_safe(current),
+        "minimum": to_plain(control.minimum),
+        "maximum": to_plain(control.maximum),
+        "current": to_plain(current),
         "current_text": describe_value(current),
-        "suggestion": json_safe(control.suggestion),
+        "suggestion": to_plain(control.suggestion),
         "suggestion_text": "" if control.suggestion is None else describe_value(control.suggestion),
-        "context": json_safe(dict(control.context)),
+        "context": to_plain(dict(control.context)),
     }
 
 
