@@ -72,11 +72,15 @@ def case_task(case: CaseRef, default: str | None = None) -> str | None:
     return task
 
 
-def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> None:
+def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> dict[str, str]:
     """Check a whole case list before anything is written: every case has a task (its manifest's or ``task``)
-    and readable inputs. Raises InputError naming the bad manifest or missing file, ValueError for a case
-    without any task."""
+    and readable inputs. Returns each case's task by case id. Raises InputError naming the bad manifest or
+    missing file, ValueError for a case without any task."""
+    tasks = {}
     for case in cases:
-        if case_task(case, task) is None:
+        found = case_task(case, task)
+        if found is None:
             raise ValueError(f"case {case.case_id!r} names no task (no case.json): choose the task to review")
         case_inputs(case)
+        tasks[case.case_id] = found
+    return tasks

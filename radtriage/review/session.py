@@ -62,7 +62,7 @@ class ReviewSession:
         if task is not None and task not in TASK_SCHEMAS:
             raise ValueError(f"unknown task {task!r}; known: {', '.join(TASK_SCHEMAS)}")
         check_identifier(reader_id, "reader id")
-        check_cases(cases, task)  # a bad list raises before anything is written to the store
+        self._tasks = check_cases(cases, task)  # a bad list raises before anything is written to the store
         store.add_reader(reader_id)
         store.add_cases(cases)
 
@@ -129,7 +129,7 @@ class ReviewSession:
     def task_of(self, case: CaseRef | str | None = None) -> str:
         """The task reviewed on the case (the session's, else the case manifest's)."""
         c = self._case(case)
-        task = case_task(c, self.task)
+        task = self._tasks.get(c.case_id) or case_task(c, self.task)  # manifests are read once, when opening
         if task is None:
             raise ValueError(f"case {c.case_id!r} names no task (no case.json) and the session has none: pick a task")
         return task
