@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import re
 from typing import Annotated, Any
 
 import ctk
@@ -555,12 +554,16 @@ class CaseReviewLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def readerIdProblem(readerId: str) -> str:
-        """Why ``readerId`` cannot be used ('' when it can): a pseudonym of letters, digits, '_', '.', ':', '-'."""
+        """Why ``readerId`` cannot be used ('' when it can): the store's rule for a pseudonymous identifier."""
+        from radtriage.annotations import AnnotationError
+        from radtriage.annotations.records import check_identifier
+
         if not readerId.strip():
             return "Enter your reader id (a pseudonym, not your name) first."
-        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", readerId):
-            return (f"Reader id {readerId!r} must be 1-64 letters, digits, '_', '.', ':' or '-' "
-                    "(a pseudonymous code, never a person's name).")  # fmt: skip
+        try:
+            check_identifier(readerId, "Reader id")
+        except AnnotationError as exc:
+            return str(exc)
         return ""
 
     @staticmethod
@@ -639,30 +642,15 @@ class CaseReviewLogic(ScriptedLoadableModuleLogic):
         return CaseList(cases, "Slicer DICOM database")
 
     @staticmethod
-    def checkCases(cases, task: str | None = None) -> None:
-        """Raise for the first case that cannot be reviewed (see ``radtriage.review.check_cases``)."""
-        from radtriage.review import check_cases
-
-        check_cases(cases, task)
-
-    @staticmethod
     def openSession(cases, storeFolder: str | pathlib.Path, readerId: str, blind: bool, task: str | None = None):
-        """Check every case, then open the project's store and a review session resumed at the reader's first
-        undone case. Nothing is written to the store when a case is bad."""
-        from radtriage.annotations import open_store
-        from radtriage.review import ReviewSession
+        """Check the reader id and every case, then open the project's store and a review session resumed at the
+        reader's first undone case. Nothing is written when a case is bad (``radtriage.review.open_session``)."""
+        from radtriage.review import open_session
 
         problem = CaseReviewLogic.readerIdProblem(readerId)
         if problem:
             raise ValueError(problem)
-        CaseReviewLogic.checkCases(cases, task)
-        pathlib.Path(storeFolder).mkdir(parents=True, exist_ok=True)
-        store = open_store(storeFolder)
-        try:
-            session = ReviewSession(cases, store, readerId, task=task, blind=bool(blind))
-        except BaseException:
-            store.close()
-            raise
+        session = open_session(cases, storeFolder, readerId, task=task, blind=bool(blind))
         session.resume()
         return session
 

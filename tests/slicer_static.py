@@ -21,7 +21,7 @@ What is checked, per module folder ``<M>/``:
 per review module folder (``CaseReview/``: a GUI over a case list, no task of its own), the same template,
 ``.ui``, parameter-node and CMake checks, and instead of the task rule: the Logic's static ``buildArgv`` passes the
 *case's* task (a parameter, never a fixed name) to ``infer ... --output {output_dir}``, the Logic has ``startJob``,
-``openSession``, ``loadCase`` and ``commitValues`` and builds on ``ReviewSession`` / ``load_case`` / ``clear_case`` of
+``openSession``, ``loadCase`` and ``commitValues`` and builds on ``open_session`` / ``load_case`` / ``clear_case`` of
 the core, and the widget's ``onRunTaskButton`` checks the dependencies and hands the job to ``JobController``;
 
 per hidden library module folder (``RadTriageCommon/``, no ``.ui``, no icon): ``<M>.py`` defines ``<M>`` with
@@ -57,7 +57,7 @@ REVIEW_MODULES: tuple[str, ...] = ("CaseReview",)
 ALL_MODULES: tuple[str, ...] = (*LIBRARY_MODULES, *MODULES, *REVIEW_MODULES)
 
 REVIEW_LOGIC_METHODS = ("buildArgv", "startJob", "openSession", "loadCase", "commitValues")
-REVIEW_CORE_NAMES = ("ReviewSession", "load_case", "clear_case")
+REVIEW_CORE_NAMES = ("open_session", "load_case", "clear_case")
 """What a review module's Logic must define, and the core names it must build on."""
 
 ICON_SIZE = (128, 128)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import slicer_static as ss
 
-from radtriage.annotations import BLINDED, CaseRef, open_store
+from radtriage.annotations import BLINDED, CaseList, CaseRef, open_store
 from radtriage.errors import InputError
 from radtriage.review import label_controls
 
@@ -425,7 +425,8 @@ def test_bad_case_list_names_the_file_and_writes_nothing(logic, demo, tmp_path: 
         logic.openSession(logic.openCaseList(csv), project, "R1", False, "body_region")
     assert error.value.path == str(tmp_path / "missing.nii.gz")
     with pytest.raises(ValueError, match="names no task"):
-        logic.checkCases([CaseRef("c1", image_paths=(str(demo["cases"] / "05-body-ct" / "body_ct.nii.gz"),))])
+        body_ct = str(demo["cases"] / "05-body-ct" / "body_ct.nii.gz")
+        logic.openSession(CaseList([CaseRef("c1", image_paths=(body_ct,))]), project, "R1", False)
 
 
 @pytest.mark.mrml

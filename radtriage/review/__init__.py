@@ -29,7 +29,7 @@ from radtriage.review.results import (
     result_volume_paths,
     write_result_atomically,
 )
-from radtriage.review.session import ReviewSession, default_results_dir
+from radtriage.review.session import ReviewSession, default_results_dir, open_session
 
 __all__ = [
     "CASE_MANIFEST",
@@ -49,6 +49,7 @@ __all__ = [
     "label_controls",
     "model_version_of",
     "new_run_folder",
+    "open_session",
     "read_result",
     "result_folder",
     "result_volume_paths",

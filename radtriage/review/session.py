@@ -52,6 +52,7 @@ class ReviewSession:
         task: str | None = None,
         blind: bool = False,
         results_dir: str | Path | None = None,
+        checked_tasks: dict[str, str] | None = None,
     ) -> None:
         self.cases = cases
         self.store = store
@@ -62,7 +63,8 @@ class ReviewSession:
         if task is not None and task not in TASK_SCHEMAS:
             raise ValueError(f"unknown task {task!r}; known: {', '.join(TASK_SCHEMAS)}")
         check_identifier(reader_id, "reader id")
-        self._tasks = check_cases(cases, task)  # a bad list raises before anything is written to the store
+        # a bad list raises before anything is written to the store (open_session has checked it already)
+        self._tasks = checked_tasks if checked_tasks is not None else check_cases(cases, task)
         store.add_reader(reader_id)
         store.add_cases(cases)
 
@@ -199,3 +201,29 @@ class ReviewSession:
         c = self._case(case)
         shown = BLINDED if self.blind and not self.is_done(c) else self.model_version(c)
         return self.store.commit_labels(c.case_id, self.reader_id, list(labels), model_version=shown)
+
+
+def open_session(
+    cases: CaseList,
+    store_location: str | Path,
+    reader_id: str,
+    *,
+    task: str | None = None,
+    blind: bool = False,
+    results_dir: str | Path | None = None,
+) -> ReviewSession:
+    """Check the reader id and every case, then open (creating when needed) the project's store and a session on
+    it. A bad list or reader id raises before anything is created — not even the store file."""
+    from radtriage.annotations import open_store
+
+    check_identifier(reader_id, "reader id")
+    tasks = check_cases(cases, task)
+    if not is_postgres_location(store_location) and not Path(store_location).suffix:
+        Path(store_location).mkdir(parents=True, exist_ok=True)
+    store = open_store(store_location)
+    try:
+        return ReviewSession(cases, store, reader_id, task=task, blind=blind, results_dir=results_dir,
+                             checked_tasks=tasks)
+    except BaseException:
+        store.close()
+        raise

@@ -48,8 +48,8 @@ def _workdir(args: argparse.Namespace) -> Path:
 
 def open_session(args: argparse.Namespace):  # -> ReviewSession
     """The review session ``args`` describe: the case list (demo phantoms when none), store, reader, blind mode."""
-    from radtriage.annotations import open_case_list, open_store
-    from radtriage.review import ReviewSession, build_demo_cases
+    from radtriage.annotations import open_case_list
+    from radtriage.review import build_demo_cases, open_session
 
     workdir = _workdir(args)
     if args.cases:
@@ -57,12 +57,8 @@ def open_session(args: argparse.Namespace):  # -> ReviewSession
     else:
         print(f"[serve] demo case list (phantoms, not for clinical use) in {workdir / 'cases'}", flush=True)
         source = build_demo_cases(workdir / "cases")
-    store_location = args.store or workdir / "project"
-    if not args.store:
-        Path(store_location).mkdir(parents=True, exist_ok=True)
-    store = open_store(store_location)
-    return ReviewSession(open_case_list(source), store, args.reader, task=args.task, blind=args.blind,
-                         results_dir=args.results)
+    return open_session(open_case_list(source), args.store or workdir / "project", args.reader, task=args.task,
+                        blind=args.blind, results_dir=args.results)
 
 
 def page_url(host: str, port: int, token: str | None) -> str:
