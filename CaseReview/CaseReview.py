@@ -618,28 +618,16 @@ class CaseReviewLogic(ScriptedLoadableModuleLogic):
         """A case list with one case per (patient, study) of DICOM database rows (see ``dicomDatabaseRows``).
 
         Cases carry a hashed patient key and the UIDs, never the PatientID; each series is read from the folder
-        holding its files.
+        holding its files (the same grouping as a DICOM folder: ``radtriage.annotations.caselist.study_cases``).
         """
-        import os
-
-        from radtriage.annotations import CaseList, CaseRef
-        from radtriage.annotations.caselist import dicom_case_id
+        from radtriage.annotations.caselist import study_cases
         from radtriage.io.dicom import patient_key
 
-        studies: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for row in rows:
-            studies.setdefault((patient_key(row.get("patientId")), str(row["studyUid"])), []).append(row)
-        cases = []
-        for (key, study), members in studies.items():
-            folders = dict.fromkeys(
-                os.path.commonpath([str(pathlib.Path(f).parent) for f in m["files"]]) for m in members
-            )
-            cases.append(CaseRef(dicom_case_id(key, study), patient_key=key, study_uid=study,
-                                 series_uids=tuple(str(m["seriesUid"]) for m in members),
-                                 image_paths=tuple(folders)))  # fmt: skip
-        if not cases:
+        series = [(patient_key(row.get("patientId")), str(row["studyUid"]), str(row["seriesUid"]), row["files"])
+                  for row in rows]  # fmt: skip
+        if not series:
             raise ValueError("The DICOM database holds no series: import studies in the DICOM module first.")
-        return CaseList(cases, "Slicer DICOM database")
+        return study_cases(series, "Slicer DICOM database")
 
     @staticmethod
     def openSession(cases, storeFolder: str | pathlib.Path, readerId: str, blind: bool, task: str | None = None):

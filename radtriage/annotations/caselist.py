@@ -15,7 +15,7 @@ import csv
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from radtriage.annotations.errors import AnnotationError
@@ -172,31 +172,39 @@ def dicom_case_id(patient_key: str, study_uid: str) -> str:
     return f"{patient_key}-{hashlib.sha256(study_uid.encode()).hexdigest()[:8]}"
 
 
+def study_cases(series: Iterable[tuple[str, str, str, Sequence[str | Path]]], source: str) -> CaseList:
+    """One case per (patient key, study) of ``(patient key, StudyInstanceUID, SeriesInstanceUID, files)`` series
+    records; each series is read from the folder that holds its files. Shared by DICOM folders and Slicer's DICOM
+    database, so both give the same case ids."""
+    studies: dict[tuple[str, str], list[tuple[str, Sequence[str | Path]]]] = {}
+    for key, study, series_uid, files in series:
+        studies.setdefault((key, study), []).append((series_uid, files))
+    cases = []
+    for (key, study), members in studies.items():
+        folders = dict.fromkeys(os.path.commonpath([str(Path(f).parent) for f in files]) for _, files in members)
+        cases.append(
+            _as_case(
+                Path(source),
+                f"study {study}",
+                case_id=dicom_case_id(key, study),
+                patient_key=key,
+                study_uid=study,
+                series_uids=tuple(uid for uid, _ in members),
+                image_paths=tuple(folders),
+            )
+        )
+    return CaseList(cases, source)
+
+
 def case_list_from_dicom(folder: str | Path) -> CaseList:
     """One case per (patient key, study) among the DICOM image series under ``folder``."""
     from radtriage.io import scan_dicom
 
     folder = Path(folder)
-    studies: dict[tuple[str, str], list] = {}
-    for series in scan_dicom(folder):
-        studies.setdefault((series.patient_key, series.study_uid), []).append(series)
-    if not studies:
+    found = [(s.patient_key, s.study_uid, s.series_uid, s.files) for s in scan_dicom(folder)]
+    if not found:
         raise InputError(folder, "no DICOM image series found in this folder (nor in its sub-folders)")
-    cases = []
-    for (key, study), members in studies.items():
-        folders = dict.fromkeys(os.path.commonpath([str(f.parent) for f in s.files]) for s in members)
-        cases.append(
-            _as_case(
-                folder,
-                f"study {study}",
-                case_id=dicom_case_id(key, study),
-                patient_key=key,
-                study_uid=study,
-                series_uids=tuple(s.series_uid for s in members),
-                image_paths=tuple(folders),
-            )
-        )
-    return CaseList(cases, str(folder))
+    return study_cases(found, str(folder))
 
 
 def _looks_like_dicom_folder(folder: Path) -> bool:
