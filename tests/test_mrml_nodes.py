@@ -87,6 +87,14 @@ def test_volume_round_trip_is_exact_for_oblique_anisotropic_geometry(headless):
     np.testing.assert_allclose(back.origin, image.origin, atol=1e-12)
     np.testing.assert_allclose(back.direction, image.direction, atol=1e-12)
 
+    view = volume_node_to_image(node, copy=False)  # no copy: the node's own voxels, read-only
+    np.testing.assert_array_equal(view.array, image.array)
+    assert not view.array.flags.writeable and back.array.flags.writeable
+    back.array.flat[0] += 1
+    assert view.array.flat[0] == image.array.flat[0]  # the copy is independent of the node
+    node.GetImageData().GetPointData().GetScalars().SetTuple1(0, 1234)
+    assert view.array.flat[0] == 1234  # the view follows the node
+
 
 def _ijk_to_ras(node):
     from vtkmodules.vtkCommonMath import vtkMatrix4x4

@@ -108,8 +108,9 @@ def image_to_volume_node(scene: Any, image: Image, name: str, labelmap: bool = F
     return node
 
 
-def volume_node_to_image(node: Any) -> Image:
-    """The node's voxels and geometry as an :class:`Image` (LPS; parent transforms are not applied)."""
+def volume_node_to_image(node: Any, copy: bool = True) -> Image:
+    """The node's voxels and geometry as an :class:`Image` (LPS; parent transforms are not applied). With
+    ``copy=False`` the array is a read-only view of the node's voxels (for a quick look; it changes with them)."""
     image_data = node.GetImageData()
     if image_data is None:
         raise ValueError(f"volume node {node.GetName()!r} has no image data")
@@ -117,7 +118,11 @@ def volume_node_to_image(node: Any) -> Image:
         logger.warning("volume node %s is under a transform; its local geometry is returned", node.GetID())
     i, j, k = image_data.GetDimensions()
     scalars = image_data.GetPointData().GetScalars()
-    array = numpy_support.vtk_to_numpy(scalars).copy()
+    array = numpy_support.vtk_to_numpy(scalars)
+    if copy:
+        array = array.copy()
+    else:
+        array.flags.writeable = False
     n_components = scalars.GetNumberOfComponents()
     array = array.reshape((k, j, i, n_components) if n_components > 1 else (k, j, i))
 

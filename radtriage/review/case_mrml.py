@@ -61,7 +61,8 @@ def load_case(
     ``show_outputs`` (default: the session's blind rule allows it) and a result exists — the task overlays.
 
     Every node added carries the attribute ``RadTriage.ReviewCase`` = case id, so :func:`clear_case` removes
-    exactly them. Returns ``{"inputs": {key: node}, "reference": node, "overlays": {...} or {}, "shown": bool}``.
+    exactly them. Returns ``{"inputs": {key: node}, "reference": node, "overlays": {...} or {}, "shown": bool,
+    "task": str, "result": the result.json content or None}``.
     """
     from radtriage.io import read_image
     from radtriage.mrml import image_to_volume_node, place_under_study, show_in_slice_views
@@ -88,7 +89,7 @@ def load_case(
         if node.GetID() not in before and not node.IsSingleton():
             node.SetAttribute(CASE_ATTRIBUTE, c.case_id)
     return {"inputs": nodes, "reference": reference, "overlays": overlays, "shown": visible and data is not None,
-            "task": task}
+            "task": task, "result": data}
 
 
 def case_nodes(scene: Any, case_id: str | None = None) -> list[Any]:

@@ -172,7 +172,7 @@ class ReviewStation:
             else:
                 for view in self.slicer.view_manager.get_slice_views():
                     view.set_visible_in_3d(True)
-            result = self.session.result(case)
+            result = self.loaded["result"]
             shown = bool(self.loaded.get("shown"))
             nodes = self.loaded.get("overlays") or {}
             if shown and nodes.get("markups") is not None:
@@ -255,7 +255,7 @@ class ReviewStation:
         k = overlays.current_slice_index(app_logic, reference)
         outputs = None
         if self.state.outputs_shown:
-            outputs = (self.session.result() or {}).get("outputs")
+            outputs = (self.loaded.get("result") or {}).get("outputs")  # read once, when the case was loaded
         info = current_slice_info(self.state.task, outputs, k, overlays.slice_plane(app_logic))
         peak = None
         if self.state.outputs_shown and self.state.task == "mri_triage":

@@ -87,7 +87,7 @@ def heatmap_peak_on_slice(app_logic: Any, heatmap_node: Any, threshold: float, l
     nothing on the slice reaches ``threshold``."""
     if heatmap_node is None:
         return None
-    image = volume_node_to_image(heatmap_node)
+    image = volume_node_to_image(heatmap_node, copy=False)  # runs on every slice move: no volume copy
     origin, normal = slice_plane(app_logic, layout)
     axis = _normal_axis(heatmap_node, normal)
     index = round(float(ras_to_ijk(heatmap_node, origin)[axis]))
