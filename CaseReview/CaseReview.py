@@ -332,7 +332,7 @@ class CaseReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._added = []
             self._buildPanel(self.session.controls())
             self.ui.overlayLabel.text = self.logic.overlayText(
-                nodes["shown"], self.session.outputs_visible(), self.session.result() is not None
+                nodes["shown"], self.session.outputs_visible(), nodes["result"] is not None
             )
         self._showSession()
 
