@@ -11,7 +11,7 @@ from radtriage.batch.cli import add_batch_arguments, run_batch
 from radtriage.batch.cohort import BatchSummary, effective_scheduler, run_cohort
 from radtriage.batch.inputs import CaseJob, InputSpec, resolve_case, resolve_jobs
 from radtriage.batch.labels import labels_from_result, model_reader_id
-from radtriage.batch.worker import process_case, result_dir
+from radtriage.batch.worker import process_case
 
 __all__ = [
     "BatchSummary",
@@ -24,7 +24,6 @@ __all__ = [
     "process_case",
     "resolve_case",
     "resolve_jobs",
-    "result_dir",
     "run_batch",
     "run_cohort",
 ]

@@ -14,7 +14,8 @@ from typing import Any
 from radtriage.batch.inputs import AUTO_TASK, DEFAULT_EXCLUDE, CaseJob, resolve_jobs
 from radtriage.batch.sinks import CSV_NAME, JSONL_NAME, CsvSink, JsonlSink, StoreSink
 from radtriage.batch.summary import columns_for
-from radtriage.batch.worker import is_done, result_dir, row_from_result_file
+from radtriage.batch.worker import is_done, row_from_result_file
+from radtriage.tasks.result import result_folder
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def run_cohort(
 
     try:
         for job in kept:
-            emit(row_from_result_file(job, result_dir(out, job.case_id, job.task), "skipped"))
+            emit(row_from_result_file(job, result_folder(out, job.case_id, job.task), "skipped"))
         log.info("%d case(s) to run, %d kept from an earlier run (%s)", len(todo), len(kept), mode_text(mode))
         if mode == SCHEDULER_NONE:
             from radtriage.batch.prefetch import run_in_process

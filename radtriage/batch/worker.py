@@ -37,14 +37,9 @@ class DecodedCase:
     decode_end: float = 0.0
 
 
-def result_dir(out: str | Path, case_id: str, task: str) -> Path:
-    """Where the result of ``task`` on ``case_id`` lives under the batch output folder."""
-    return result_folder(out, case_id, task)
-
-
 def is_done(out: str | Path, job: CaseJob) -> bool:
     """Whether an earlier run finished this case (its ``result.json`` is in place)."""
-    return (result_dir(out, job.case_id, job.task) / RESULT_FILE).is_file()
+    return (result_folder(out, job.case_id, job.task) / RESULT_FILE).is_file()
 
 
 def _describe_error(exc: BaseException, job: CaseJob) -> str:
@@ -114,7 +109,7 @@ def run_decoded(
     row_extra = {"worker": f"{socket.gethostname()}:{os.getpid()}", "timeline": timeline}
     if decoded.error:
         return base_row(job, "error", error=decoded.error, **timing, **row_extra)
-    final = result_dir(out, job.case_id, job.task)
+    final = result_folder(out, job.case_id, job.task)
     _clear_partials(final.parent)
     t0 = time.time()
     timeline["run_start"] = t0
