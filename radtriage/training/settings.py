@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -181,19 +181,8 @@ class TrainConfig:
         )
 
     def loop_settings(self) -> LoopSettings:
-        """The epoch-loop part of the settings."""
-        return LoopSettings(
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            min_delta=self.min_delta,
-            seed=self.seed,
-            balance=self.balance,
-            num_workers=self.num_workers,
-            monitor=self.monitor,
-        )
+        """The epoch-loop part of the settings (every LoopSettings field, taken from this config)."""
+        return LoopSettings(**{f.name: getattr(self, f.name) for f in fields(LoopSettings)})
 
     def settings_record(self) -> dict[str, Any]:
         """Plain-JSON training settings for the model card (paths and callables as text)."""
