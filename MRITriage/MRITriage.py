@@ -1,21 +1,19 @@
 """MRITriage: multi-contrast brain MRI triage with critical findings (3D Slicer scripted module).
 
-The widget only reads the GUI and calls the Logic; the Logic converts MRML nodes to
-``radtriage.image.Image`` and delegates to the slicer-free core (``radtriage``). The core is
-imported inside methods so that this file loads even before its dependencies are installed.
+Thin glue of its widgets and results on :mod:`RadTriageCommonLib.module_base`; the scene work is the core's
+``radtriage.tasks.mri_triage.mrml``, imported inside methods so that this file loads before its dependencies.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import qt
 import slicer
-import vtk
+from RadTriageCommonLib.module_base import ModuleLogicBase, ModuleTestBase, ModuleWidgetBase, resolveNodeIDs
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -31,22 +29,10 @@ logger = logging.getLogger(__name__)
 
 TASK_NAME = "mri_triage"
 
-IGNORE_CONTRAST = "(not used)"
-"""Choice in the contrast column that leaves a volume out of the triage."""
-
-TUNED_OPERATING_POINT = "balanced"
-FIXED_OPERATING_POINT = "default"
-"""Operating points stored with the model bundle: thresholds tuned per output, or 0.5 for every output."""
-
 HEATMAP_COLORMAPS = ("Iron", "ColdToHotRainbow", "Inferno", "PET-Heat")
 """Colour maps offered for the heatmap overlay (Slicer colour node names)."""
 
-CRITICAL_OUTPUTS = ("acute_infarct", "acute_haemorrhage", "mass_effect")
-"""The outputs that make a study critical when positive (as in radtriage.tasks.mri_triage)."""
-
-NO_CRITICAL_TEXT = "No critical finding above threshold"
 CRITICAL_STYLE = "QLabel { color: #c00000; font-weight: bold; }"
-DEFAULT_PATIENT = "RadTriage"
 
 #
 # MRITriage
@@ -60,16 +46,16 @@ class MRITriage(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("MRI Triage")
         self.parent.categories = ["RadTriage"]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["RadTriageCommon"]
         self.parent.contributors = ["SlicerRadTriage contributors"]
         self.parent.helpText = _(
             "Triage of brain MRI from up to eight contrasts (any may be missing): probability of abnormal, acute "
-            "infarct, acute haemorrhage and mass effect, with saliency heatmaps. Contrasts are detected "
-            "automatically and can be corrected in the table; the corrected contrasts are what the model gets. "
-            "Results: a table (probability, decision, threshold), a red banner listing critical findings above "
-            "threshold, the missing contrasts and notices, and a heatmap overlay per output (choose the output, "
-            "colour map and opacity). Everything is placed under the study in the Data module and saved with the "
-            "scene. "
+            "infarct, acute haemorrhage and mass effect, with saliency heatmaps. Contrasts are detected from the "
+            "DICOM tags (through Slicer's DICOM database), the file name or the volume name, and can be corrected "
+            "in the table; the corrected contrasts are what the model gets. Results: a table (probability, "
+            "decision, threshold), a red banner listing critical findings above threshold, the missing contrasts "
+            "and notices, and a heatmap overlay per output, all under the study in the Data module. "
+            "Needs 3D Slicer 5.12 or newer. "
             "The bundled demo model is trained on procedural phantoms only: demo, not for clinical use. "
             'See the <a href="https://github.com/SlicerRadTriage/SlicerRadTriage#mritriage">documentation</a>.'
         )
@@ -88,14 +74,14 @@ class MRITriage(ScriptedLoadableModule):
 class MRITriageParameterNode:
     """The parameters of the module, saved with the scene.
 
-    studyFolder - folder with the study's DICOM files or volume files.
+    studyFolder - folder with the study's DICOM files or volume files ("" until chosen).
     useBundleThresholds - decide each output at the bundle's tuned thresholds ("balanced"), else at 0.5 ("default").
-    outputTable - table receiving one row per output (probability, decision, threshold).
+    outputTable - table receiving one row per output (a new one when none is chosen).
     heatmapOpacity - foreground opacity of the heatmap overlay in the slice views.
     heatmapColormap - colour map of the heatmap overlay.
     """
 
-    studyFolder: pathlib.Path
+    studyFolder: str = ""
     useBundleThresholds: bool = True
     outputTable: vtkMRMLTableNode
     heatmapOpacity: Annotated[float, WithinRange(0, 1)] = 0.5
@@ -107,47 +93,27 @@ class MRITriageParameterNode:
 #
 
 
-class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI of the module: reads the .ui file and calls the Logic."""
+class MRITriageWidget(ModuleWidgetBase, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """GUI of the module: the contrast table and the results; the life cycle and the job are the base's."""
 
+    failureMessage = _("MRI triage failed.")
+    startErrorMessage = _("Cannot start the MRI triage.")
+    applyToolTip = _("Triage the study from the assigned contrasts")
+    runningToolTip = _("Stop the running triage")
+    missingInputToolTip = _("Load a study or use loaded volumes, and assign at least one contrast")
+    jobInputParameters = ()  # the job's volumes come from the contrast table, captured in startJob
+    autoSelectParameters = ()
+    pathParameters: ClassVar[Mapping[str, str]] = {"studyFolder": "studyFolderPathLineEdit"}
     CONTRAST_COLUMNS = ("Volume", "Contrast", "Confidence", "Why")
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._jobs = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._jobAssignment: dict[str, str] = {}
-        self._background = None
-        self._heatmapNodes: dict[str, Any] = {}
+    _jobAssignment: Mapping[str, str] = {}  # {volume node ID: contrast} of the running/last job
+    _background, _heatmapNodes = None, {}
 
-    def setup(self) -> None:
-        """Build the GUI from Resources/UI/MRITriage.ui and connect it."""
-        ScriptedLoadableModuleWidget.setup(self)
+    def createLogic(self) -> MRITriageLogic:
+        return MRITriageLogic()
 
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/MRITriage.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
-        self.logic = MRITriageLogic()
-
-        from RadTriageCommonLib.job_controller import JobController
-
-        self._jobs = JobController(
-            self.ui.applyButton,
-            self.ui.progressBar,
-            self.ui.statusLabel,
-            self.onJobFinished,
-            failureMessage=_("MRI triage failed."),
-            onStateChanged=lambda running: self._checkCanApply(),
-        )
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def setupWidgets(self) -> None:
+        """The contrast table, the study buttons, the output table view and the heatmap choice."""
         self.ui.contrastsTableWidget.setColumnCount(len(self.CONTRAST_COLUMNS))
         self.ui.contrastsTableWidget.setHorizontalHeaderLabels(list(self.CONTRAST_COLUMNS))
         self.ui.loadStudyButton.connect("clicked(bool)", self.onLoadStudyButton)
@@ -155,101 +121,45 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.outputTableSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.ui.resultsTableView.setMRMLTableNode
         )
-        self.ui.heatmapOutputComboBox.connect("currentIndexChanged(int)", self._updateHeatmapDisplay)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.progressBar.setVisible(False)
+        self.ui.heatmapOutputComboBox.connect("currentIndexChanged(int)", self.onHeatmapChoiceChanged)
 
-        self.initializeParameterNode()
+    def initializeParameterNode(self) -> None:
+        """The base's parameter node set-up, then offer the heatmaps already in the scene (a reloaded scene)."""
+        super().initializeParameterNode()
+        heatmaps = {} if self._heatmapNodes else self.logic.heatmapsInScene()
+        if heatmaps:
+            self._showHeatmapChoices(heatmaps, None, None)
 
-    def cleanup(self) -> None:
-        """Called when the application closes and the module widget is destroyed."""
-        if self._jobs is not None:
-            self._jobs.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        """Called each time the user opens this module."""
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        """Called each time the user opens a different module."""
-        if self._parameterNode:
-            if self._parameterNodeGuiTag is not None:
-                self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-                self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        """Called just before the scene is closed."""
-        self.setParameterNode(None)
+    def clearResults(self) -> None:
         self.ui.contrastsTableWidget.setRowCount(0)
         self._showFindings(None)
 
-    def onSceneEndClose(self, caller, event) -> None:
-        """Called just after the scene is closed."""
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+    def applyProblem(self) -> str:
+        return "" if self._assignmentFromTable() else self.missingInputToolTip
 
-    def initializeParameterNode(self) -> None:
-        """Ensure the parameter node exists and is observed; offer heatmaps already in the scene."""
-        self.setParameterNode(self.logic.getParameterNode())
-        self._restoreHeatmapsFromScene()
-
-    def setParameterNode(self, inputParameterNode: MRITriageParameterNode | None) -> None:
-        """Connect the GUI to ``inputParameterNode`` (widgets carry a SlicerParameterName property)."""
-        if self._parameterNode:
-            if self._parameterNodeGuiTag is not None:
-                self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-                self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateHeatmapDisplay)
-            self._checkCanApply()
-
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        folder = self._parameterNode.studyFolder if self._parameterNode else None
-        self.ui.loadStudyButton.enabled = bool(folder and str(folder) not in ("", ".") and folder.is_dir())
-        if self._jobs is not None and self._jobs.running:
-            self.ui.applyButton.toolTip = _("Stop the running triage")
-            self.ui.applyButton.enabled = True
-        elif self._parameterNode and self._assignmentFromTable():
-            self.ui.applyButton.toolTip = _("Triage the study from the assigned contrasts")
-            self.ui.applyButton.enabled = True
-        else:
-            self.ui.applyButton.toolTip = _("Load a study or use loaded volumes, and assign at least one contrast")
-            self.ui.applyButton.enabled = False
+    def onParameterNodeModified(self) -> None:
+        folder = self._parameterNode.studyFolder
+        self.ui.loadStudyButton.enabled = bool(folder) and pathlib.Path(folder).is_dir()
+        self.onHeatmapChoiceChanged()
 
     def onLoadStudyButton(self) -> None:
-        """Load every series of the study folder, then detect their contrasts."""
-        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
-
-        if not ensureDependencies():
+        """Load every series of the study folder (the first one shown), then detect their contrasts."""
+        if not self.ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot load the study."), waitCursor=True):
-            nodes = self.logic.loadStudyFolder(self._parameterNode.studyFolder)
-            self._fillContrastTable(nodes)
+            self._fillContrastTable(self.logic.loadStudyFolder(self._parameterNode.studyFolder))
 
     def onDetectContrastsButton(self) -> None:
         """Detect the contrast of every scalar volume already in the scene (label maps and heatmaps excluded)."""
-        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
-
-        if not ensureDependencies():
+        if not self.ensureDependencies():
             return
-        nodes = [
-            node
-            for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
-            if not node.IsA("vtkMRMLLabelMapVolumeNode") and node.GetAttribute("RadTriage.Role") != "heatmap"
-        ]
         with slicer.util.tryWithErrorDisplay(_("Cannot detect the contrasts."), waitCursor=True):
-            self._fillContrastTable(nodes)
+            self._fillContrastTable(self.logic.candidateVolumes())
 
     def _fillContrastTable(self, nodes: Sequence[vtkMRMLScalarVolumeNode]) -> None:
         """One row per volume: name, an editable contrast choice, the guess's confidence and explanation."""
+        from radtriage.tasks.mri_triage.mrml import IGNORE_CONTRAST
+
         assignment = self.logic.assignContrasts(nodes)
         table = self.ui.contrastsTableWidget
         table.setRowCount(0)
@@ -262,59 +172,52 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             table.setItem(row, 0, nameItem)
             combo = qt.QComboBox()
             combo.addItems([*guess["choices"], IGNORE_CONTRAST])
-            combo.setCurrentText(guess["contrast"])
+            combo.setCurrentText(guess["choice"])
             combo.connect("currentIndexChanged(int)", self._checkCanApply)
             table.setCellWidget(row, 1, combo)
             table.setItem(row, 2, qt.QTableWidgetItem(f"{guess['confidence']:.2f}"))
             table.setItem(row, 3, qt.QTableWidgetItem(guess["explanation"]))
         table.resizeColumnsToContents()
-        self.ui.statusLabel.text = _("{count} volumes; check the Contrast column before Apply.").format(
-            count=len(nodes)
-        )
+        self.ui.statusLabel.text = _("{n} volumes; check the Contrast column before Apply.").format(n=len(nodes))
         self._checkCanApply()
 
     def _assignmentFromTable(self) -> dict[str, str]:
         """Volume node ID -> contrast chosen (or corrected) in the table; rows set to 'not used' are left out."""
+        from radtriage.tasks.mri_triage.mrml import IGNORE_CONTRAST
+
         table = self.ui.contrastsTableWidget
         assignment = {}
         for row in range(table.rowCount):
-            nameItem = table.item(row, 0)
-            combo = table.cellWidget(row, 1)
-            if nameItem is None or combo is None or combo.currentText == IGNORE_CONTRAST:
-                continue
-            assignment[nameItem.data(qt.Qt.UserRole)] = combo.currentText
+            nameItem, combo = table.item(row, 0), table.cellWidget(row, 1)
+            if nameItem is not None and combo is not None and combo.currentText != IGNORE_CONTRAST:
+                assignment[nameItem.data(qt.Qt.UserRole)] = combo.currentText
         return assignment
 
-    def onApplyButton(self) -> None:
-        """Start the triage in a background process, or cancel the one running; results load when it ends."""
-        from RadTriageCommonLib.dependencies_dialog import ensureDependencies
+    def startJob(self):
+        """Start the triage on the table's volumes; they are kept (by ID) as the volumes this job ran on."""
+        assignment = self._assignmentFromTable()
+        operatingPoint = self.logic.operatingPointFor(self._parameterNode.useBundleThresholds)
+        job = self.logic.startJob(assignment, operatingPoint)
+        self._jobAssignment = dict(assignment)
+        return job
 
-        if self._jobs.running:
-            self._jobs.cancel()
-            return
-        if not ensureDependencies():
-            return
-        with slicer.util.tryWithErrorDisplay(_("Cannot start the MRI triage."), waitCursor=True):
-            assignment = self._assignmentFromTable()
-            operatingPoint = self.logic.operatingPointFor(self.ui.useBundleThresholdsCheckBox.checked)
-            job = self.logic.startJob(assignment, operatingPoint)
-            self._jobAssignment = assignment
-            self._jobs.follow(job)
+    def jobInputNodes(self) -> dict[str, Any]:
+        """{contrast: the volume the job ran on}, resolved now: the table may have changed since Apply."""
+        ids = {contrast: nodeID for nodeID, contrast in self._jobAssignment.items()}
+        return resolveNodeIDs(self.mrmlScene(), ids, required=ids)
 
-    def onJobFinished(self, outputs: Mapping[str, Any]) -> None:
-        """Put the job's results table and heatmaps under the study and show the findings."""
+    def onJobFinished(self, outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        """Put the job's results table and heatmaps under the study of the volumes it ran on, and show them."""
         from RadTriageCommonLib.job_files import readJobResult
 
         result = readJobResult(outputs)
-        background = self.logic.referenceNode(result["outputs"], self._jobAssignment)
-        inputNodes = [slicer.mrmlScene.GetNodeByID(nodeID) for nodeID in self._jobAssignment]
+        assignment = {node.GetID(): contrast for contrast, node in inputs.items()}
         nodes = self.logic.addResults(
-            slicer.mrmlScene,
             result,
             self.logic.readHeatmaps(outputs),
-            background,
-            [node for node in inputNodes if node is not None],
+            assignment,
             self._parameterNode.heatmapOpacity,
+            self._parameterNode.outputTable,
         )
         self.showResult(result, nodes)
 
@@ -328,8 +231,7 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _showHeatmapChoices(self, heatmaps: Mapping[str, Any], background, shown: str | None) -> None:
         """Offer each output's heatmap in the combo box and show ``shown`` over ``background``."""
-        self._background = background
-        self._heatmapNodes = dict(heatmaps)
+        self._background, self._heatmapNodes = background, dict(heatmaps)
         combo = self.ui.heatmapOutputComboBox
         wasBlocked = combo.blockSignals(True)
         combo.clear()
@@ -337,51 +239,34 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if shown in self._heatmapNodes:
             combo.setCurrentText(shown)
         combo.blockSignals(wasBlocked)
-        self._updateHeatmapDisplay()
-
-    def _restoreHeatmapsFromScene(self) -> None:
-        """After a scene is loaded, offer the heatmaps saved in it (nodes tagged by the core's MRML builder)."""
-        if self._heatmapNodes:
-            return
-        heatmaps = {
-            node.GetAttribute("RadTriage.Output"): node
-            for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
-            if node.GetAttribute("RadTriage.Role") == "heatmap" and node.GetAttribute("RadTriage.Output")
-        }
-        if heatmaps:
-            self._showHeatmapChoices(heatmaps, None, None)
+        self.onHeatmapChoiceChanged()
 
     def _showFindings(self, result: Mapping[str, Any] | None) -> None:
+        from radtriage.tasks.mri_triage import mrml
+
         if result is None:
-            self.ui.criticalBannerLabel.text = ""
+            for label in (self.ui.criticalBannerLabel, self.ui.missingContrastsLabel, self.ui.noticesLabel):
+                label.text = ""
             self.ui.criticalBannerLabel.setStyleSheet("")
-            self.ui.missingContrastsLabel.text = ""
-            self.ui.noticesLabel.text = ""
-            self._heatmapNodes = {}
-            self._background = None
+            self._heatmapNodes, self._background = {}, None
             self.ui.heatmapOutputComboBox.clear()
             return
-        text, critical = self.logic.criticalBanner(result["outputs"])
+        text, critical = mrml.critical_banner(result["outputs"])
         self.ui.criticalBannerLabel.text = text
         self.ui.criticalBannerLabel.setStyleSheet(CRITICAL_STYLE if critical else "")
-        self.ui.missingContrastsLabel.text = self.logic.missingContrastsText(result["outputs"])
-        self.ui.noticesLabel.text = self.logic.noticesText(result)
+        self.ui.missingContrastsLabel.text = mrml.missing_contrasts_text(result["outputs"])
+        self.ui.noticesLabel.text = mrml.notices_text(result)
 
-    def _updateHeatmapDisplay(self, caller=None, event=None) -> None:
+    def onHeatmapChoiceChanged(self, index: int = -1) -> None:
         """Show the chosen output's heatmap with the chosen colour map and opacity in every slice view."""
         if self._parameterNode is None or not self._heatmapNodes:
             return
         heatmap = self._heatmapNodes.get(self.ui.heatmapOutputComboBox.currentText)
-        if heatmap is None or slicer.mrmlScene.GetNodeByID(heatmap.GetID()) is None:
+        if heatmap is None or self.mrmlScene().GetNodeByID(heatmap.GetID()) is None:
             return
         with slicer.util.tryWithErrorDisplay(_("Cannot show the heatmap."), waitCursor=False):
-            self.logic.showHeatmap(
-                slicer.mrmlScene,
-                self._background,
-                heatmap,
-                self._parameterNode.heatmapOpacity,
-                self._parameterNode.heatmapColormap,
-            )
+            node = self._parameterNode
+            self.logic.showHeatmap(self._background, heatmap, node.heatmapOpacity, node.heatmapColormap)
 
 
 #
@@ -389,262 +274,86 @@ class MRITriageWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class MRITriageLogic(ScriptedLoadableModuleLogic):
-    """Everything the module computes, usable without the GUI; delegates to ``radtriage``."""
+class MRITriageLogic(ModuleLogicBase, ScriptedLoadableModuleLogic):
+    """Everything the module computes, usable without the GUI; the scene work is in the core."""
 
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-
-    def getParameterNode(self) -> MRITriageParameterNode:
-        """The module's typed parameter node (created in the scene when missing)."""
-        return MRITriageParameterNode(super().getParameterNode())
-
-    def volumeImage(self, volumeNode: vtkMRMLScalarVolumeNode):
-        """The volume as a ``radtriage.image.Image`` (exact geometry, LPS)."""
-        from radtriage.mrml.volumes import volume_node_to_image
-
-        if volumeNode is None:
-            raise ValueError("no volume given")
-        return volume_node_to_image(volumeNode)
+    taskName = TASK_NAME
+    parameterNodeClass = MRITriageParameterNode
+    outputNamePrefix = "MRI triage "
 
     def assignContrasts(self, volumeNodes: Sequence[vtkMRMLScalarVolumeNode]) -> dict[str, dict[str, Any]]:
-        """Contrast of each volume from the core: node ID -> contrast, confidence, explanation, choices."""
-        from radtriage.io.contrast import assign_contrasts
-        from radtriage.labelsets import MR_CONTRASTS
+        """Node ID -> contrast, confidence, explanation, usable, choices: the core's guess from the node's DICOM
+        tags (through ``slicer.dicomDatabase``), series description, file name and name."""
+        from radtriage.tasks.mri_triage.mrml import contrast_table
 
-        volumeNodes = list(volumeNodes)
-        images = {node.GetID(): self.volumeImage(node) for node in volumeNodes}
-        guesses = assign_contrasts(images)
-        if not isinstance(guesses, Mapping):
-            guesses = dict(zip(images, guesses, strict=True))
-        result = {}
-        for nodeID, guess in guesses.items():
-            contrast = guess.contrast
-            label = str(getattr(contrast, "value", contrast))
-            choices = [str(c.value) for c in type(contrast)] if hasattr(contrast, "value") else list(MR_CONTRASTS)
-            result[nodeID] = {
-                "contrast": label,
-                "confidence": float(guess.confidence),
-                "explanation": str(guess.explanation),
-                "choices": choices if label in choices else [*choices, label],
-            }
-        return result
+        return contrast_table(volumeNodes, getattr(slicer, "dicomDatabase", None))
 
     def loadStudyFolder(self, path: str | pathlib.Path) -> list[vtkMRMLScalarVolumeNode]:
-        """Read every DICOM series and volume file of a study folder into the scene; returns the new nodes."""
-        from radtriage.errors import InputError
-        from radtriage.io import VOLUME_SUFFIXES, read_image, scan_dicom
-        from radtriage.mrml.volumes import image_to_volume_node
+        """Read every DICOM series and volume file of a study folder into the scene, the first one shown."""
+        from radtriage.tasks.mri_triage.mrml import load_study_nodes
 
-        folder = pathlib.Path(path)
-        if not folder.is_dir():
-            raise InputError(folder, "is not a folder")
-        named_images = []
-        for index, series in enumerate(scan_dicom(folder)):
-            name = series.series_description or f"Series {index + 1}"
-            named_images.append((name, read_image(folder, series_uid=series.series_uid)))
-        for file in sorted(folder.iterdir()):
-            if file.is_file() and file.name.lower().endswith(VOLUME_SUFFIXES):
-                image = read_image(file)
-                named_images.append((image.metadata.get("description") or file.name, image))
-        if not named_images:
-            raise InputError(folder, "holds no DICOM series and no NIfTI / NRRD / MHA volume")
-        logger.info("loaded %d volumes from a study folder", len(named_images))
-        return [image_to_volume_node(slicer.mrmlScene, image, name=name) for name, image in named_images]
+        app = getattr(slicer, "app", None)
+        return load_study_nodes(slicer.mrmlScene, path, app.applicationLogic() if app is not None else None)
 
-    @staticmethod
-    def contrastOwners(assignment: Mapping[str, str], names: Mapping[str, str] | None = None) -> dict[str, str]:
-        """{contrast: volume node ID} from the table's {volume node ID: contrast}; refuses a contrast given twice.
+    def candidateVolumes(self) -> list[vtkMRMLScalarVolumeNode]:
+        """The scene's scalar volumes the triage can take (label maps and heatmaps left out)."""
+        from radtriage.tasks.mri_triage.mrml import triage_candidates
 
-        ``names`` (node ID -> volume name) makes the refusal name the volumes; rows set to "(not used)" are skipped.
-        """
-        names = names or {}
-        owners: dict[str, str] = {}
-        for nodeID, contrast in assignment.items():
-            if contrast == IGNORE_CONTRAST:
-                continue
-            if contrast in owners:
-                first, second = names.get(owners[contrast], owners[contrast]), names.get(nodeID, nodeID)
-                raise ValueError(f"{second} and {first} are both assigned {contrast}; keep one")
-            owners[contrast] = nodeID
-        if not owners:
-            raise ValueError("no volume is assigned a contrast")
-        return owners
+        return triage_candidates(slicer.mrmlScene)
 
     def imagesByContrast(self, assignment: Mapping[str, str]) -> dict[str, Any]:
         """{contrast: Image} from {volume node ID: contrast}; refuses a contrast given to two volumes."""
-        names = {}
-        for nodeID in assignment:
-            node = slicer.mrmlScene.GetNodeByID(nodeID)
-            if node is None:
-                raise ValueError(f"volume {nodeID} is no longer in the scene")
-            names[nodeID] = node.GetName()
-        owners = self.contrastOwners(assignment, names)
-        return {contrast: self.volumeImage(slicer.mrmlScene.GetNodeByID(nodeID)) for contrast, nodeID in owners.items()}
+        from radtriage.tasks.mri_triage.mrml import images_by_contrast
 
-    @staticmethod
-    def buildArgv(inputPaths: Mapping[str, str | pathlib.Path], operatingPoint: str | None = None) -> list[str]:
-        """``python -m radtriage infer`` on {contrast: volume file} (``--input CONTRAST=PATH ...``).
-
-        Each input's key is the contrast the user chose, which the core takes as an override of its own guess.
-        ``operatingPoint`` (a name stored in the bundle, see :meth:`operatingPointFor`) becomes
-        ``--option operating_point=...``.
-        """
-        from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
-
-        inputs = [f"{contrast}={path}" for contrast, path in inputPaths.items()]
-        extra = [] if operatingPoint is None else ["--option", f"operating_point={json.dumps(operatingPoint)}"]
-        return radtriage_argv(
-            "infer", "--task", TASK_NAME, "--input", *inputs, "--output", OUTPUT_DIR_PLACEHOLDER, *extra
-        )
-
-    def startJob(self, assignment: Mapping[str, str], operatingPoint: str | None = None):
-        """Write each assigned volume to a temporary NRRD and start the triage in a background process (returned)."""
-        from RadTriageCommonLib.job_files import writeJobInputs
-
-        from radtriage.runtime.runner import BackgroundJob
-
-        paths, outputDir = writeJobInputs(TASK_NAME, self.imagesByContrast(assignment))
-        logger.info("starting %s on contrasts %s in a background process", TASK_NAME, ", ".join(sorted(paths)))
-        return BackgroundJob(self.buildArgv(paths, operatingPoint), outputDir).start()
+        return images_by_contrast(slicer.mrmlScene, assignment)
 
     @staticmethod
     def operatingPointFor(useBundleThresholds: bool) -> str:
         """The bundle's operating point: its tuned thresholds, or the fixed 0.5 for every output."""
-        return TUNED_OPERATING_POINT if useBundleThresholds else FIXED_OPERATING_POINT
+        from radtriage.tasks.mri_triage.mrml import operating_point_for
+
+        return operating_point_for(useBundleThresholds)
+
+    @staticmethod
+    def buildArgv(inputPaths: Mapping[str, str | pathlib.Path], operatingPoint: str | None = None) -> list[str]:
+        """``python -m radtriage infer`` on {contrast: volume file} (``--input CONTRAST=PATH ...``); each key is
+        the contrast the user chose, which the core takes as an override of its own guess."""
+        return ModuleLogicBase.inferArgv(TASK_NAME, dict(inputPaths), {"operating_point": operatingPoint})
+
+    def startJob(self, assignment: Mapping[str, str], operatingPoint: str | None = None):
+        """Write each assigned volume to a temporary NRRD and start the triage in a background process (returned)."""
+        return self.startTaskJob(self.imagesByContrast(assignment), lambda paths: self.buildArgv(paths, operatingPoint))
 
     @staticmethod
     def readHeatmaps(outputs: Mapping[str, Any]) -> dict[str, Any]:
         """The job's heatmap volumes as ``Image``s: {``heatmap_<output>``: Image}."""
-        from radtriage.io import read_volume
+        from RadTriageCommonLib.job_files import readJobVolume
 
-        return {key: read_volume(path) for key, path in outputs.items() if str(key).startswith("heatmap_")}
+        return {key: readJobVolume(outputs, key) for key in outputs if str(key).startswith("heatmap_")}
 
-    @staticmethod
-    def referenceInputKey(outputs: Mapping[str, Any]) -> str | None:
-        """The input key (the contrast the user assigned) of the study's reference contrast: the heatmaps' grid."""
-        contrasts = outputs.get("contrasts") or {}
-        reference = contrasts.get("reference")
-        return (contrasts.get("inputs") or {}).get(reference) if reference else None
+    def addResults(self, result, heatmaps, assignment, opacity: float = 0.5, outputTable=None) -> dict[str, Any]:
+        """The results table (into ``outputTable`` when chosen) and heatmaps under the study of the volumes the job
+        ran on (``assignment``: {volume node ID: contrast}, kept from its start)."""
+        from radtriage.tasks.mri_triage.mrml import add_results
 
-    @staticmethod
-    def referenceNodeID(outputs: Mapping[str, Any], assignment: Mapping[str, str]) -> str | None:
-        """The volume node (ID) the heatmaps are shown over: the one assigned the reference input's contrast."""
-        key = MRITriageLogic.referenceInputKey(outputs)
-        return next((nodeID for nodeID, contrast in assignment.items() if contrast == key), None)
+        return add_results(slicer.mrmlScene, result, heatmaps, assignment, opacity, outputTable)
 
-    def referenceNode(self, outputs: Mapping[str, Any], assignment: Mapping[str, str]):
-        """The reference volume node of a finished triage (None when it left the scene)."""
-        nodeID = self.referenceNodeID(outputs, assignment)
-        return slicer.mrmlScene.GetNodeByID(nodeID) if nodeID else None
+    def heatmapsInScene(self) -> dict[str, Any]:
+        """{output: heatmap node} this module left in the scene (e.g. from a reloaded .mrb)."""
+        from radtriage.tasks.mri_triage.mrml import heatmaps_in_scene
 
-    @staticmethod
-    def outputLabel(output: str) -> str:
-        """``acute_haemorrhage`` -> ``acute haemorrhage``."""
-        return output.replace("_", " ")
+        return heatmaps_in_scene(slicer.mrmlScene)
 
-    @staticmethod
-    def criticalFindings(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The critical outputs (acute infarct, acute haemorrhage, mass effect) decided positive, in that order."""
-        findings = {f["output"]: f for f in outputs.get("findings", [])}
-        return [
-            findings[name]
-            for name in CRITICAL_OUTPUTS
-            if name in findings and findings[name]["decision"] and findings[name].get("critical", True)
-        ]
-
-    @staticmethod
-    def criticalBanner(outputs: Mapping[str, Any]) -> tuple[str, bool]:
-        """The banner text and whether it is critical: each positive critical finding with its probability."""
-        found = MRITriageLogic.criticalFindings(outputs)
-        if not found:
-            return NO_CRITICAL_TEXT, False
-        parts = [
-            f"{MRITriageLogic.outputLabel(f['output'])} (p = {float(f['probability']):.2f} >= "
-            f"{float(f['threshold']):.2f})"
-            for f in found
-        ]
-        return "CRITICAL finding above threshold: " + ", ".join(parts), True
-
-    @staticmethod
-    def missingContrastsText(outputs: Mapping[str, Any]) -> str:
-        """Which contrasts were used and which were missing (their channels are left empty, never filled)."""
-        used = (outputs.get("contrasts") or {}).get("used") or []
-        missing = outputs.get("missing_contrasts") or []
-        text = f"Used: {', '.join(used) or 'none'}."
-        return f"{text} Missing contrasts: {', '.join(missing)}." if missing else f"{text} No contrast missing."
-
-    @staticmethod
-    def noticesText(result: Mapping[str, Any]) -> str:
-        """The result's notices (demo disclaimer, missing contrasts, unused inputs...), one a line."""
-        return "\n".join(str(notice) for notice in result.get("notices") or [])
-
-    @staticmethod
-    def heatmapForOutput(heatmaps: Mapping[str, Any], output: str):
-        """The heatmap of ``output`` among {output: node} or {``heatmap_<output>``: node}; None when there is none."""
-        return heatmaps.get(output, heatmaps.get(f"heatmap_{output}"))
-
-    @staticmethod
-    def studyNames(scene: Any, node: Any) -> tuple[str, str]:
-        """(patient, study) of ``node`` in the subject hierarchy; a RadTriage patient and a named study otherwise."""
-        from radtriage.mrml import patient_and_study_of
-
-        patient, study = patient_and_study_of(scene, node) if node is not None else (None, None)
-        if patient and study:
-            return patient, study
-        return patient or DEFAULT_PATIENT, f"MRI triage: {node.GetName() if node is not None else 'study'}"
-
-    @staticmethod
-    def addResults(
-        scene: Any,
-        result: Mapping[str, Any],
-        heatmaps: Mapping[str, Any],
-        background: Any,
-        inputNodes: Sequence[Any] = (),
-        opacity: float = 0.5,
-    ) -> dict[str, Any]:
-        """Put the core's results table and heatmap overlays, and the input volumes, under the study.
-
-        ``result`` is ``result.json`` (or a TaskResult), ``heatmaps`` {``heatmap_<output>``: Image}, ``background``
-        the reference volume node. Returns the core's {"table", "heatmaps", "background", "shown"}.
-        """
-        from radtriage.mrml import place_under_study
-        from radtriage.tasks.mri_triage.mrml import add_mri_triage_outputs
-
-        patient, study = MRITriageLogic.studyNames(scene, background)
-        nodes = add_mri_triage_outputs(scene, result, background, patient, study, heatmaps=heatmaps, opacity=opacity)
-        for node in inputNodes:
-            place_under_study(scene, node, patient, study)
-        return nodes
-
-    @staticmethod
-    def showHeatmap(scene: Any, background: Any, heatmap: Any, opacity: float, colormap: str) -> None:
+    def showHeatmap(self, background, heatmap, opacity: float, colormap: str) -> None:
         """Show ``heatmap`` over ``background`` in every slice view with ``colormap`` and foreground ``opacity``."""
-        from radtriage.mrml import find_color_node, show_in_slice_views
+        from radtriage.tasks.mri_triage.mrml import show_heatmap
 
-        if not 0.0 <= opacity <= 1.0:
-            raise ValueError(f"opacity must be within [0, 1], got {opacity}")
-        heatmap.GetDisplayNode().SetAndObserveColorNodeID(find_color_node(scene, colormap).GetID())
-        show_in_slice_views(scene, background, heatmap, opacity)
-
-    def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Load a finished job's files into the scene as they are, without the study hierarchy: {output key: node}.
-
-        The widget uses :meth:`addResults` instead (table and heatmaps under the study, overlay shown); this is
-        for opening the raw files of a job.
-        """
-        from RadTriageCommonLib.job_files import loadOutputs
-
-        return loadOutputs(outputs, namePrefix="MRI triage ")
+        show_heatmap(slicer.mrmlScene, background, heatmap, opacity, colormap)
 
     def run(self, assignment: Mapping[str, str], operatingPoint: str | None = None) -> Any:
         """Run the core's triage task in this process on {volume node ID: contrast} (a ``TaskResult``)."""
-        from radtriage.tasks import run_task
-
-        images = self.imagesByContrast(assignment)
         options = {} if operatingPoint is None else {"operating_point": operatingPoint}
-        logger.info("running %s on contrasts %s", TASK_NAME, ", ".join(sorted(images)))
-        return run_task(TASK_NAME, inputs=images, **options)
+        return self.runTask(self.imagesByContrast(assignment), **options)
 
 
 #
@@ -652,38 +361,19 @@ class MRITriageLogic(ScriptedLoadableModuleLogic):
 #
 
 
-class MRITriageTest(ScriptedLoadableModuleTest):
-    """Self-test: runs the Logic on a multi-contrast brain phantom generated in the test."""
-
-    def setUp(self) -> None:
-        """Start from an empty scene."""
-        slicer.mrmlScene.Clear()
-
-    def runTest(self) -> None:
-        """Run every test of the module."""
-        self.setUp()
-        self.test_MRITriage_loadStudyFolder()
-        self.setUp()
-        self.test_MRITriage_assignContrasts()
-        self.setUp()
-        self.test_MRITriage_runAnswers()
-        self.setUp()
-        self.test_MRITriage_backgroundJob()
-        self.setUp()
-        self.test_MRITriage_resultsInScene()
+class MRITriageTest(ModuleTestBase, ScriptedLoadableModuleTest):
+    """Self-test on a multi-contrast brain phantom made in the test (skips when packages are missing)."""
 
     def _brainNodes(self) -> dict[str, vtkMRMLScalarVolumeNode]:
         from radtriage.mrml.volumes import image_to_volume_node
         from radtriage.phantoms import make_brain_case
 
-        case = make_brain_case(seed=0)
-        return {
-            contrast: image_to_volume_node(slicer.mrmlScene, image, name=f"Phantom {contrast}")
-            for contrast, image in case.images.items()
-        }
+        case = make_brain_case(seed=0, shape=(48, 48, 32))
+        return {c: image_to_volume_node(slicer.mrmlScene, image, name=image.metadata["description"])
+                for c, image in case.images.items()}  # fmt: skip
 
-    def test_MRITriage_loadStudyFolder(self) -> None:
-        """Volumes written to a folder come back as one node each, with their exact geometry."""
+    def test_MRITriage_loadStudyAndContrasts(self) -> None:
+        """A study folder loads one node per file, the first shown; every contrast is detected from its file."""
         import tempfile
 
         import numpy as np
@@ -691,48 +381,21 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         from radtriage.io import write_volume
         from radtriage.phantoms import make_brain_case
 
-        self.delayDisplay("MRI triage: load a study folder")
-        case = make_brain_case(seed=0)
-        with tempfile.TemporaryDirectory() as folder:
-            for contrast, image in case.images.items():
-                write_volume(image, pathlib.Path(folder) / f"{contrast}.nrrd")
-            nodes = MRITriageLogic().loadStudyFolder(folder)
-        self.assertEqual(len(nodes), len(case.images))
-        expected = next(iter(case.images.values()))
-        matrix = vtk.vtkMatrix4x4()
-        nodes[0].GetIJKToRASMatrix(matrix)
-        actual = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-        np.testing.assert_allclose(actual, expected.ijk_to_ras, atol=1e-3)
-        self.delayDisplay("Test passed")
-
-    def test_MRITriage_assignContrasts(self) -> None:
-        """Every phantom contrast is recognised, with a confidence in [0, 1] and an explanation."""
-        self.delayDisplay("MRI triage: contrast assignment")
-        nodes = self._brainNodes()
-        assignment = MRITriageLogic().assignContrasts(list(nodes.values()))
-        self.assertEqual(set(assignment), {node.GetID() for node in nodes.values()})
-        for contrast, node in nodes.items():
-            guess = assignment[node.GetID()]
-            self.assertEqual(guess["contrast"], contrast)
-            self.assertGreaterEqual(guess["confidence"], 0.0)
-            self.assertLessEqual(guess["confidence"], 1.0)
-            self.assertIn(contrast, guess["choices"])
-            self.assertTrue(guess["explanation"])
-        self.delayDisplay("Test passed")
-
-    def test_MRITriage_runAnswers(self) -> None:
-        """Logic.run answers in process with the installed demo bundle, labelled as a demo."""
-        self.delayDisplay("MRI triage: run")
-        nodes = self._brainNodes()
+        self.delayDisplay("MRI triage: load a study folder and detect its contrasts")
+        case = make_brain_case(seed=0, shape=(32, 32, 16))
+        names = {"T1": "t1_mprage", "T1post": "t1_mprage_post_gd", "FLAIR": "t2_flair_tra", "SWI": "swi_tra"}
         logic = MRITriageLogic()
-        first, second = list(nodes.values())[:2]
-        with self.assertRaises(ValueError):
-            logic.run({first.GetID(): "T1", second.GetID(): "T1"})
-
-        from RadTriageCommonLib.testing import assertDemoAnswer
-
-        result = logic.run({node.GetID(): contrast for contrast, node in nodes.items()})
-        assertDemoAnswer(self, result, TASK_NAME)
+        with tempfile.TemporaryDirectory() as folder:
+            for contrast, name in names.items():
+                write_volume(case.images[contrast], pathlib.Path(folder) / f"{name}.nii.gz")
+            nodes = logic.loadStudyFolder(folder)
+        self.assertEqual(sorted(node.GetName() for node in nodes), sorted(names.values()))
+        composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()
+        self.assertEqual(composite.GetBackgroundVolumeID(), nodes[0].GetID())
+        guesses = logic.assignContrasts(nodes)
+        byName = {node.GetName(): guesses[node.GetID()]["contrast"] for node in nodes}
+        self.assertEqual(byName, {name: contrast for contrast, name in names.items()})
+        np.testing.assert_allclose(logic.volumeImage(nodes[0]).ijk_to_ras, case.images["T1"].ijk_to_ras, atol=1e-3)
         self.delayDisplay("Test passed")
 
     def test_MRITriage_backgroundJob(self) -> None:
@@ -751,51 +414,35 @@ class MRITriageTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_MRITriage_resultsInScene(self) -> None:
-        """The demo bundle's answer on a phantom reaches the table, the banner and heatmaps on the input's grid."""
+        """The in-process demo answer reaches the chosen table, and heatmaps on the reference grid under its study."""
         import numpy as np
+        from RadTriageCommonLib.testing import assertDemoAnswer
 
         from radtriage.mrml import patient_and_study_of, rows_from_table
-        from radtriage.tasks.mri_triage.mrml import table_rows
         from radtriage.tasks.result import to_plain
 
         self.delayDisplay("MRI triage: results in the scene")
         nodes = self._brainNodes()
         logic = MRITriageLogic()
+        first, second = list(nodes.values())[:2]
+        with self.assertRaises(ValueError):  # one volume per contrast
+            logic.run({first.GetID(): "T1", second.GetID(): "T1"})
         assignment = {node.GetID(): contrast for contrast, node in nodes.items()}
         result = logic.run(assignment, logic.operatingPointFor(True))
+        assertDemoAnswer(self, result, TASK_NAME)
         data = to_plain(result.to_dict())
-        outputs = data["outputs"]
-        self.assertEqual(len(outputs["probabilities"]), 4)
-        for probability in outputs["probabilities"].values():
-            self.assertGreaterEqual(probability, 0.0)
-            self.assertLessEqual(probability, 1.0)
-        self.assertIn("demo, not for clinical use", logic.noticesText(data))
-
-        background = slicer.mrmlScene.GetNodeByID(logic.referenceNodeID(outputs, assignment))
-        self.assertIs(background, nodes[outputs["contrasts"]["reference"]])
-        added = logic.addResults(slicer.mrmlScene, data, result.volumes, background, list(nodes.values()), 0.4)
-        rows = rows_from_table(added["table"])
-        self.assertEqual([row["output"] for row in rows], [row["output"] for row in table_rows(outputs)])
-        for row, want in zip(rows, table_rows(outputs), strict=True):
-            self.assertEqual(row["decision"], want["decision"])
-            self.assertAlmostEqual(row["probability"], want["probability"], places=5)
-            self.assertAlmostEqual(row["threshold"], want["threshold"], places=5)
-        self.assertEqual(set(added["heatmaps"]), set(outputs["probabilities"]))
-        study = patient_and_study_of(slicer.mrmlScene, added["table"])
-        self.assertEqual(study, logic.studyNames(slicer.mrmlScene, background))
-        expected = logic.volumeImage(background).ijk_to_ras
-        for heatmap in [*added["heatmaps"].values(), *nodes.values()]:
-            self.assertEqual(patient_and_study_of(slicer.mrmlScene, heatmap), study)
+        chosen = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "My triage table")
+        added = logic.addResults(data, result.volumes, assignment, 0.4, chosen)
+        self.assertIs(added["table"], chosen)
+        self.assertEqual([row["output"] for row in rows_from_table(chosen)], list(data["outputs"]["probabilities"]))
+        background = added["background"]
+        self.assertIs(background, nodes[data["outputs"]["contrasts"]["reference"]])
+        study = patient_and_study_of(slicer.mrmlScene, chosen)
         for heatmap in added["heatmaps"].values():
-            np.testing.assert_allclose(logic.volumeImage(heatmap).ijk_to_ras, expected, atol=1e-3)
-
-        text, critical = logic.criticalBanner(outputs)
-        self.assertEqual(critical, any(outputs["decisions"][name] for name in CRITICAL_OUTPUTS))
-        self.assertTrue(critical or text == NO_CRITICAL_TEXT)
-        heatmap = logic.heatmapForOutput(added["heatmaps"], "mass_effect")
-        logic.showHeatmap(slicer.mrmlScene, background, heatmap, 0.3, "PET-Heat")
-        self.assertEqual(heatmap.GetDisplayNode().GetColorNode().GetName(), "PET-Heat")
-        for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
-            self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
-            self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.3)
+            self.assertEqual(patient_and_study_of(slicer.mrmlScene, heatmap), study)
+            np.testing.assert_allclose(logic.volumeImage(heatmap).ijk_to_ras, logic.volumeImage(background).ijk_to_ras)
+        logic.showHeatmap(background, added["heatmaps"]["mass_effect"], 0.3, "PET-Heat")
+        composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()
+        self.assertEqual(composite.GetForegroundVolumeID(), added["heatmaps"]["mass_effect"].GetID())
+        self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.3)
         self.delayDisplay("Test passed")

@@ -20,6 +20,26 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 logger = logging.getLogger(__name__)
 
 
+def addSourceCheckoutCore(moduleFile: str = __file__) -> str | None:
+    """Make a source checkout's core package importable; returns the folder put on ``sys.path`` (None if none).
+
+    Slicer appends each scripted module's own folder to ``sys.path``
+    (``Base/QTGUI/qSlicerScriptedLoadableModuleFactory.cxx``, ``ctkFactoryScriptedItem::load``, v5.12.3). In an
+    installed extension or a build tree ``radtriage/`` sits in that same qt-scripted-modules folder; in a source
+    checkout added through *Additional module paths* it sits one level up, beside the module folders.
+    """
+    import os
+
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(moduleFile)))
+    if not os.path.isfile(os.path.join(checkout, "radtriage", "__init__.py")) or checkout in sys.path:
+        return None
+    sys.path.append(checkout)
+    return checkout
+
+
+addSourceCheckoutCore()
+
+
 class RadTriageCommon(ScriptedLoadableModule):
     """Module description (hidden: it has no GUI of its own)."""
 
@@ -36,6 +56,42 @@ class RadTriageCommon(ScriptedLoadableModule):
             "demo, not for clinical use."
         )
         self.parent.acknowledgementText = _("Part of SlicerRadTriage.")
+
+        # Additional initialization step after application startup is complete
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """Add the phantom cases to the Sample Data module (category RadTriage); each is generated on first use."""
+    import SampleData
+    from RadTriageCommonLib import sample_data
+
+    cacheDir = slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()
+    SampleData.SampleDataLogic.registerCustomSampleDataCategory(sample_data.SAMPLE_CATEGORY, title=_("RadTriage"))
+    for sample in sample_data.PHANTOM_SAMPLES:
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            customDownloader=loadPhantomSample, **sample_data.source_arguments(sample, cacheDir)
+        )
+
+
+def loadPhantomSample(source) -> list:
+    """Sample Data button: write the phantom into Slicer's cache folder (once), then let Sample Data load it."""
+    import SampleData
+    from RadTriageCommonLib import sample_data
+
+    cacheDir = slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()
+    try:
+        with slicer.util.WaitCursor():
+            sample_data.write_sample(sample_data.sample_named(source.sampleName), cacheDir)
+    except Exception as exc:  # one line for the user; the phantom code's own errors are already specific
+        slicer.util.errorDisplay(
+            _(
+                "RadTriage sample {name}: could not write it into {folder}: {error}. Make the cache folder writable "
+                "(Application Settings, Cache) and try again."
+            ).format(name=source.sampleName, folder=cacheDir, error=exc)
+        )
+        return []
+    return SampleData.SampleDataLogic().downloadFromSource(source)
 
 
 CHILD_SCRIPT = r"""
@@ -94,10 +150,10 @@ class RadTriageCommonTest(ScriptedLoadableModuleTest):
     def _start(self, mode: str):
         from RadTriageCommonLib.job_files import newJobFolder
 
-        from radtriage.runtime.runner import BackgroundJob
+        from radtriage.runtime.runner import BackgroundJob, job_python
 
         _inputDir, outputDir = newJobFolder("selftest")
-        return BackgroundJob([sys.executable, "-c", CHILD_SCRIPT, mode], outputDir).start()
+        return BackgroundJob([job_python(), "-c", CHILD_SCRIPT, mode], outputDir).start()
 
     def _waitWhileRunning(self, controller, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -142,7 +198,7 @@ class RadTriageCommonTest(ScriptedLoadableModuleTest):
         self._waitWhileRunning(controller, timeout=15)
         self.assertEqual(controller.lastState, "cancelled")
         self.assertEqual(widgets["button"].text, "Apply")
-        self.assertEqual(list(job.output_dir.iterdir()), [])
+        self.assertFalse(job.output_dir.parent.exists())  # the job folder is removed once the job ended
         self.delayDisplay("Test passed")
 
     def test_RadTriageCommon_dependencyCheck(self) -> None:
@@ -155,8 +211,6 @@ class RadTriageCommonTest(ScriptedLoadableModuleTest):
         missing = deps.missing_requirements()
         plan = deps.install_plan(
             missing,
-            slicer_version=dependencies_dialog.slicerVersion(),
-            has_pip_ensure=dependencies_dialog.pipEnsureFunction() is not None,
             has_torch_extension=dependencies_dialog.torchUtilsLogic() is not None,
         )
         for item in missing:

@@ -56,9 +56,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from radtriage.models import list_bundles
+    from radtriage.models.registry import default_bundles
 
     bundles = list_bundles()
-    rows = [b.to_dict() for b in bundles]
+    defaults = {str(b.path) for b in default_bundles(bundles)}
+    rows = [{**b.to_dict(), "default": str(b.path) in defaults} for b in bundles]
     if args.json:
         _print_json(rows)
         return 0
@@ -66,7 +68,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print("no model bundles found (searched the package's bundles/, the user folder, $RADTRIAGE_MODEL_DIR)")
         return 0
     for row in rows:
-        flag = "DEMO, not for clinical use" if row.get("demo") else ""
+        flag = ("default, " if row["default"] else "") + ("DEMO, not for clinical use" if row.get("demo") else "")
         state = "ok" if row.get("valid") else f"INVALID: {row.get('reason')}"
         print(f"{row['task']:<14} {row['name']:<28} v{row['version']:<8} {state:<10} {flag}  {row['path']}")
     return 0
@@ -121,22 +123,56 @@ def _parse_options(values: Sequence[str] | None) -> dict[str, Any]:
     return options
 
 
+def _series_choices(values: Sequence[str] | None, paths: dict[str, Path]) -> dict[str, str]:
+    """``--series`` values: ``UID`` (every input that is a DICOM folder) or ``KEY=UID`` (that input)."""
+    chosen: dict[str, str] = {}
+    for value in values or ():
+        key, sep, uid = value.partition("=")
+        if not sep:
+            folders = [k for k, p in paths.items() if p.is_dir()]
+            if not folders:
+                raise RadTriageError(f"--series {value} given but no input is a DICOM folder")
+            chosen.update(dict.fromkeys(folders, value))
+        elif key not in paths or not uid:
+            raise RadTriageError(f"--series {value!r}: KEY must name an input ({', '.join(paths)}) and UID be given")
+        else:
+            chosen[key] = uid
+    return chosen
+
+
+def _cmd_options(args: argparse.Namespace) -> int:
+    from radtriage.tasks.options import declared_options, options_help
+
+    if args.json:
+        from radtriage.tasks import TASKS
+
+        tasks = [args.task] if args.task else list(TASKS)
+        _print_json({t: [o.to_dict() for o in declared_options(t)] for t in tasks})
+    else:
+        print(options_help(args.task))
+    return 0
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
     import os
 
     from radtriage.io import read_image
     from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result
     from radtriage.tasks import run_task
-    from radtriage.tasks.result import write_result
+    from radtriage.tasks.options import validate_options
+    from radtriage.tasks.result import check_output_folder, probe_output_folder, write_result_staged
 
     as_job = bool(os.environ.get(OUTPUT_DIR_ENV)) or args.progress == "json"
     progress = _progress_printer(as_job)
     paths = _parse_inputs(args.input)
-    options = _parse_options(args.option)
+    options = validate_options(args.task, _parse_options(args.option))  # refused before any work
+    output = check_output_folder(args.output, paths.values())
+    probe_output_folder(output)
+    series = _series_choices(args.series, paths)
     progress(0.0, f"reading {len(paths)} input(s)")
-    images = {key: read_image(path) for key, path in paths.items()}
+    images = {key: read_image(path, series_uid=series.get(key)) for key, path in paths.items()}
     result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress, **options)
-    written = write_result(result, args.output)
+    written = write_result_staged(result, output)
     progress(1.0, "done")
     if as_job:
         emit_result({role: str(path) for role, path in written.items()})
@@ -182,6 +218,8 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.batch", "add_batch_arguments", "run_batch"),
     ("serve", "web review station in a browser (trame-slicer): slice/3D views, tasks, overlays, labels",
      "radtriage.web", "add_serve_arguments", "run_serve"),
+    ("doctor", "the Slicer modules' dependency check: what is missing, the install plan, offline or not",
+     "radtriage.doctor", "add_doctor_arguments", "run_doctor"),
 )
 """Subcommands whose arguments and behaviour live in the module that does the work."""
 
@@ -210,6 +248,18 @@ def _add_delegated(
         target = importlib.import_module(module)
         getattr(target, add_arguments)(parser)
         parser.set_defaults(func=getattr(target, run))
+
+
+def _list_options_in_help(parser: argparse.ArgumentParser) -> None:
+    """Append every task's declared options to ``parser``'s ``--help`` (read only when help is shown)."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        from radtriage.tasks.options import options_help
+
+        return plain() + "\n" + options_help() + "\n"
+
+    parser.format_help = format_help  # type: ignore[method-assign]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -251,8 +301,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     p.add_argument("--progress", choices=["text", "json"], default="text", help="progress as text or JSON lines")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
-                   help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable)")
+                   help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable; each "
+                        "task's options and allowed values: radtriage options TASK, and below)")
+    p.add_argument("--series", action="append", metavar="[KEY=]UID",
+                   help="SeriesInstanceUID to read when an input folder holds several series (KEY=UID: that input)")
     p.set_defaults(func=_cmd_infer)
+    _list_options_in_help(p)
+
+    p = sub.add_parser("options", help="list each task's options: name, allowed values, default, help")
+    p.add_argument("task", nargs="?", help="one task (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_options)
 
     for name, help_text, module, add_arguments, run in DELEGATED_COMMANDS:
         _add_delegated(sub, name, help_text, module, add_arguments, run, command in (None, name))
@@ -280,12 +339,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((w for w in words if not w.startswith("-")), "")
-    args = build_parser(command).parse_args(words)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
+        args = build_parser(command).parse_args(words)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
         return int(args.func(args))
     except RadTriageError as exc:
         print(f"radtriage: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a package of an optional extra (radtriage[eval], [batch], ...)
+        from radtriage.dependencies import missing_extra_message
+
+        if (message := missing_extra_message(exc)) is None:
+            raise
+        print(f"radtriage: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -269,7 +269,7 @@ def _lge_section(out: Path, seed: int, scene: Any) -> DemoSection:
     predicted: list[dict[str, Any]] = []
     result = _try_task("lge_certainty", {"lge": stack}, section, reformat="never")
     if result is not None:
-        from radtriage.tasks.lge_mrml import add_lge_outputs
+        from radtriage.tasks.lge_certainty.mrml import add_lge_outputs
 
         predicted = result.outputs["slices"]
         add_lge_outputs(scene, result, patient_name=DEMO_PATIENT, study_name="Cardiac LGE phantom")

@@ -1,10 +1,17 @@
-"""Which Python packages the core needs, which are missing, and how to install them into Slicer's Python.
+"""Which Python packages the core needs in Slicer, which are missing, and how to install them there.
 
-Slicer-free: the Slicer modules ask :func:`missing_requirements` what is absent (or at a wrong version), show
+Slicer-free: the Slicer modules ask :func:`missing_requirements` what is absent (or too old), show
 :attr:`InstallPlan.dialog_text` from :func:`install_plan` in one dialog, run the plan's steps (torch through the
-PyTorch extension's ``installTorch`` so the right CUDA build is chosen, then one pip call for the rest), and check
-the result with :func:`verify_after_install`. :data:`DEPENDENCIES` is the one list of pinned requirements inside
-Slicer; a test keeps it equal to ``[project] dependencies`` in pyproject.toml.
+PyTorch extension's ``installTorch`` so the right CUDA build is chosen, then one ``slicer.packaging.pip_install``
+call for the rest), and check the result with :func:`verify_after_install`. ``radtriage doctor``
+(:mod:`radtriage.doctor`) runs the same check from a shell.
+
+:data:`DEPENDENCIES` is the one list of what the modules and their background jobs import; a test keeps it equal
+to ``[project] dependencies`` in pyproject.toml. Every entry is a lower bound that the packages Slicer 5.12.3 ships
+satisfy (numpy 2.4.6, scipy 1.17.1, SimpleITK 2.5.5, pydicom 3.0.2, highdicom 0.27.0, packaging 26.2), so the
+plan never replaces one of them: replacing SimpleITK breaks ``sitkUtils`` (Slicer's own ITK IO plugin). Exact
+versions exist only in CI (``constraints/ci.txt``). Slicer before 5.12 is not supported: 5.10 ships pydicom 2.4.4
+and every highdicom that reads enhanced multi-frame objects needs pydicom >= 3.
 
 Nothing here imports numpy, torch or any other package that may still be missing.
 """
@@ -15,14 +22,11 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
-import socket
 import sys
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -32,17 +36,13 @@ logger = logging.getLogger(__name__)
 
 REQUESTER = "SlicerRadTriage"
 TORCH = "torch"
-PIP_ENSURE_SINCE = (5, 12)
-"""First Slicer version whose ``slicer.packaging`` has ``pip_ensure`` (older ones: ``slicer.util.pip_install``)."""
-
-PYPI_HOSTS = ("pypi.org:443", "files.pythonhosted.org:443")
-PYTORCH_HOSTS = ("download.pytorch.org:443",)
-"""Where light-the-torch (used by the PyTorch extension) downloads the torch wheels from."""
+MIN_SLICER = (5, 12)
+"""Oldest supported Slicer: the first whose bundled packages meet every lower bound (and has ``slicer.packaging``)."""
 
 
 @dataclass(frozen=True)
 class Dependency:
-    """One package the core needs: the name it is imported by, its pinned pip requirement, its download size."""
+    """One package the core needs: the name it is imported by, its pip requirement (a lower bound), its size."""
 
     import_name: str
     requirement: str
@@ -56,7 +56,7 @@ class Dependency:
 
     @property
     def specifier(self) -> str:
-        """The version part of the requirement (``==2.13.0``; empty when any version will do)."""
+        """The version part of the requirement (``>=2.8``; empty when any version will do)."""
         return str(Requirement(self.requirement).specifier)
 
     def accepts(self, version: str) -> bool:
@@ -68,24 +68,46 @@ class Dependency:
 
 
 DEPENDENCIES: tuple[Dependency, ...] = (
-    Dependency("torch", "torch==2.13.0", 2500.0, "CUDA build with its NVIDIA libraries; the CPU build is about 200 MB"),
-    Dependency("numpy", "numpy>=1.26,<3", 17.0),
+    Dependency("torch", "torch>=2.8", 2500.0, "CUDA build with its NVIDIA libraries; the CPU build is about 200 MB"),
+    Dependency("numpy", "numpy>=1.26", 17.0),
     Dependency("scipy", "scipy>=1.11", 36.0),
-    Dependency("SimpleITK", "SimpleITK==2.5.7", 52.0),
-    Dependency("pydicom", "pydicom==3.0.2", 2.5),
-    Dependency("nibabel", "nibabel==5.4.2", 3.5),
-    Dependency("monai", "monai==1.6.1", 2.8),
-    Dependency("safetensors", "safetensors==0.8.0", 0.5),
-    Dependency("highdicom", "highdicom==0.28.2", 3.0, "with its JPEG-LS / JPEG 2000 codecs"),
-    Dependency("matplotlib", "matplotlib>=3.8", 15.0, "with its font and image libraries"),
-    Dependency("psutil", "psutil>=5.9", 0.3),
+    Dependency("SimpleITK", "SimpleITK>=2.5", 52.0),
+    Dependency("pydicom", "pydicom>=3.0", 2.5),
+    Dependency("highdicom", "highdicom>=0.27", 1.1, "enhanced multi-frame DICOM"),
+    Dependency("nibabel", "nibabel>=5.2", 3.3),
+    Dependency("monai", "monai>=1.5", 1.7),
+    Dependency("safetensors", "safetensors>=0.4", 0.5),
+    Dependency("psutil", "psutil>=5.9", 0.2),
     Dependency("packaging", "packaging>=23", 0.1),
-    Dependency("dicomanonymizer", "dicom-anonymizer==2.1.0", 0.2, "DICOM PS3.15 Annex E table for cohort export"),
-    Dependency("sklearn", "scikit-learn==1.9.1", 13.0, "ROC/kappa metrics for evaluation"),
-    Dependency("tqdm", "tqdm>=4.66", 0.1),
-    Dependency("distributed", "distributed==2026.8.0", 3.0, "Dask scheduler for `radtriage batch` (pulls dask)"),
 )
-"""Everything ``radtriage`` imports, pinned as in pyproject.toml; sizes are approximate wheel downloads (MB)."""
+"""What the modules and the background jobs import (``radtriage infer``, ``run_task``, the phantoms), as lower
+bounds; sizes are approximate wheel downloads (MB). Evaluation, batch, web, export and PostgreSQL packages are
+optional extras of pyproject.toml (``radtriage[eval]`` ...), never installed into Slicer by the modules.
+torch>=2.8 is what MONAI 1.6 requires, so pip never pulls a PyPI torch past the PyTorch extension's build."""
+
+OPTIONAL_EXTRAS: dict[str, str] = {
+    "sklearn": "eval",
+    "matplotlib": "eval",
+    "distributed": "batch",
+    "dask": "batch",
+    "tqdm": "batch",
+    "dicomanonymizer": "export",
+    "psycopg": "postgres",
+    "trame": "web",
+    "trame_slicer": "web",
+    "trame_server": "web",
+    "aiohttp": "web",
+}
+"""Import name -> the pyproject extra that provides it (for the one-line "install radtriage[X]" error)."""
+
+
+def missing_extra_message(error: ModuleNotFoundError) -> str | None:
+    """``No module named 'sklearn': install radtriage[eval] ...`` when ``error`` is an optional extra, else None."""
+    top = (error.name or "").split(".")[0]
+    extra = OPTIONAL_EXTRAS.get(top)
+    if extra is None:
+        return None
+    return f"No module named {top!r}: this command needs the optional extra, pip install 'radtriage[{extra}]'"
 
 
 def dependency(import_name: str) -> Dependency:
@@ -175,14 +197,12 @@ def missing_requirements(
 
 
 class StepKind(str, Enum):
-    """How one install step is carried out inside Slicer."""
+    """How one install step is carried out inside Slicer (5.12 or newer)."""
 
     TORCH_EXTENSION = "torch_extension"
     """``PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=...)``."""
-    PIP_ENSURE = "pip_ensure"
-    """``slicer.packaging.pip_ensure(requirements, prompt_install=False, prompt_restart=False, requester=...)``."""
-    PIP_INSTALL = "pip_install"
-    """``slicer.util.pip_install(requirements)`` (Slicer before 5.12)."""
+    PIP = "pip"
+    """``slicer.packaging.pip_install(requirements, ...)`` (one pip call: all of them or none)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +214,7 @@ class InstallStep:
 
     @property
     def torch_version_requirement(self) -> str | None:
-        """For the PyTorch-extension step: the version specifier its ``installTorch`` takes (``==2.13.0``)."""
+        """For the PyTorch-extension step: the version specifier its ``installTorch`` takes (``>=2.8``)."""
         if self.kind is not StepKind.TORCH_EXTENSION:
             return None
         return str(Requirement(self.requirements[0]).specifier) or None
@@ -207,9 +227,7 @@ class InstallStep:
                 "PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, "
                 f"torchVersionRequirement={self.torch_version_requirement!r})"
             )
-        if self.kind is StepKind.PIP_ENSURE:
-            return f"slicer.packaging.pip_ensure({list(self.requirements)!r}, prompt_install=False)"
-        return f"slicer.util.pip_install({list(self.requirements)!r})"
+        return f"slicer.packaging.pip_install({list(self.requirements)!r})"
 
 
 @dataclass(frozen=True)
@@ -221,7 +239,6 @@ class InstallPlan:
     needs_restart: bool
     restart_packages: tuple[str, ...]
     download_mb: float
-    hosts: tuple[str, ...]
     warnings: tuple[str, ...]
     dialog_text: str
 
@@ -230,31 +247,21 @@ class InstallPlan:
         """Nothing to install."""
         return not self.steps
 
+    @property
+    def needs_torch_extension(self) -> bool:
+        """A step goes through the PyTorch extension (light-the-torch downloads from download.pytorch.org)."""
+        return any(step.kind is StepKind.TORCH_EXTENSION for step in self.steps)
+
+    @property
+    def pip_requirements(self) -> tuple[str, ...]:
+        """The requirements of the pip step (empty when there is none)."""
+        return tuple(r for step in self.steps if step.kind is StepKind.PIP for r in step.requirements)
+
 
 def _format_mb(mb: float) -> str:
     if mb >= 1000:
         return f"{mb / 1000:.1f} GB"
     return f"{mb:.0f} MB" if mb >= 1 else "<1 MB"
-
-
-def package_hosts(steps: Sequence[InstallStep], environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """``host:port`` of the servers the steps download from (the HTTPS proxy instead, when one is set)."""
-    env = os.environ if environ is None else environ
-    proxy = env.get("HTTPS_PROXY") or env.get("https_proxy")
-    if proxy:
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        return (f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}",) if steps else ()
-    hosts: list[str] = []
-    if any(step.kind is StepKind.TORCH_EXTENSION for step in steps):
-        hosts += [*PYTORCH_HOSTS, PYPI_HOSTS[0]]  # light-the-torch itself comes from PyPI
-    if any(step.kind is not StepKind.TORCH_EXTENSION for step in steps):
-        index = env.get("PIP_INDEX_URL")
-        if index:
-            parts = urlsplit(index)
-            hosts.append(f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}")
-        else:
-            hosts += PYPI_HOSTS
-    return tuple(dict.fromkeys(hosts))
 
 
 def _dialog_text(
@@ -298,20 +305,14 @@ def _dialog_text(
 def install_plan(
     missing: Sequence[MissingDependency],
     *,
-    slicer_version: tuple[int, int] = (5, 10),
-    has_pip_ensure: bool | None = None,
     has_torch_extension: bool = True,
     requester: str = REQUESTER,
-    environ: Mapping[str, str] | None = None,
 ) -> InstallPlan:
     """The steps that install ``missing``: torch through the PyTorch extension first, then one pip call.
 
-    ``has_pip_ensure`` None means "Slicer ``slicer_version`` has it" (5.12+). Without the PyTorch extension
-    torch goes into the pip call (PyPI's default build) and the plan carries a warning saying so.
-    ``needs_restart`` is set when a package already imported in this process is replaced.
+    Without the PyTorch extension torch goes into the pip call (PyPI's default build) and the plan carries a
+    warning saying so. ``needs_restart`` is set when a package already imported in this process is replaced.
     """
-    if has_pip_ensure is None:
-        has_pip_ensure = tuple(slicer_version[:2]) >= PIP_ENSURE_SINCE
     missing = tuple(missing)
     torch_items = [m for m in missing if m.dependency.import_name == TORCH]
     other = [m.dependency.requirement for m in missing if m.dependency.import_name != TORCH]
@@ -326,7 +327,7 @@ def install_plan(
             "GPU; install 'PyTorch' from the Extensions Manager to get the right CUDA build."
         )
     if other:
-        steps.append(InstallStep(StepKind.PIP_ENSURE if has_pip_ensure else StepKind.PIP_INSTALL, tuple(other)))
+        steps.append(InstallStep(StepKind.PIP, tuple(other)))
     restart = tuple(Requirement(m.dependency.requirement).name for m in missing if m.loaded)
     download = sum(m.dependency.download_mb for m in missing)
     text = _dialog_text(missing, steps, bool(restart), restart, download, warnings, requester) if steps else ""
@@ -336,7 +337,6 @@ def install_plan(
         needs_restart=bool(restart),
         restart_packages=restart,
         download_mb=download,
-        hosts=package_hosts(steps, environ),
         warnings=tuple(warnings),
         dialog_text=text,
     )
@@ -345,24 +345,6 @@ def install_plan(
 # ----------------------------------------------------------------------------------------------------------------
 # Before and after installing
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def unreachable_hosts(
-    hosts: Iterable[str], *, timeout: float = 3.0, connect: Callable[..., Any] = socket.create_connection
-) -> list[str]:
-    """The ``host:port`` entries no TCP connection can be opened to (checked before anything is installed)."""
-    unreachable = []
-    for entry in hosts:
-        host, _sep, port = entry.rpartition(":")
-        try:
-            connection = connect((host, int(port)), timeout=timeout)
-        except OSError:
-            unreachable.append(entry)
-            continue
-        close = getattr(connection, "close", None)
-        if close is not None:
-            close()
-    return unreachable
 
 
 OFFLINE_MARKERS = (
@@ -386,15 +368,6 @@ def looks_offline(log: str) -> bool:
     """Whether an installer's output says the package server could not be reached."""
     text = log.lower()
     return any(marker in text for marker in OFFLINE_MARKERS)
-
-
-def offline_message(hosts: Sequence[str]) -> str:
-    """What to tell the user when the package servers cannot be reached."""
-    where = ", ".join(h.rsplit(":", 1)[0] for h in hosts) or "the package index"
-    return (
-        f"Cannot reach {where}: this computer seems to be offline (or a proxy blocks it). Nothing was installed "
-        "and Slicer's Python environment is unchanged. Connect to the internet (or set HTTPS_PROXY) and try again."
-    )
 
 
 @dataclass(frozen=True)
@@ -462,8 +435,7 @@ def verify_after_install(
         lines.append(f"Installed {', '.join(installed)}.")
     else:
         if offline:
-            where = ", ".join(h.rsplit(":", 1)[0] for h in plan.hosts) or "the package index"
-            lines.append(f"The install stopped: {where} could not be reached (offline, or a proxy blocks it).")
+            lines.append("The install stopped: the package index could not be reached (offline, or a proxy blocks it).")
         elif failed:
             lines.append(f"Installing the Python packages failed: {failed[0].error}")
         else:

@@ -183,8 +183,8 @@ def screenshot_placeholder() -> Image.Image:
 def output_paths(root: Path) -> dict[str, Path]:
     """Where each drawing goes under the repository ``root``."""
     paths = {module: root / module / "Resources" / "Icons" / f"{module}.png" for module in ICON_MODULES}
-    paths["extension"] = root / "Resources" / "Icons" / "SlicerRadTriage.png"
-    paths["screenshot"] = root / "Resources" / "Screenshots" / "SlicerRadTriage-1.png"
+    paths["extension"] = root / "Resources" / "Icons" / "RadTriage.png"
+    paths["screenshot"] = root / "Resources" / "Screenshots" / "RadTriage-1.png"
     return paths
 
 

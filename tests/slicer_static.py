@@ -1,34 +1,30 @@
 """Static checks of the extension's Slicer scripted modules, without Slicer, Qt or any third-party package.
 
-What is checked, per module folder ``<M>/``:
+What the shared base (``RadTriageCommonLib/module_base.py``) makes true by construction - the template life
+cycle, the parameter-node wiring, Apply/Cancel through ``JobController`` after ``ensureDependencies``, results
+on the nodes a job ran on, scoped shortcuts, self-tests that skip - is not re-checked here. What is checked, per
+module folder ``<M>/``:
 
-* ``<M>.py`` parses and defines ``<M>``, ``<M>ParameterNode`` (``@parameterNodeWrapper``), ``<M>Widget``,
-  ``<M>Logic`` and ``<M>Test`` with the template's base classes; nothing heavy is imported at module top;
-* every ``self.ui.<name>`` the module reads exists in ``Resources/UI/<M>.ui``, and what the code does with it
-  (``.currentNode()``, ``.value``, ``.checked``, ``.clicked``, ``.connect("signal(...)")`` ...) suits the
-  widget's class;
-* every ``SlicerParameterName`` in the ``.ui`` names a field of the parameter node wrapper, on a widget class
-  that Slicer's GUI connectors accept for the field's type;
-* every ``self.logic.<method>(...)`` the widget calls exists on the Logic with compatible arguments;
-* ``<M>/CMakeLists.txt`` lists the script, icon and ``.ui`` (and the files exist), builds with
-  ``slicerMacroBuildScriptedModule(... WITH_GENERIC_TESTS)`` and registers the self-test under ``BUILD_TESTING``;
+* ``<M>.py`` parses, has at most 450 lines, and defines ``<M>``, ``<M>ParameterNode`` (``@parameterNodeWrapper``),
+  ``<M>Widget`` / ``<M>Logic`` / ``<M>Test`` on the base (listed first) and the template's classes; the help says
+  "Slicer 5.12 or newer" (task modules: "demo, not for clinical use"), ``parent.dependencies`` names
+  RadTriageCommon; nothing heavy is imported at module top (of the Lib, only ``module_base``);
+* the widget defines the base's hooks and re-implements none of the base's life cycle (an override calling
+  ``super()`` extends it), makes no ``QShortcut`` itself, attaches results from ``inputs`` (not from
+  ``self._parameterNode.<job input>``), binds folder fields through ``pathParameters`` (a ``pathlib.Path`` on a
+  ctkPathLineEdit shows "."), and its slots exist;
+* every ``self.ui.<name>`` exists in ``Resources/UI/<M>.ui`` (with the base's applyButton / progressBar /
+  statusLabel) and what the code does with it suits the widget's class; every ``SlicerParameterName`` names a field
+  on a widget class Slicer's GUI connectors accept for it; every ``self.logic.<method>(...)`` exists on the Logic
+  (or its base) with compatible arguments;
+* the Logic's ``taskName`` and the task its static ``buildArgv`` gives ``inferArgv`` are the module's task (a
+  review module such as ``CaseReview`` runs the case's task and defines the review methods instead);
+* ``<M>/CMakeLists.txt`` lists the script, icon and ``.ui`` (they exist), builds with
+  ``slicerMacroBuildScriptedModule(... WITH_GENERIC_TESTS)``, registers the self-test under ``BUILD_TESTING`` and
+  gives CTest the self-test's skip line;
 
-* the Logic has a static ``buildArgv`` that passes ``infer --task <its task> --input ... --output {output_dir}``
-  to ``radtriage_argv``, plus ``startJob`` and ``loadJobOutputs``; the widget's Apply checks the dependencies
-  (``ensureDependencies``) and hands the job to ``JobController`` from ``RadTriageCommonLib``, imported inside
-  methods;
-
-per review module folder (``CaseReview/``: a GUI over a case list, no task of its own), the same template,
-``.ui``, parameter-node and CMake checks, and instead of the task rule: the Logic's static ``buildArgv`` passes the
-*case's* task (a parameter, never a fixed name) to ``infer ... --output {output_dir}``, the Logic has ``startJob``,
-``openSession``, ``loadCase`` and ``commitValues`` and builds on ``open_session`` / ``load_case`` / ``clear_case`` of
-the core, and the widget's ``onRunTaskButton`` checks the dependencies and hands the job to ``JobController``;
-
-per hidden library module folder (``RadTriageCommon/``, no ``.ui``, no icon): ``<M>.py`` defines ``<M>`` with
-``parent.hidden = True`` and a ``<M>Test`` self-test, its ``<M>Lib/`` package imports nothing heavy (nor slicer/qt)
-at module level, and CMake lists ``<M>.py`` and every ``<M>Lib/*.py``;
-
-and for the extension: the top-level ``CMakeLists.txt`` has the metadata and adds every module folder.
+per hidden library module folder (``RadTriageCommon/``): ``parent.hidden = True``, a self-test, nothing heavy (nor
+slicer/qt) at the top of ``<M>Lib/*.py``, every file listed in CMake; and the top-level ``CMakeLists.txt``.
 
 Run as ``python tests/slicer_static.py [REPO_ROOT]`` (exit status 1 when a problem is found) or call
 :func:`check_module` / :func:`check_extension` from tests.
@@ -56,9 +52,8 @@ REVIEW_MODULES: tuple[str, ...] = ("CaseReview",)
 
 ALL_MODULES: tuple[str, ...] = (*LIBRARY_MODULES, *MODULES, *REVIEW_MODULES)
 
-REVIEW_LOGIC_METHODS = ("buildArgv", "startJob", "openSession", "loadCase", "commitValues")
-REVIEW_CORE_NAMES = ("open_session", "load_case", "clear_case")
-"""What a review module's Logic must define, and the core names it must build on."""
+REVIEW_LOGIC_METHODS = ("startJob", "openSession", "loadCase", "commitValues")
+"""What a review module's Logic must define."""
 
 ICON_SIZE = (128, 128)
 
@@ -157,7 +152,11 @@ HEAVY_TOP_LEVEL_IMPORTS = frozenset(
 """Packages a module must import inside methods only, so that Slicer can load it before they are installed."""
 
 LIBRARY_PACKAGES = frozenset({f"{name}Lib" for name in LIBRARY_MODULES})
-"""Shared Slicer-side packages: the task modules import them inside the methods that use them."""
+"""Shared Slicer-side packages: the task modules import them inside the methods that use them..."""
+TOP_LEVEL_LIBRARY_MODULES = frozenset({"RadTriageCommonLib.module_base", "RadTriageCommonLib.scripted"})
+"""...except the shared module base their classes derive from."""
+SLICER_LIBRARY_FILES = frozenset({"scripted.py"})
+"""The one Lib file that imports slicer at module level: the base on Slicer's template classes, nothing testable."""
 
 SLICER_TOP_LEVEL_IMPORTS = frozenset({"slicer", "qt", "ctk", "vtk", "__main__"})
 """What a library package must not import at module level (so its pure parts are testable without Slicer)."""
@@ -445,51 +444,97 @@ def _call_names(node: ast.AST) -> list[str]:
     return [ast.unparse(n.func).split(".")[-1] for n in ast.walk(node) if isinstance(n, ast.Call)]
 
 
+MAX_MODULE_LINES = 450
+BASE_FILE = Path(__file__).resolve().parents[1] / "RadTriageCommon" / "RadTriageCommonLib" / "module_base.py"
+BASES = {"Widget": ("ModuleWidgetBase", "ScriptedLoadableModuleWidget"), "Logic": ("ModuleLogicBase",
+         "ScriptedLoadableModuleLogic"), "Test": ("ModuleTestBase", "ScriptedLoadableModuleTest")}  # fmt: skip
+"""The shared base each template class builds on, listed before the template's class so that its methods win..."""
+COMPOSED = {"": "RadTriageModule", "Widget": "RadTriageWidget", "Logic": "RadTriageLogic", "Test": "RadTriageTest"}
+"""...or the class of RadTriageCommonLib/scripted.py that lists them so."""
+BASE_OWNED = frozenset({"setup", "cleanup", "enter", "exit", "initializeParameterNode", "setParameterNode",
+                        "_checkCanApply", "onApplyButton", "_createShortcuts", "_onJobSucceeded"})  # fmt: skip
+"""The widget life cycle the base implements once: a module may extend one (calling super()), not replace it."""
+BASE_JOB_WIDGETS = {"applyButton": "QPushButton", "progressBar": "QProgressBar", "statusLabel": "QLabel"}
+SKIP_MARKER = "RadTriage self-test skipped"
+"""Printed by RadTriageCommonLib.testing before a self-test skips; CTest's SKIP_REGULAR_EXPRESSION."""  # fmt: skip
+
+
+def _base_methods(class_name: str) -> dict[str, ast.FunctionDef]:
+    """The methods of a class of RadTriageCommonLib/module_base.py (empty when the file is absent)."""
+    tree = ast.parse(BASE_FILE.read_text(encoding="utf-8")) if BASE_FILE.is_file() else ast.Module([], [])
+    return next((_methods(n) for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), {})
+
+
+def _class_attribute(cls: ast.ClassDef, name: str, default: object = None) -> object:
+    """A class attribute's literal value (its source node when it is not a literal; ``default`` when unset)."""
+    for statement in cls.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)) and any(getattr(t, "id", "") == name for t in targets):
+            try:
+                return ast.literal_eval(statement.value)
+            except ValueError:
+                return statement.value
+    return default
+
+
 def _check_classes(source: ModuleSource, module: str) -> list[str]:
     where = source.path.name
-    expected = {
-        module: {"ScriptedLoadableModule"},
-        f"{module}ParameterNode": set(),
-        f"{module}Widget": {"ScriptedLoadableModuleWidget", "VTKObservationMixin"},
-        f"{module}Logic": {"ScriptedLoadableModuleLogic"},
-        f"{module}Test": {"ScriptedLoadableModuleTest"},
-    }
     problems = []
-    for name, bases in expected.items():
-        cls = source.classes.get(name)
+    for suffix, bases in [("", ("ScriptedLoadableModule",)), ("ParameterNode", ()), *BASES.items()]:
+        cls = source.classes.get(f"{module}{suffix}")
+        found = _base_names(cls) if cls is not None else []
         if cls is None:
-            problems.append(f"{where}: class {name} is missing")
+            problems.append(f"{where}: class {module}{suffix} is missing")
+        elif COMPOSED.get(suffix) in found:
             continue
-        missing = bases - set(_base_names(cls))
-        if missing:
-            problems.append(f"{where}: class {name} does not derive from {', '.join(sorted(missing))}")
+        elif any(b not in found for b in bases) or (suffix == "Widget" and "VTKObservationMixin" not in found):
+            problems.append(f"{where}: class {module}{suffix} does not derive from {', '.join(bases)}")
+        elif len(bases) == 2 and found.index(bases[0]) > found.index(bases[1]):
+            problems.append(f"{where}: class {module}{suffix} lists {bases[1]} before {bases[0]} (base goes first)")
     wrapper = source.classes.get(f"{module}ParameterNode")
     if wrapper is not None and "parameterNodeWrapper" not in _decorator_names(wrapper):
         problems.append(f"{where}: class {module}ParameterNode is not decorated with @parameterNodeWrapper")
     if wrapper is not None and not source.fields:
         problems.append(f"{where}: {module}ParameterNode has no typed fields")
+    lines = len(source.path.read_text(encoding="utf-8").splitlines())
+    if lines > MAX_MODULE_LINES:
+        problems.append(f"{where}: {lines} lines; a module file is at most {MAX_MODULE_LINES} (move shared code out)")
     return problems
 
 
-def _check_module_class(source: ModuleSource, module: str) -> list[str]:
+def _check_module_class(source: ModuleSource, module: str, review: bool = False) -> list[str]:
+    """The panel's description: through the base's ``describeModule`` (which sets category, dependencies, the Slicer
+    it needs and the demo notice), or every attribute by hand."""
     cls = source.classes.get(module)
     if cls is None:
         return []
     where = source.path.name
-    init = _methods(cls).get("__init__")
-    text = " ".join(_string_constants(init)) if init else ""
-    assigned = {
-        ast.unparse(t).split(".")[-1] for n in ast.walk(init or cls) if isinstance(n, ast.Assign) for t in n.targets
-    }
-    problems = [
-        f"{where}: {module}.__init__ does not set parent.{attr}"
-        for attr in ("title", "categories", "contributors", "helpText", "acknowledgementText")
-        if attr not in assigned
-    ]
-    if "RadTriage" not in _string_constants(init or cls):
+    init = _methods(cls).get("__init__") or cls
+    described = [n for n in ast.walk(init) if isinstance(n, ast.Call) and _call_names(n)[0] == "describeModule"]
+    if "RadTriageModule" in _base_names(cls):  # the base calls describeModule with the class attributes
+        names = {n.id for a in cls.body if isinstance(a, ast.Assign) for t in a.targets for n in ast.walk(t)
+                 if isinstance(n, ast.Name)}  # fmt: skip
+        problems = [f"{where}: {module} sets no {name}" for name in ("title", "about", "anchor") if name not in names]
+        if not review and _class_attribute(cls, "demo", True) is False:
+            problems.append(f"{where}: {module} is a task module; it must keep demo = True")
+        return problems
+    if described:
+        no_demo = any(k.arg == "demo" and getattr(k.value, "value", True) is False for k in described[0].keywords)
+        problem = f"{where}: {module} is a task module; describeModule must keep demo=True"
+        return [problem] if no_demo and not review else []
+    text = " ".join(_string_constants(init))
+    assigned = {ast.unparse(t): n.value for n in ast.walk(init) if isinstance(n, ast.Assign) for t in n.targets}
+    problems = [f"{where}: {module}.__init__ does not set parent.{attr}"
+                for attr in ("title", "categories", "contributors", "helpText", "acknowledgementText")
+                if f"self.parent.{attr}" not in assigned]  # fmt: skip
+    if "RadTriage" not in _string_constants(init):
         problems.append(f'{where}: {module} is not in the "RadTriage" category')
-    if "demo, not for clinical use" not in text:
-        problems.append(f'{where}: the help text of {module} does not say "demo, not for clinical use"')
+    for needed, why in (("Slicer 5.12 or newer", "the Slicer it needs"), ("demo, not for clinical use", "")):
+        if needed not in text and (why or not review):
+            problems.append(f'{where}: the help text of {module} does not say "{needed}"')
+    dependencies = assigned.get("self.parent.dependencies")
+    if "RadTriageCommon" not in _string_constants(dependencies or ast.List([])):
+        problems.append(f'{where}: {module} does not set parent.dependencies = ["RadTriageCommon"]')
     return problems
 
 
@@ -511,33 +556,55 @@ def _check_top_level_imports(source: ModuleSource) -> list[str]:
                 f"{source.path.name}:{lineno}: imports {name} at module level; import it inside the "
                 "method so the module loads before its dependencies are installed"
             )
-        elif name.split(".")[0] in LIBRARY_PACKAGES:
+        elif name.split(".")[0] in LIBRARY_PACKAGES and name not in TOP_LEVEL_LIBRARY_MODULES:
             problems.append(f"{source.path.name}:{lineno}: imports {name} at module level; import it inside the method")
     return problems
 
 
-def _check_widget_setup(source: ModuleSource, module: str) -> list[str]:
+def _calls_super(method: ast.FunctionDef) -> bool:
+    """Whether ``method`` calls ``super().<its own name>(...)`` (it extends the base's, not replaces it)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == method.name
+               and isinstance(n.func.value, ast.Call) and ast.unparse(n.func.value.func) == "super"
+               for n in ast.walk(method))  # fmt: skip
+
+
+def _check_widget(source: ModuleSource, module: str, ui: UiFile | None) -> list[str]:
+    """The base's hooks, its life cycle left alone, scoped shortcuts, results on the job's nodes, folder fields."""
     widget = source.classes.get(f"{module}Widget")
     if widget is None:
         return []
     where = source.path.name
-    setup = _methods(widget).get("setup")
-    if setup is None:
-        return [f"{where}: {module}Widget has no setup()"]
-    problems = []
-    calls = set(_call_names(widget))
-    if f"UI/{module}.ui" not in _string_constants(setup) or "loadUI" not in _call_names(setup):
-        problems.append(f'{where}: {module}Widget.setup does not load "UI/{module}.ui" with slicer.util.loadUI')
-    for needed in ("childWidgetVariables", "setMRMLScene", "connectGui"):
-        if needed not in calls:
-            problems.append(f"{where}: {module}Widget never calls {needed}")
     methods = _methods(widget)
+    slots = {**_base_methods("ModuleWidgetBase"), **methods}
+    problems = [f"{where}: {module}Widget has no {hook}() (the base calls it)"
+                for hook in ("createLogic", "startJob", "onJobFinished") if hook not in methods]  # fmt: skip
+    problems += [f"{where}:{methods[name].lineno}: {module}Widget.{name} re-implements the base's; use its hooks"
+                 for name in sorted(BASE_OWNED & set(methods)) if not _calls_super(methods[name])]  # fmt: skip
     for node in ast.walk(widget):
-        # the slot handed to connect()/addObserver() (their last argument) must be a method of the widget
-        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in {"connect", "addObserver"}:
-            slot = node.args[-1] if node.args else None
-            if _is_self_attr(slot, getattr(slot, "attr", "")) and slot.attr not in methods:
-                problems.append(f"{where}:{slot.lineno}: slot self.{slot.attr} is not a method of {module}Widget")
+        name = ast.unparse(node.func).split(".")[-1] if isinstance(node, ast.Call) else ""
+        slot = node.args[-1] if name in {"connect", "addObserver"} and node.args else None
+        if _is_self_attr(slot, getattr(slot, "attr", "")) and slot.attr not in slots:
+            problems.append(f"{where}:{slot.lineno}: slot self.{slot.attr} is not a method of {module}Widget")
+        if name == "QShortcut":
+            problems.append(f"{where}:{node.lineno}: a QShortcut made by the module fires inside text fields; "
+                            "return the key from shortcuts() (the base scopes it)")  # fmt: skip
+    inputs = _class_attribute(widget, "jobInputParameters", ("inputVolume",))
+    for method in (methods.get("onJobFinished"), methods.get("showResult")):
+        for n in ast.walk(method) if method is not None else ():
+            if isinstance(n, ast.Attribute) and _is_self_attr(n.value, "_parameterNode") and n.attr in inputs:
+                problems.append(f"{where}:{n.lineno}: {module}Widget.{method.name} reads self._parameterNode."
+                                f"{n.attr}, the selection when the job ends; use inputs[{n.attr!r}]")  # fmt: skip
+    for parameter in dict(_class_attribute(widget, "pathParameters", ())):
+        if getattr(source.fields.get(parameter), "base", "") != "str":
+            problems.append(f'{where}: pathParameters names {parameter!r}; it must be a `str = ""` field')
+    for name, cls in BASE_JOB_WIDGETS.items() if ui is not None else ():
+        if name not in ui.widgets or ui.widgets[name].cls != cls:
+            problems.append(f"{ui.path.name}: the base needs a {cls} named {name!r} (Apply, progress, status)")
+    for candidate in ui.widgets.values() if ui is not None else ():
+        name = candidate.dynamic.get("SlicerParameterName")
+        if candidate.cls in PATH_WIDGETS and getattr(source.fields.get(name), "base", "") in PATH_TYPES:
+            problems.append(f"{ui.path.name}: {candidate.name!r} shows '.' until set (pathlib.Path field {name!r}); "
+                            'make it `str = ""` and list it in pathParameters')  # fmt: skip
     return problems
 
 
@@ -547,7 +614,7 @@ def _check_logic_calls(source: ModuleSource, module: str) -> list[str]:
     if logic is None or widget is None:
         return []
     where = source.path.name
-    methods = _methods(logic)
+    methods = {**_base_methods("ModuleLogicBase"), **_methods(logic)}
     widget_lines = range(widget.lineno, (widget.end_lineno or widget.lineno) + 1)
     problems = []
     for call in source.logic_calls:
@@ -584,35 +651,6 @@ def _check_logic_calls(source: ModuleSource, module: str) -> list[str]:
     return problems
 
 
-def _check_task_name(source: ModuleSource, module: str, task_modules: Mapping[str, str] | None) -> list[str]:
-    logic = source.classes.get(f"{module}Logic")
-    if logic is None:
-        return []
-    where = source.path.name
-    run = _methods(logic).get("run")
-    if run is None:
-        return [f"{where}: {module}Logic has no run()"]
-    calls = [n for n in ast.walk(run) if isinstance(n, ast.Call) and ast.unparse(n.func).split(".")[-1] == "run_task"]
-    if not calls:
-        return [f"{where}: {module}Logic.run does not call radtriage.tasks.run_task"]
-    problems = []
-    for call in calls:
-        first = call.args[0] if call.args else None
-        task = None
-        if isinstance(first, ast.Constant):
-            task = first.value
-        elif isinstance(first, ast.Name):
-            task = source.constants.get(first.id)
-        if not isinstance(task, str):
-            problems.append(f"{where}:{call.lineno}: run_task's task name is not a literal or module constant")
-        elif task_modules is not None and task_modules.get(task) != module:
-            problems.append(
-                f"{where}:{call.lineno}: run_task({task!r}) is not the task of {module} "
-                f"(radtriage.tasks maps it to {task_modules.get(task)!r})"
-            )
-    return problems
-
-
 def _resolve(node: ast.AST, constants: Mapping[str, object]) -> object:
     if isinstance(node, ast.Constant):
         return node.value
@@ -621,76 +659,30 @@ def _resolve(node: ast.AST, constants: Mapping[str, object]) -> object:
     return None
 
 
-def _imported_names(node: ast.AST, package: str) -> set[str]:
-    return {
-        alias.name
-        for n in ast.walk(node)
-        if isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == package
-        for alias in n.names
-    }
-
-
-def _check_background_job(
-    source: ModuleSource, module: str, task_modules: Mapping[str, str] | None, review: bool = False
-) -> list[str]:
-    """Logic.buildArgv / startJob / loadJobOutputs and the widget's use of RadTriageCommonLib.
-
-    A ``review`` module runs the task of the case under review: its buildArgv takes the task as a parameter,
-    its widget starts the job from ``onRunTaskButton``, and its Logic builds on the core's review session.
-    """
+def _check_task(source: ModuleSource, module: str, task_modules: Mapping[str, str] | None, review: bool) -> list[str]:
+    """The Logic's ``taskName`` and the task its static ``buildArgv`` gives ``inferArgv`` are the module's task; a
+    ``review`` module runs the case's task (no ``taskName``) and defines the review methods."""
     logic = source.classes.get(f"{module}Logic")
-    widget = source.classes.get(f"{module}Widget")
-    if logic is None or widget is None:
+    if logic is None:
         return []
-    where = source.path.name
-    methods = _methods(logic)
-    required = REVIEW_LOGIC_METHODS if review else ("buildArgv", "startJob", "loadJobOutputs")
-    problems = [f"{where}: {module}Logic has no {name}()" for name in required if name not in methods]
+    where, methods = source.path.name, _methods(logic)
     if review:
-        core = _imported_names(logic, "radtriage")
-        problems += [f"{where}: {module}Logic never imports {name} from radtriage" for name in REVIEW_CORE_NAMES
-                     if name not in core]  # fmt: skip
+        return [f"{where}: {module}Logic has no {name}()" for name in REVIEW_LOGIC_METHODS if name not in methods]
+    problems = [] if "run" in methods else [f"{where}: {module}Logic has no run()"]
     build = methods.get("buildArgv")
-    if build is not None:
-        if "staticmethod" not in [ast.unparse(d) for d in build.decorator_list]:
-            problems.append(f"{where}: {module}Logic.buildArgv is not a @staticmethod (it must be a pure function)")
-        calls = [n for n in ast.walk(build) if isinstance(n, ast.Call) and _call_names(n)[0] == "radtriage_argv"]
-        if not calls:
-            problems.append(f"{where}: {module}Logic.buildArgv does not call radtriage_argv")
-        parameters = {a.arg for a in build.args.posonlyargs + build.args.args + build.args.kwonlyargs}
-        for call in calls:
-            args = [_resolve(a, {**source.constants, "OUTPUT_DIR_PLACEHOLDER": "{output_dir}"}) for a in call.args]
-            if args[:1] != ["infer"]:
-                problems.append(f"{where}:{call.lineno}: buildArgv does not start with the 'infer' command")
-            for flag in ("--task", "--input", "--output"):
-                if flag not in args:
-                    problems.append(f"{where}:{call.lineno}: buildArgv passes no {flag}")
-            if "--task" in args and args.index("--task") + 1 < len(args):
-                task = args[args.index("--task") + 1]
-                if review:
-                    if not (isinstance(task, str) and task.startswith("<") and task[1:-1] in parameters):
-                        problems.append(
-                            f"{where}:{call.lineno}: buildArgv runs a fixed task ({task!r}); a review module runs "
-                            "the case's task, passed as a buildArgv parameter"
-                        )
-                elif not isinstance(task, str) or task.startswith("<"):
-                    problems.append(f"{where}:{call.lineno}: buildArgv's task is not a literal or module constant")
-                elif task_modules is not None and task_modules.get(task) != module:
-                    problems.append(f"{where}:{call.lineno}: buildArgv runs task {task!r}, not the task of {module}")
-            if "--output" in args and args[args.index("--output") + 1 :][:1] != ["{output_dir}"]:
-                problems.append(f"{where}:{call.lineno}: buildArgv's --output is not the job's {{output_dir}}")
-    imported = _imported_names(widget, "RadTriageCommonLib")
-    for name in ("JobController", "ensureDependencies"):
-        if name not in imported:
-            problems.append(f"{where}: {module}Widget never imports {name} from RadTriageCommonLib")
-    slot = "onRunTaskButton" if review else "onApplyButton"
-    apply = _methods(widget).get(slot)
-    if apply is None and review:
-        problems.append(f"{where}: {module}Widget has no {slot}() starting the case's task")
-    called = set(_call_names(apply)) if apply is not None else set()
-    for name in ("ensureDependencies", "startJob", "follow", "cancel"):
-        if apply is not None and name not in called:
-            problems.append(f"{where}: {module}Widget.{slot} never calls {name}")
+    calls = [n for n in ast.walk(build or logic) if isinstance(n, ast.Call) and _call_names(n)[0] == "inferArgv"]
+    calls = calls if build is not None else []
+    if build is not None and "staticmethod" not in [ast.unparse(d) for d in build.decorator_list]:
+        problems.append(f"{where}: {module}Logic.buildArgv is not a @staticmethod (it must be a pure function)")
+    if build is not None and not calls:
+        problems.append(f"{where}: {module}Logic.buildArgv does not call inferArgv")
+    named = [("taskName", _class_attribute(logic, "taskName"))] + [("buildArgv", c.args[0]) for c in calls if c.args]
+    for what, value in named:
+        task = _resolve(value, source.constants) if isinstance(value, ast.AST) else value
+        if not isinstance(task, str) or task.startswith("<"):
+            problems.append(f"{where}: the task of {module}Logic.{what} is not a literal or module constant")
+        elif task_modules is not None and task_modules.get(task) != module:
+            problems.append(f"{where}: {module}Logic.{what} runs task {task!r}, not the task of {module}")
     return problems
 
 
@@ -700,15 +692,20 @@ def _check_self_test(source: ModuleSource, module: str) -> list[str]:
         return []
     where = source.path.name
     methods = _methods(test)
+    inherited = "TaskSelfTests" in _base_names(test)
     tests = [name for name in methods if name.startswith("test_")]
-    if not tests:
+    if not tests and not inherited:
         return [f"{where}: {module}Test has no test_ method"]
-    run_test = methods.get("runTest")
-    called = set(_call_names(run_test)) if run_test else set()
-    problems = [f"{where}: {module}Test.runTest does not call {name}" for name in tests if name not in called]
+    problems = []
+    if not {"ModuleTestBase", "RadTriageTest"} & set(_base_names(test)):  # without the base, runTest runs them
+        run_test = methods.get("runTest")
+        called = set(_call_names(run_test)) if run_test else set()
+        problems += [f"{where}: {module}Test.runTest does not call {name}" for name in tests if name not in called]
     for name in tests:
         if not any(c.startswith("assert") for c in _call_names(methods[name])):
             problems.append(f"{where}: {module}Test.{name} asserts nothing")
+    if inherited and "phantomVolume" not in methods:
+        problems.append(f"{where}: {module}Test uses TaskSelfTests but defines no phantomVolume()")
     return problems
 
 
@@ -851,11 +848,12 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-def check_module_cmake(module_dir: Path, library: bool = False) -> list[str]:
+def check_module_cmake(module_dir: Path, library: bool = False, uses_test_base: bool = False) -> list[str]:
     """Problems of ``<M>/CMakeLists.txt`` and the files and Testing folders it refers to.
 
     A ``library`` module (hidden, no GUI) needs no .ui, icon or generic tests, but must list ``<M>.py`` and
-    every ``.py`` file of its ``<M>Lib/`` package.
+    every ``.py`` file of its ``<M>Lib/`` package. A module whose self-test ``uses_test_base`` (it skips when
+    packages are missing) must tell CTest the skip line (``SKIP_REGULAR_EXPRESSION``).
     """
     module = module_dir.name
     path = module_dir / "CMakeLists.txt"
@@ -917,6 +915,14 @@ def check_module_cmake(module_dir: Path, library: bool = False) -> list[str]:
         problems.append(
             f"{module}/CMakeLists.txt: no slicer_add_python_unittest(SCRIPT ${{MODULE_NAME}}.py) under BUILD_TESTING"
         )
+    skip = r"set_tests_properties\s*\(\s*py_\$\{MODULE_NAME\}\s+PROPERTIES\s+SKIP_REGULAR_EXPRESSION\s+" + re.escape(
+        f'"{SKIP_MARKER}"'
+    )
+    if uses_test_base and not re.search(skip, block, re.I):
+        problems.append(
+            f"{module}/CMakeLists.txt: no set_tests_properties(py_${{MODULE_NAME}} PROPERTIES SKIP_REGULAR_EXPRESSION "
+            f'"{SKIP_MARKER}") under BUILD_TESTING: a skipped self-test would be reported as passed'
+        )
     if re.search(r"add_subdirectory\s*\(\s*Testing\s*\)", block, re.I):
         for sub in ("Testing/CMakeLists.txt", "Testing/Python/CMakeLists.txt"):
             if not (module_dir / sub).is_file():
@@ -952,8 +958,8 @@ def check_extension_cmake(root: Path, modules: Iterable[str] = MODULES) -> list[
     commands = cmake_commands(path.read_text(encoding="utf-8"))
     problems = []
     projects = [args for name, args, _ in commands if name == "project"]
-    if not projects or projects[0][:1] != ["SlicerRadTriage"]:
-        problems.append("CMakeLists.txt: project(SlicerRadTriage) is missing")
+    if not projects or projects[0][:1] != ["RadTriage"]:
+        problems.append("CMakeLists.txt: project(RadTriage) is missing")
     values = {args[0]: " ".join(args[1:]) for name, args, _ in commands if name == "set" and args}
     for variable in EXTENSION_VARIABLES:
         if not values.get(variable, "").strip():
@@ -994,11 +1000,11 @@ def check_extension_cmake(root: Path, modules: Iterable[str] = MODULES) -> list[
     for sub, _pos in subdirs:
         if not (root / sub / "CMakeLists.txt").is_file():
             problems.append(f"CMakeLists.txt: add_subdirectory({sub}) but {sub}/CMakeLists.txt does not exist")
-    icon = root / "Resources" / "Icons" / "SlicerRadTriage.png"
+    icon = root / "Resources" / "Icons" / "RadTriage.png"
     if not icon.is_file():
-        problems.append("Resources/Icons/SlicerRadTriage.png (extension icon) is missing")
+        problems.append("Resources/Icons/RadTriage.png (extension icon) is missing")
     elif png_size(icon) != ICON_SIZE:
-        problems.append("Resources/Icons/SlicerRadTriage.png is not 128x128")
+        problems.append("Resources/Icons/RadTriage.png is not 128x128")
     return problems
 
 
@@ -1029,14 +1035,12 @@ def check_module(
         return [f"{module}: {module}.py does not parse: {error}"]
     problems = []
     problems += _check_classes(source, module)
-    problems += _check_module_class(source, module)
+    problems += _check_module_class(source, module, review)
     problems += _check_top_level_imports(source)
-    problems += _check_widget_setup(source, module)
     problems += _check_logic_calls(source, module)
-    if not review:
-        problems += _check_task_name(source, module, task_modules)
-    problems += _check_background_job(source, module, task_modules, review)
+    problems += _check_task(source, module, task_modules, review)
     problems += _check_self_test(source, module)
+    ui = None
     if not ui_path.is_file():
         problems.append(f"{module}: Resources/UI/{module}.ui is missing")
     else:
@@ -1048,7 +1052,10 @@ def check_module(
             problems += check_ui_file(ui, module)
             problems += _check_ui_uses(source, ui)
             problems += _check_parameter_names(source, ui)
-    problems += check_module_cmake(module_dir)
+    problems += _check_widget(source, module, ui)
+    test = source.classes.get(f"{module}Test")
+    uses_base = test is not None and bool({"ModuleTestBase", "RadTriageTest"} & set(_base_names(test)))
+    problems += check_module_cmake(module_dir, uses_test_base=uses_base)
     return problems
 
 
@@ -1094,7 +1101,9 @@ def check_library_module(module_dir: Path) -> list[str]:
             continue
         for name, lineno in _top_level_imports(tree):
             top = name.split(".")[0]
-            if top in HEAVY_TOP_LEVEL_IMPORTS or top in SLICER_TOP_LEVEL_IMPORTS:
+            if top in HEAVY_TOP_LEVEL_IMPORTS or (
+                top in SLICER_TOP_LEVEL_IMPORTS and path.name not in SLICER_LIBRARY_FILES
+            ):
                 problems.append(
                     f"{module}/{path.relative_to(module_dir)}:{lineno}: imports {name} at module level; import it "
                     "inside the function that uses it"
@@ -1147,37 +1156,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def logic_static_methods(root: Path, module: str) -> tuple[object, dict]:
-    """Every ``@staticmethod`` of ``<module>Logic`` cut out of the source and executed without Slicer.
-
-    Returns (helpers, namespace): ``helpers.name`` is each static method; inside them ``<module>Logic.name``
-    resolves to the same helpers. The namespace holds the module's literal constants and json/math/pathlib/re.
-    """
-    import contextlib
-    import json
-    import math
-    import types
-    from copy import deepcopy
-
-    source = parse_module(Path(root) / module / f"{module}.py")
-    logic = source.classes[f"{module}Logic"]
-    functions = [
-        deepcopy(n)
-        for n in logic.body
-        if isinstance(n, ast.FunctionDef) and "staticmethod" in [ast.unparse(d) for d in n.decorator_list]
-    ]
-    for function in functions:
-        function.decorator_list = []
-    future = ast.parse("from __future__ import annotations").body  # annotations stay unevaluated strings
-    code = compile(ast.Module(body=[*future, *functions], type_ignores=[]), str(source.path), "exec")
-    namespace: dict = {**source.constants, "json": json, "math": math, "pathlib": __import__("pathlib"), "re": re}
-    for node in source.tree.body:  # module-level literal constants (dicts, lists, tuples, strings) too
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            with contextlib.suppress(ValueError):
-                namespace.setdefault(node.targets[0].id, ast.literal_eval(node.value))
-    exec(code, namespace)
-    helpers = types.SimpleNamespace(**{f.name: namespace[f.name] for f in functions})
-    namespace[f"{module}Logic"] = helpers
-    return helpers, namespace

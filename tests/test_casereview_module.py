@@ -1,81 +1,47 @@
-"""CaseReview module: its Logic, cut out of ``CaseReview/CaseReview.py`` and run without Slicer or Qt.
+"""CaseReview module: its Logic's work, in the slicer-free review core (``radtriage.review.opening``, ``.panel``,
+``.runs``, ``.keys``, ``.case_mrml``, ``.mrml_views``), run here without Slicer's GUI.
 
-(a) the pure helpers: shortcut table, reader id, panel values -> labels, the background job's argv (parsed by
+(a) the pure helpers: reader id, case list choices, panel values -> labels, the background job's argv (parsed by
 the real CLI), installing a finished run as the case's result, DICOM database rows -> cases;
-(b) the review Logic against real slicer-core: the same static methods the widget calls (``openSession``,
-``loadCase``, ``commitValues`` ...) on a headless MRML scene with the phantom demo cases — open, resume after a
-restart, blind mode, navigation, progress, CMB accept / reject / add with RAS, LGE slice ratings, body-region
-corrections, and a bad case list that names the file and writes nothing.
+(b) the same calls the module makes, against real slicer-core: a headless MRML scene with the phantom demo cases —
+open, resume after a restart, blind mode, navigation, progress, CMB accept / reject / add with RAS, LGE slice
+ratings, body-region corrections, a bad case list that names the file and writes nothing, and a background run.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pytest
-import slicer_static as ss
 
 from radtriage.annotations import BLINDED, CaseList, CaseRef, open_store
 from radtriage.errors import InputError
-from radtriage.review import label_controls
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def logic_ns() -> tuple[types.SimpleNamespace, dict]:
-    """Every @staticmethod of CaseReviewLogic, executed without Slicer, and their namespace."""
-    return ss.logic_static_methods(ROOT, "CaseReview")
-
-
-@pytest.fixture(scope="module")
-def logic(logic_ns) -> types.SimpleNamespace:
-    return logic_ns[0]
-
+from radtriage.review import label_controls, opening, panel
+from radtriage.review.case_mrml import clear_case, show_case
+from radtriage.review.runs import ReviewRun, build_argv, plan_run
 
 # ================================================================ (a) pure helpers
 
 
-def test_shortcut_table_binds_each_key_once_and_is_documented(logic, logic_ns) -> None:
-    bindings = logic.shortcutBindings()
-    assert set(bindings) == {"next", "previous", "commit", "addMissed"}
-    assert bindings["next"] == ["Ctrl+Right"] and bindings["previous"] == ["Ctrl+Left"]
-    assert "Ctrl+Return" in bindings["commit"]
-    rows = dict(logic.shortcutRows())
-    assert rows["Ctrl+Right"] == "next case" and rows["Ctrl+Return / Ctrl+Enter"].startswith("commit")
-    namespace = logic_ns[1]
-    saved = namespace["SHORTCUTS"]
-    namespace["SHORTCUTS"] = {**saved, "previous": ["Ctrl+Right"]}
-    try:
-        with pytest.raises(ValueError, match="Ctrl\\+Right is bound to both next and previous"):
-            logic.shortcutBindings()
-    finally:
-        namespace["SHORTCUTS"] = saved
-    help_source = (ROOT / "CaseReview" / "CaseReview.py").read_text()
-    assert "Keyboard: {keys}" in help_source  # the help text lists SHORTCUTS
-
-
-def test_reader_id_task_and_case_list_choices(logic, tmp_path: Path) -> None:
-    assert logic.readerIdProblem("R1.a-b:c") == ""
-    assert "Enter your reader id" in logic.readerIdProblem("  ")
-    assert "never a person's name" in logic.readerIdProblem("Jane Doe")
-    assert logic.readerIdProblem("x" * 65) != ""
-    assert logic.sessionTask("from case.json") is None and logic.sessionTask("cmb_detect") == "cmb_detect"
-    assert logic.caseListOpenKind("CSV file") == "csv" and logic.caseListOpenKind("DICOM folder") == "dicom"
+def test_reader_id_task_and_case_list_choices(tmp_path: Path) -> None:
+    assert opening.reader_id_problem("R1.a-b:c") == ""
+    assert "Enter your reader id" in opening.reader_id_problem("  ")
+    assert "never a person's name" in opening.reader_id_problem("Jane Doe")
+    assert opening.reader_id_problem("x" * 65) != ""
+    assert opening.session_task("from case.json") is None and opening.session_task("cmb_detect") == "cmb_detect"
+    assert opening.case_list_open_kind("CSV file") == "csv" and opening.case_list_open_kind("DICOM folder") == "dicom"
     with pytest.raises(ValueError):
-        logic.caseListOpenKind("DICOM database")
-    assert logic.caseListNeedsPath("folder") and not logic.caseListNeedsPath("demo cases")
-    assert logic.caseListWantsFile("CSV file") and not logic.caseListWantsFile("folder")
-    assert logic.storeFolderFor(str(tmp_path), "/tmp/slicer") == tmp_path
-    assert logic.storeFolderFor("", "/tmp/slicer", True) == Path("/tmp/slicer/RadTriageDemoProject")
+        opening.case_list_open_kind("DICOM database")
+    assert opening.case_list_needs_path("folder") and not opening.case_list_needs_path("demo cases")
+    assert opening.case_list_wants_file("CSV file") and not opening.case_list_wants_file("folder")
+    assert opening.store_folder_for(str(tmp_path), "/tmp/slicer") == tmp_path
+    assert opening.store_folder_for("", "/tmp/slicer", True) == Path("/tmp/slicer/RadTriageDemoProject")
     with pytest.raises(ValueError, match="project folder"):
-        logic.storeFolderFor(".", "/tmp/slicer")
+        opening.store_folder_for(".", "/tmp/slicer")
     with pytest.raises(ValueError, match="folder or CSV"):
-        logic.openCaseList("", "folder")
+        opening.open_path_case_list("", "folder")
 
 
 def _cmb_outputs() -> dict:
@@ -85,17 +51,17 @@ def _cmb_outputs() -> dict:
     ]}  # fmt: skip
 
 
-def test_panel_values_become_labels_only_when_changed(logic) -> None:
+def test_panel_values_become_labels_only_when_changed() -> None:
     mri = label_controls("mri_triage", None)
-    labels = logic.labelsFromValues(mri, ["abnormal", ["mass_effect", "acute_infarct"]])
+    labels = panel.labels_from_values(mri, ["abnormal", ["mass_effect", "acute_infarct"]])
     assert [(lb.schema, lb.value, lb.target) for lb in labels] == [
         ("mri_normal_abnormal", "abnormal", ""),
         ("mri_critical_findings", ["acute_infarct", "mass_effect"], ""),
     ]
-    assert logic.labelsFromValues(mri, [None, []])[0].value == []  # an unticked list is an answer: no finding
-    assert logic.labelsFromValues(mri, [None, None]) == []
+    assert panel.labels_from_values(mri, [None, []])[0].value == []  # an unticked list is an answer: no finding
+    assert panel.labels_from_values(mri, [None, None]) == []
     with pytest.raises(ValueError, match="2 label controls"):
-        logic.labelsFromValues(mri, ["normal"])
+        panel.labels_from_values(mri, ["normal"])
 
     from radtriage.annotations import LabelEntry
 
@@ -107,7 +73,7 @@ def test_panel_values_become_labels_only_when_changed(logic) -> None:
         _cmb_outputs(),
         [entry("cmb_review", "candidate:CMB-1", {"decision": "accept", "ras_mm": [1, 2, 3]})],
     )
-    labels = logic.labelsFromValues(cmb, ["accept", "reject"], [[7.0, 8.0, 9.0], [0.5, 0.5, 0.5]])
+    labels = panel.labels_from_values(cmb, ["accept", "reject"], [[7.0, 8.0, 9.0], [0.5, 0.5, 0.5]])
     assert [(lb.target, lb.value) for lb in labels] == [  # CMB-1 unchanged: not committed again
         ("candidate:CMB-2", {"decision": "reject", "ras_mm": [-4.0, 5.5, 6.0]}),
         ("candidate:reader-1", {"decision": "add", "ras_mm": [7.0, 8.0, 9.0]}),
@@ -115,58 +81,59 @@ def test_panel_values_become_labels_only_when_changed(logic) -> None:
     ]
 
     lge = label_controls("lge_certainty", None, n_slices=3)
-    assert [(lb.target, lb.value) for lb in logic.labelsFromValues(lge, [None, 55, 0])] == [
+    assert [(lb.target, lb.value) for lb in panel.labels_from_values(lge, [None, 55, 0])] == [
         ("slice:1", 55.0), ("slice:2", 0.0)]  # fmt: skip
 
 
-def test_panel_rows_show_suggestions_only_when_visible(logic) -> None:
-    blind = logic.panelRows(label_controls("cmb_detect", _cmb_outputs(), show_suggestions=False))
-    shown = logic.panelRows(label_controls("cmb_detect", _cmb_outputs()))
+def test_panel_rows_show_suggestions_only_when_visible() -> None:
+    blind = panel.panel_rows(label_controls("cmb_detect", _cmb_outputs(), show_suggestions=False))
+    shown = panel.panel_rows(label_controls("cmb_detect", _cmb_outputs()))
     assert [r["choices"] for r in blind] == [("accept", "reject")] * 2
     assert "confidence" not in blind[0]["hint"] and "R 1.0, A 2.0, S 3.0 mm" in blind[0]["hint"]
     assert shown[0]["hint"].startswith("model confidence 0.91") and shown[1]["ras"] == [-4.0, 5.5, 6.0]
-    assert [r["initial"] for r in logic.panelRows(label_controls("mri_triage", None))] == [None, []]
-    assert logic.progressText({"done": 2, "remaining": 3, "total": 5, "index": 1}) == (
+    assert [r["initial"] for r in panel.panel_rows(label_controls("mri_triage", None))] == [None, []]
+    assert panel.progress_text({"done": 2, "remaining": 3, "total": 5, "index": 1}) == (
         "2 done / 3 remaining - case 2 of 5")  # fmt: skip
-    assert "Blind mode" in logic.overlayText(False, False, True)
-    assert "Run task" in logic.overlayText(False, True, False)
+    assert "Blind mode" in panel.overlay_text(False, False, True)
+    assert "Run task" in panel.overlay_text(False, True, False)
 
 
-def test_build_argv_passes_the_case_task_and_inputs_to_the_cli(logic, tmp_path: Path) -> None:
+def test_build_argv_passes_the_case_task_and_inputs_to_the_cli(tmp_path: Path) -> None:
     from radtriage.cli import _parse_inputs, build_parser
+    from radtriage.runtime.runner import radtriage_argv
 
     inputs = {"MAGNITUDE": tmp_path / "swi magnitude.nii.gz", "PHASE": tmp_path / "swi_phase.nii.gz"}
-    argv = logic.buildArgv("cmb_detect", inputs)
-    assert argv[:3] == [sys.executable, "-m", "radtriage"]
+    argv = build_argv("cmb_detect", inputs)
+    assert argv[:3] == radtriage_argv()[:3] and argv[1:3] == ["-m", "radtriage"]
     args = build_parser().parse_args(argv[3:])
     assert (args.command, args.task, args.output, args.device) == ("infer", "cmb_detect", "{output_dir}", "auto")
     assert _parse_inputs(args.input) == inputs
-    assert build_parser().parse_args(logic.buildArgv("body_region", {"CT": "ct.nrrd"}, "cpu")[3:]).device == "cpu"
+    assert build_parser().parse_args(build_argv("body_region", {"CT": "ct.nrrd"}, "cpu")[3:]).device == "cpu"
     with pytest.raises(ValueError, match="KEY=PATH"):
-        logic.buildArgv("body_region", {"a=b": "x.nrrd"})
+        build_argv("body_region", {"a=b": "x.nrrd"})
 
 
-def test_a_finished_run_replaces_the_result_folder_whole(logic, tmp_path: Path) -> None:
+def test_a_finished_run_replaces_the_result_folder_whole(tmp_path: Path) -> None:
     result = tmp_path / "results" / "case1" / "body_region"
     result.mkdir(parents=True)
     (result / "result.json").write_text('{"outputs": {"old": true}}')
     (result / "stale_volume.nii.gz").write_text("old")
-    run = logic.jobFolderFor(result)
-    assert run.parent == result.parent and run.name.startswith(".body_region-run-") and run.is_dir()
+    output = tmp_path / "job" / "output"
+    output.mkdir(parents=True)
+    run = ReviewRun("case1", "body_region", [], result)
     with pytest.raises(InputError, match=r"no result\.json"):
-        logic.installJobResult(run, result)
+        run.install(output)
     assert json.loads((result / "result.json").read_text()) == {"outputs": {"old": True}}  # untouched
-    (run / "result.json").write_text('{"outputs": {"new": true}}')
-    assert logic.installJobResult(run, result) == result / "result.json"
+    (output / "result.json").write_text('{"outputs": {"new": true}}')
+    (output / "label_volume.nii.gz").write_text("new")
+    assert run.install(output) == result / "result.json"
     assert json.loads((result / "result.json").read_text()) == {"outputs": {"new": True}}
-    assert not (result / "stale_volume.nii.gz").exists() and not run.exists()
-    assert sorted(p.name for p in result.parent.iterdir()) == ["body_region"]
-    fresh = logic.jobFolderFor(tmp_path / "results" / "case2" / "lge_certainty")
-    assert logic.discardJobFolder(fresh) and not fresh.exists()
-    assert not logic.discardJobFolder(result)  # only hidden run folders are removed
+    assert sorted(p.name for p in result.iterdir()) == ["label_volume.nii.gz", "result.json"]  # stale one gone
+    assert sorted(p.name for p in result.parent.iterdir()) == ["body_region"]  # no run folder left beside it
+    assert (output / "result.json").is_file()  # a copy: the job folder is the job controller's to remove
 
 
-def test_dicom_database_rows_give_the_same_cases_as_the_dicom_folder_reader(logic, tmp_path: Path) -> None:
+def test_dicom_database_rows_give_the_same_cases_as_the_dicom_folder_reader(tmp_path: Path) -> None:
     """Rows as slicer.dicomDatabase lists them -> one case per study, hashed patient key, series folders; the
     same case ids as the core's DICOM folder case list on the same files."""
     import pydicom
@@ -185,7 +152,7 @@ def test_dicom_database_rows_give_the_same_cases_as_the_dicom_folder_reader(logi
         ds.save_as(folder / "1.dcm")
         rows.append({"patientId": str(ds.PatientID), "studyUid": study, "seriesUid": series,
                      "files": [str(folder / "1.dcm")]})  # fmt: skip
-    cases = logic.dicomDatabaseCases(rows)
+    cases = opening.dicom_database_cases(rows)
     assert len(cases) == 2 and cases.source == "Slicer DICOM database"
     first = cases[0]
     assert first.series_uids == ("1.2.3.1.1", "1.2.3.1.2")
@@ -193,7 +160,53 @@ def test_dicom_database_rows_give_the_same_cases_as_the_dicom_folder_reader(logi
     assert str(source.PatientID) not in repr(list(cases)) and first.patient_key != "unknown"
     assert sorted(cases.ids) == sorted(case_list_from_dicom(tmp_path / "db").ids)
     with pytest.raises(ValueError, match="no series"):
-        logic.dicomDatabaseCases([])
+        opening.dicom_database_cases([])
+
+
+def test_dicom_database_rows_read_a_ctk_dicom_database(tmp_path: Path) -> None:
+    """``dicom_database_rows`` through the ctkDICOMDatabase calls Slicer's DICOM database answers (patients ->
+    studies -> series -> files, ``fileValue``), here served from real DICOM files by pydicom."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    files = {}
+    for study, series in (("1.2.3.1", "1.2.3.1.1"), ("1.2.3.1", "1.2.3.1.2")):
+        ds = source.copy()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, f"{series}.1"
+        files[(study, series)] = str(tmp_path / f"{series}.dcm")
+        ds.save_as(files[(study, series)])
+
+    class Database:  # the ctkDICOMDatabase methods the function calls, answered from the files above
+        isOpen = True
+
+        def patients(self):
+            return ["1"]
+
+        def studiesForPatient(self, patient):
+            return sorted({study for study, _ in files})
+
+        def seriesForStudy(self, study):
+            return [series for (s, series) in files if s == study]
+
+        def filesForSeries(self, series):
+            return [path for (_, s), path in files.items() if s == series]
+
+        def fileValue(self, path, tag):
+            group, element = (int(part, 16) for part in tag.split(","))
+            return str(pydicom.dcmread(path)[group, element].value)
+
+    rows = opening.dicom_database_rows(Database())
+    assert [(r["studyUid"], r["seriesUid"], r["files"]) for r in rows] == [
+        ("1.2.3.1", "1.2.3.1.1", [files["1.2.3.1", "1.2.3.1.1"]]),
+        ("1.2.3.1", "1.2.3.1.2", [files["1.2.3.1", "1.2.3.1.2"]])]  # fmt: skip
+    assert {r["patientId"] for r in rows} == {str(source.PatientID)}
+    assert len(opening.dicom_database_cases(rows)) == 1  # one study
+    closed = Database()
+    closed.isOpen = False
+    for database in (None, closed):
+        with pytest.raises(ValueError, match="No DICOM database is open"):
+            opening.dicom_database_rows(database)
 
 
 # ================================================================ (b) the Logic against real slicer-core
@@ -205,28 +218,31 @@ JOB_CASE = "03-swi-microbleeds"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, logic) -> dict:
+def demo(tmp_path_factory) -> dict:
     """The phantom demo cases and a project folder holding the task results: IN_PROCESS_CASES run with
-    ``ReviewSession.run_task``, JOB_CASE through the Logic's ``startJob`` + ``installJobResult`` (run once)."""
+    ``ReviewSession.run_task``, JOB_CASE as a background run (``plan_run`` + ``ReviewRun.finish``, run once)
+    while the reader has moved to another case."""
     from radtriage.review import build_demo_cases
 
     pytest.importorskip("slicer")
     base = tmp_path_factory.mktemp("casereview")
-    cases_dir = logic.buildDemoCases(str(base))
-    assert cases_dir == build_demo_cases(base / "RadTriageDemoCases")  # built once, then reused
+    cases = opening.demo_case_list(base)
+    cases_dir = base / opening.DEMO_CASES_FOLDER
+    assert cases_dir == build_demo_cases(cases_dir) and len(cases) == 5  # built once, then reused
     project = base / "project"
-    session = logic.openSession(logic.openCaseList(cases_dir, "folder"), project, "runner", False)
+    session = opening.open_reader_session(cases, project, "runner", False)
     try:
         session.go_to(JOB_CASE)
         before = session.result()
-        job, case_id = logic.startJob(session, device="cpu")
+        job_run = plan_run(session, device="cpu").start(base / "RadTriage-job" / "output")
+        session.go_to(IN_PROCESS_CASES[0])  # the reader moves on while the job runs
         for case_id_in_process in IN_PROCESS_CASES:  # meanwhile, in this process
             session.run_task(case_id_in_process, device="cpu")
-        state = job.wait(timeout=240)
-        installed = logic.installJobResult(job.output_dir, session.result_folder(case_id)) if state.value == (
-            "succeeded") else None  # fmt: skip
-        run = {"before": before, "job": job, "case_id": case_id, "state": state.value, "installed": installed,
-               "siblings": sorted(p.name for p in session.result_folder(case_id).parent.iterdir())}  # fmt: skip
+        state = job_run.job.wait(timeout=240)
+        installed = job_run.install() if state.value == "succeeded" else None
+        run = {"before": before, "job": job_run.job, "case_id": job_run.case_id, "state": state.value,
+               "installed": installed, "shown": job_run.shown_in(session),
+               "siblings": sorted(p.name for p in session.result_folder(JOB_CASE).parent.iterdir())}  # fmt: skip
     finally:
         session.store.close()
     return {"cases": cases_dir, "project": project, "run": run}
@@ -242,13 +258,17 @@ def scene():
 
 
 @pytest.fixture
-def open_session(logic, demo):
-    """``open_session(reader, blind)``: the Logic's openSession on the demo list; closed at the end."""
+def open_session(demo):
+    """``open_session(reader, blind, task, case)``: the module's session opening on the demo list (at ``case``);
+    closed at the end."""
     opened = []
 
-    def make(reader: str, blind: bool = False, task: str | None = None):
-        session = logic.openSession(logic.openCaseList(demo["cases"], "folder"), demo["project"], reader, blind, task)
+    def make(reader: str, blind: bool = False, task: str | None = None, case: str | None = None):
+        cases = opening.open_path_case_list(demo["cases"], "folder")
+        session = opening.open_reader_session(cases, demo["project"], reader, blind, task)
         opened.append(session)
+        if case is not None:
+            session.go_to(case)
         return session
 
     yield make
@@ -263,35 +283,35 @@ def _nodes_of_class(scene, class_name: str) -> list:
 
 @pytest.mark.mrml
 @pytest.mark.slow
-def test_open_progress_navigation_and_resume_after_a_restart(logic, open_session, scene) -> None:
+def test_open_progress_navigation_and_resume_after_a_restart(open_session, scene) -> None:
     session = open_session("nav")
     assert session.current.case_id == "01-brain-infarct"
     assert session.progress() == {"done": 0, "remaining": 5, "total": 5, "index": 0}
-    header = logic.caseHeader(session)
+    header = panel.case_header(session)
     assert header["title"] == "01-brain-infarct (mri_triage)" and header["percent"] == 0
     assert header["progress"] == "0 done / 5 remaining - case 1 of 5"
     assert session.previous() is None and session.current.case_id == "01-brain-infarct"
 
-    nodes = logic.loadCase(scene, session)
+    nodes = show_case(scene, session)
     assert set(nodes["inputs"]) and not nodes["shown"]  # no MRI result: images only
     controls = session.controls()
     with pytest.raises(ValueError, match="Answer 'Normal / abnormal'"):
-        logic.commitValues(session, controls, [None, ["mass_effect"]])
+        panel.commit_values(session, controls, [None, ["mass_effect"]])
     assert session.progress()["done"] == 0 and session.labels() == []
-    submission, reload = logic.commitValues(session, controls, ["normal", []])
+    submission, reload = panel.commit_values(session, controls, ["normal", []])
     assert len(submission.entries) == 2 and not reload
     assert submission.entries[0].model_version == "none"
-    assert logic.commitValues(session, session.controls(), ["normal", []]) == (None, False)  # nothing new
+    assert panel.commit_values(session, session.controls(), ["normal", []]) == (None, False)  # nothing new
 
     assert session.next().case_id == "02-brain-normal"
     assert session.next().case_id == "03-swi-microbleeds"
     session.go_to("05-body-ct")
     assert session.next() is None and session.current.case_id == "05-body-ct"
     body = session.controls()
-    logic.commitValues(session, body, [body[0].suggestion] + [None] * (len(body) - 1))
-    assert logic.caseHeader(session)["title"] == "05-body-ct (body_region) - labelled"
+    panel.commit_values(session, body, [body[0].suggestion] + [None] * (len(body) - 1))
+    assert panel.case_header(session)["title"] == "05-body-ct (body_region) - labelled"
     assert session.progress() == {"done": 2, "remaining": 3, "total": 5, "index": 4}
-    assert logic.caseHeader(session)["percent"] == 40
+    assert panel.case_header(session)["percent"] == 40
     session.store.close()
 
     restarted = open_session("nav")  # a new session object on the same store
@@ -304,14 +324,14 @@ def test_open_progress_navigation_and_resume_after_a_restart(logic, open_session
 
 @pytest.mark.mrml
 @pytest.mark.slow
-def test_blind_mode_hides_the_overlays_until_commit_and_cmb_decisions_keep_ras(logic, open_session, scene) -> None:
+def test_blind_mode_hides_the_overlays_until_commit_and_cmb_decisions_keep_ras(open_session, scene) -> None:
     from radtriage.review.case_mrml import case_nodes
 
     session = open_session("blind", blind=True)
     session.go_to("03-swi-microbleeds")
     detections = session.result()["outputs"]["detections"]
     assert len(detections) >= 2
-    nodes = logic.loadCase(scene, session)
+    nodes = show_case(scene, session)
     assert not nodes["shown"] and nodes["overlays"] == {}
     assert set(nodes["inputs"]) == {"MAGNITUDE", "PHASE"}
     assert _nodes_of_class(scene, "vtkMRMLMarkupsFiducialNode") == []
@@ -321,10 +341,10 @@ def test_blind_mode_hides_the_overlays_until_commit_and_cmb_decisions_keep_ras(l
     assert all(c.suggestion is None and "confidence" not in c.context for c in controls)
 
     values = ["accept", "reject"] + [None] * (len(controls) - 2)
-    submission, reload = logic.commitValues(session, controls, values, [[10.5, -20.0, 30.25]])
+    submission, reload = panel.commit_values(session, controls, values, [[10.5, -20.0, 30.25]])
     assert reload and len(submission.entries) == 3
     assert {e.model_version for e in submission.entries} == {BLINDED}
-    nodes = logic.loadCase(scene, session)
+    nodes = show_case(scene, session)
     assert nodes["shown"]
     markups = _nodes_of_class(scene, "vtkMRMLMarkupsFiducialNode")
     assert len(markups) == 1 and markups[0].GetNumberOfControlPoints() == len(detections)
@@ -338,27 +358,25 @@ def test_blind_mode_hides_the_overlays_until_commit_and_cmb_decisions_keep_ras(l
     assert stored[controls[1].target]["decision"] == "reject"
     assert stored["candidate:reader-1"] == {"decision": "add", "ras_mm": [10.5, -20.0, 30.25]}
 
-    rows = logic.panelRows(shown)
+    rows = panel.panel_rows(shown)
     assert rows[-1]["choices"] == ("add", "reject") and rows[-1]["initial"] == "add"
     changed = [None] * len(shown)
     changed[0] = "reject"  # a second look, with the model's output on screen
-    again, reload = logic.commitValues(session, shown, changed, [[1.0, 1.0, 1.0]])
+    again, reload = panel.commit_values(session, shown, changed, [[1.0, 1.0, 1.0]])
     assert not reload and [e.target for e in again.entries] == [controls[0].target, "candidate:reader-2"]
     assert {e.model_version for e in again.entries} == {session.model_version()} != {BLINDED}
     history = session.store.history("03-swi-microbleeds", "blind", "cmb_review")
     assert len(history) == 5  # append-only: the first decision is still there
 
-    logic.loadCase(scene, session, "04-lge-stack")  # loading another case removes this one's nodes
+    show_case(scene, session, "04-lge-stack")  # loading another case removes this one's nodes
     assert case_nodes(scene, "03-swi-microbleeds") == [] and _nodes_of_class(scene, "vtkMRMLMarkupsFiducialNode") == []
-    assert logic.clearCases(scene) > 0 and case_nodes(scene) == []
+    assert clear_case(scene) > 0 and case_nodes(scene) == []
 
 
 @pytest.mark.mrml
 @pytest.mark.slow
-def test_lge_slice_ratings_are_stored_per_slice(logic, open_session, scene) -> None:
-    session = open_session("lge")
-    session.go_to("04-lge-stack")
-    nodes = logic.loadCase(scene, session)
+def test_lge_slice_ratings_are_stored_per_slice(open_session, scene) -> None:
+    nodes = show_case(scene, session := open_session("lge", case="04-lge-stack"))
     assert nodes["shown"] and nodes["task"] == "lge_certainty"  # not blind: overlays at once
     slices = session.result()["outputs"]["slices"]
     controls = session.controls()
@@ -366,38 +384,36 @@ def test_lge_slice_ratings_are_stored_per_slice(logic, open_session, scene) -> N
     assert all(c.kind == "rating" and (c.minimum, c.maximum) == (0.0, 100.0) for c in controls)
     values = [None] * len(controls)
     values[0], values[2] = 80, 12.5
-    submission, _reload = logic.commitValues(session, controls, values)
+    submission, _reload = panel.commit_values(session, controls, values)
     assert [(e.target, e.value) for e in submission.entries] == [("slice:0", 80.0), ("slice:2", 12.5)]
     controls = session.controls()
-    assert logic.commitValues(session, controls, values) == (None, False)
+    assert panel.commit_values(session, controls, values) == (None, False)
     values[2] = 30
-    submission, _reload = logic.commitValues(session, controls, values)
+    submission, _reload = panel.commit_values(session, controls, values)
     assert [(e.target, e.value) for e in submission.entries] == [("slice:2", 30.0)]
     assert {e.target: e.value for e in session.labels()} == {"slice:0": 80.0, "slice:2": 30.0}
     with pytest.raises(Exception, match="outside"):
-        logic.commitValues(session, session.controls(), [101] + [None] * (len(controls) - 1))
+        panel.commit_values(session, session.controls(), [101] + [None] * (len(controls) - 1))
 
 
 @pytest.mark.mrml
 @pytest.mark.slow
-def test_body_region_correction_is_stored_per_slice_range(logic, open_session, scene) -> None:
-    session = open_session("body")
-    session.go_to("05-body-ct")
-    nodes = logic.loadCase(scene, session)
+def test_body_region_correction_is_stored_per_slice_range(open_session, scene) -> None:
+    nodes = show_case(scene, session := open_session("body", case="05-body-ct"))
     assert nodes["overlays"]["label_volume"] is not None
     controls = session.controls()
     assert controls and all(c.kind == "region" and c.target.startswith("slices:") for c in controls)
     first = controls[0]
     corrected = next(name for name in first.choices if name != first.suggestion)
-    submission, _reload = logic.commitValues(session, controls, [corrected] + [None] * (len(controls) - 1))
+    submission, _reload = panel.commit_values(session, controls, [corrected] + [None] * (len(controls) - 1))
     assert [(e.schema, e.target, e.value) for e in submission.entries] == [
         ("body_region_correction", first.target, corrected)
     ]
-    assert logic.panelRows(session.controls())[0]["initial"] == corrected
+    assert panel.panel_rows(session.controls())[0]["initial"] == corrected
 
 
 @pytest.mark.mrml
-def test_bad_case_list_names_the_file_and_writes_nothing(logic, demo, tmp_path: Path) -> None:
+def test_bad_case_list_names_the_file_and_writes_nothing(demo, tmp_path: Path) -> None:
     cases = tmp_path / "cases"
     shutil.copytree(demo["cases"] / "04-lge-stack", cases / "a-good")
     broken = cases / "b-broken"
@@ -405,7 +421,7 @@ def test_bad_case_list_names_the_file_and_writes_nothing(logic, demo, tmp_path: 
     (broken / "case.json").write_text('{"task": "lge_certainty", "inputs": ')
     project = tmp_path / "project"
     with pytest.raises(InputError) as error:
-        logic.openSession(logic.openCaseList(cases, "folder"), project, "R1", True)
+        opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
     assert error.value.path == str(broken / "case.json") and "cannot be read as JSON" in error.value.problem
     assert not project.exists()  # not even the store file
 
@@ -414,7 +430,7 @@ def test_bad_case_list_names_the_file_and_writes_nothing(logic, demo, tmp_path: 
     before = store.counts()
     store.close()
     with pytest.raises(InputError) as error:
-        logic.openSession(logic.openCaseList(cases, "folder"), project, "R1", True)
+        opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
     assert error.value.path == str(broken / "gone.nii.gz") and "does not exist" in error.value.problem
     with open_store(project) as store:
         assert store.counts() == before and store.readers() == []
@@ -422,20 +438,20 @@ def test_bad_case_list_names_the_file_and_writes_nothing(logic, demo, tmp_path: 
     csv = tmp_path / "list.csv"
     csv.write_text("case_id,image\nc1,missing.nii.gz\n")
     with pytest.raises(InputError) as error:
-        logic.openSession(logic.openCaseList(csv), project, "R1", False, "body_region")
+        opening.open_reader_session(opening.open_path_case_list(csv), project, "R1", False, "body_region")
     assert error.value.path == str(tmp_path / "missing.nii.gz")
     with pytest.raises(ValueError, match="names no task"):
         body_ct = str(demo["cases"] / "05-body-ct" / "body_ct.nii.gz")
-        logic.openSession(CaseList([CaseRef("c1", image_paths=(body_ct,))]), project, "R1", False)
+        opening.open_reader_session(CaseList([CaseRef("c1", image_paths=(body_ct,))]), project, "R1", False)
 
 
 @pytest.mark.mrml
 @pytest.mark.slow
-def test_run_task_job_writes_the_case_result_and_the_overlays_follow(logic, demo, open_session, scene) -> None:
-    """startJob ran ``radtriage infer`` on the case's inputs in a child process; installJobResult made its output
-    the case's result folder, and the overlays load from there."""
+def test_run_task_job_writes_the_case_result_and_the_overlays_follow(demo, open_session, scene) -> None:
+    """The run ``radtriage infer`` on the case's inputs in a child process while the reader moved to another case;
+    its output became the result folder of the case it ran on, and the overlays load from there."""
     run = demo["run"]
-    assert run["before"] is None and run["case_id"] == JOB_CASE
+    assert run["before"] is None and run["case_id"] == JOB_CASE and not run["shown"]
     job = run["job"]
     assert run["state"] == "succeeded", job.error
     assert job.argv[3:6] == ["infer", "--task", "cmb_detect"]
@@ -447,6 +463,22 @@ def test_run_task_job_writes_the_case_result_and_the_overlays_follow(logic, demo
     session.go_to(JOB_CASE)
     assert run["installed"] == session.result_folder() / "result.json"
     assert session.result()["task"] == "cmb_detect"
-    nodes = logic.loadCase(scene, session)
+    nodes = show_case(scene, session)
     assert nodes["shown"] and nodes["overlays"]["markups"].GetNumberOfControlPoints() == len(
         session.result()["outputs"]["detections"])  # fmt: skip
+
+
+@pytest.mark.mrml
+def test_crosshair_and_jump_work_on_the_slice_views(scene) -> None:
+    from radtriage.review.mrml_views import crosshair_ras, jump_slices_to
+
+    crosshair = scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+    crosshair.SetCrosshairRAS(1.5, -2.0, 30.25)
+    assert crosshair_ras(scene) == [1.5, -2.0, 30.25]
+    assert jump_slices_to(scene, [10.0, -20.0, 5.0]) == 3
+    for name in ("Red", "Yellow", "Green"):
+        node = next(n for n in _nodes_of_class(scene, "vtkMRMLSliceNode") if n.GetName() == name)
+        assert [node.GetSliceToRAS().GetElement(row, 3) for row in range(3)] == pytest.approx([10.0, -20.0, 5.0])
+    scene.RemoveNode(crosshair)
+    with pytest.raises(ValueError, match="no crosshair"):
+        crosshair_ras(scene)

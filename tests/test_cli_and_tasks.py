@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from radtriage.cli import main
+from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.io import read_image
 from radtriage.tasks import _RUNNERS as RUNNERS
@@ -36,8 +37,11 @@ def test_a_registered_runner_is_called_and_unregistered_tasks_refuse(monkeypatch
                 run_task(name, inputs={})
     calls = []
     register_runner("body_region", lambda **kw: calls.append(kw) or "answer")
-    assert run_task("body_region", inputs={"ct": 1}) == "answer"
-    assert calls == [{"inputs": {"ct": 1}}]
+    ct = Image(np.random.default_rng(1).normal(40.0, 30.0, (20, 32, 32)), (2.0, 2.0, 5.0))
+    assert run_task("body_region", inputs={"ct": ct}) == "answer"  # inputs pass the input contract unchanged
+    assert len(calls) == 1 and list(calls[0]) == ["inputs"] and calls[0]["inputs"]["ct"] is ct
+    with pytest.raises(InputError, match="'ct' is not an image"):
+        run_task("body_region", inputs={"ct": 1})
     assert "body_region" in available_tasks()
 
 
@@ -158,12 +162,13 @@ def test_infer_passes_typed_options_to_the_task(tmp_path, monkeypatch):
     main(["phantom", "lge", "--out", str(tmp_path)])
     volume = str(next(tmp_path.rglob("*.nii.gz")))
     argv = ["infer", "--task", "body_region", "--input", f"ct={volume}", "--output", str(tmp_path / "o"),
-            "--option", "modality=CT", "--option", "band=[30, 70]", "--option", "min_confidence=0.5"]
+            "--option", "modality=CT", "--option", "mean_region_mm=80", "--option", "min_confidence=0.5"]
     assert main(argv) == 0
-    assert seen["modality"] == "CT" and seen["band"] == [30, 70] and seen["min_confidence"] == 0.5
+    assert seen["modality"] == "CT" and seen["mean_region_mm"] == 80.0 and seen["min_confidence"] == 0.5
     assert list(seen["inputs"]) == ["ct"] and seen["device"] == "auto"
     assert json.loads((tmp_path / "o" / "result.json").read_text())["outputs"] == {"n": 1}
     assert main([*argv[:-2], "--option", "not an option"]) == 2
+    assert main([*argv[:-2], "--option", "band=[30, 70]"]) == 2  # not a declared body_region option
 
 
 def test_evaluate_ratings_writes_agreement_with_the_known_bias(tmp_path, capsys):

@@ -118,14 +118,15 @@ class _StubCascade(nn.Module):
 
 
 def _dark_dots_scan() -> tuple[Image, Image]:
-    """A 1 mm 32^3 'head' (tissue 800, noise) with two dark spheres, and a phase image on the same grid."""
+    """A 1 mm 32^3 'head' (tissue 800, noise) with two dark spheres, and a phase image (small noise in radians; a
+    constant phase is refused as unusable) on the same grid."""
     rng = np.random.default_rng(3)
     arr = np.full((32, 32, 32), 800.0, np.float32) + rng.normal(0, 8.0, (32, 32, 32)).astype(np.float32)
     k, j, i = np.indices(arr.shape)
     for c in ((12, 12, 14), (20, 21, 18)):
         arr[(k - c[0]) ** 2 + (j - c[1]) ** 2 + (i - c[2]) ** 2 <= 4] *= 0.1
     magnitude = Image(arr, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
-    return magnitude, magnitude.with_array(np.zeros_like(arr))
+    return magnitude, magnitude.with_array(rng.normal(0, 0.05, arr.shape).astype(np.float32))
 
 
 def test_magnitude_only_input_uses_its_own_calibrated_weight_and_threshold() -> None:

@@ -350,6 +350,9 @@ def test_enhanced_mr_multiframe_matches_classic_series(tmp_path):
         tmp_path / "classic", modality="MR", rotation=rot, intercept=0.0, step=2.0, n=4
     )
     legacy = [pydicom.dcmread(f) for f in files]
+    for ds in legacy:  # Type 2 attributes highdicom 0.27 (Slicer 5.12.3's) copies from the source images
+        for keyword in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate", "StudyTime"):
+            setattr(ds, keyword, getattr(ds, keyword, ""))
     enhanced = hd.legacy.LegacyConvertedEnhancedMRImage(
         legacy, series_instance_uid=generate_uid(), series_number=9, sop_instance_uid=generate_uid(), instance_number=1
     )

@@ -198,7 +198,7 @@ def test_radtriage_infer_writes_result_json(bundles, tmp_path):
 def test_mrml_table_under_study_survives_mrb(bundles, tmp_path):
     pytest.importorskip("slicer", reason="slicer-core is not installed")
     from radtriage.mrml import create_headless_scene, load_mrb, patient_and_study_of, rows_from_table, save_mrb
-    from radtriage.tasks.lge_mrml import TABLE_NAME, add_lge_outputs
+    from radtriage.tasks.lge_certainty.mrml import TABLE_NAME, add_lge_outputs
 
     volume = _axial_heart()
     result = run_task("lge_certainty", inputs={"lge": volume}, bundle=str(bundles["uncertain"]), device="cpu")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_series import write_mr_series
 
 from radtriage.errors import InputError
 from radtriage.image import Image
@@ -135,41 +136,12 @@ def test_no_bundle_is_a_clear_error(case) -> None:
         run({"T2": case.images["T2"]}, bundle="no-such-mri-triage-bundle", device="cpu")
 
 
-def _write_dicom_series(image: Image, folder: Path, description: str, echo_ms: float, repetition_ms: float) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    folder.mkdir(parents=True)
-    series, study, frame = generate_uid(), generate_uid(), generate_uid()
-    arr = np.clip(image.array, 0, 4000).astype(np.uint16)
-    for k in range(arr.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesDescription, ds.SeriesNumber = "MR", description, 2
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.EchoTime, ds.RepetitionTime, ds.ScanningSequence = f"{echo_ms:g}", f"{repetition_ms:g}", "SE"
-        ds.Rows, ds.Columns = arr.shape[1], arr.shape[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.PixelSpacing = [f"{image.spacing[1]:g}", f"{image.spacing[0]:g}"]
-        ds.SliceThickness = f"{image.spacing[2]:g}"
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        pos = image.index_to_lps(np.array([[0, 0, k]]))[0]
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
-        ds.InstanceNumber = k + 1
-        ds.PixelData = arr[k].tobytes()
-        ds.save_as(folder / f"s{k:03d}.dcm", enforce_file_format=True)
-
-
 def test_study_folder_with_dicom_and_volume_files(tmp_path, model, case) -> None:
     from radtriage.io import write_volume
 
     study = tmp_path / "study1"
-    _write_dicom_series(case.images["T2"], study / "dicom", "AX T2 TSE", 100.0, 5000.0)
+    write_mr_series(case.images["T2"], study / "dicom", "AX T2 TSE",
+                    {"EchoTime": "100", "RepetitionTime": "5000", "ScanningSequence": "SE"}, max_value=4000)
     write_volume(case.images["FLAIR"], study / "ax_flair.nii.gz")
     images = load_study(study)
     assert set(images) == {"AX_T2_TSE", "ax_flair"}

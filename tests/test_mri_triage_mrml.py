@@ -82,3 +82,83 @@ def test_mrb_reload_keeps_table_heatmaps_and_hierarchy(scene_and_result) -> None
             a, b = volume_node_to_image(node), volume_node_to_image(original)
             assert np.allclose(a.array, b.array, atol=1e-6), output
             assert GridSpec.from_image(b).same_as(a, tol=1e-4)
+
+
+# ------------------------------------------------------------------------ the module's work on a real scene
+@pytest.fixture
+def headless():
+    scene = create_headless_scene()
+    yield scene
+    scene.close()
+
+
+@pytest.fixture(scope="module")
+def small_case():
+    return make_brain_case(5, "haemorrhage", shape=(20, 22, 5), spacing=(9.0, 9.0, 9.0))
+
+
+def _study_folder(case, folder: Path) -> Path:
+    """A study as a scanner export leaves it: two DICOM series and two NIfTI files with BIDS names."""
+    from test_mrml_contrast import _write_series
+
+    from radtriage.io import write_volume
+
+    _write_series(case.images["FLAIR"], folder / "dicom" / "s1", "FLAIR")
+    _write_series(case.images["SWI"], folder / "dicom" / "s2", "SWI")
+    write_volume(case.images["T1"], folder / "sub-01_T1w.nii.gz")
+    write_volume(case.images["DWI"], folder / "sub-01_dwi.nii.gz")
+    return folder
+
+
+def test_load_study_shows_the_first_volume_and_keeps_contrast_evidence(headless, small_case, tmp_path) -> None:
+    from radtriage.io.contrast import classify_image
+    from radtriage.tasks.mri_triage.inputs import load_study
+    from radtriage.tasks.mri_triage.mrml import contrast_table, load_study_nodes, triage_candidates
+
+    folder = _study_folder(small_case, tmp_path / "study")
+    nodes = load_study_nodes(headless.scene, folder, headless.app_logic)
+    images = load_study(folder)
+    assert [node.GetName() for node in nodes] == list(images)
+    for composite in slice_composite_nodes(headless.scene):  # shown as slicer.util.loadVolume shows a volume
+        assert composite.GetBackgroundVolumeID() == nodes[0].GetID()
+    table = contrast_table(triage_candidates(headless.scene))  # no DICOM database: the evidence kept on the node
+    for node, image in zip(nodes, images.values(), strict=True):
+        want = classify_image(image)
+        got = table[node.GetID()]
+        assert (got["contrast"], got["confidence"]) == (want.contrast.value, want.confidence), node.GetName()
+    assert sorted(row["contrast"] for row in table.values()) == ["DWI", "FLAIR", "SWI", "T1"]
+    assert all(row["choices"][-1] == "other" and len(row["choices"]) == 8 for row in table.values())
+
+
+def test_job_inputs_follow_the_users_contrasts_and_refuse_duplicates(headless, small_case) -> None:
+    from radtriage.mrml import image_to_volume_node
+    from radtriage.tasks.mri_triage.mrml import IGNORE_CONTRAST, images_by_contrast
+
+    scene = headless.scene
+    a = image_to_volume_node(scene, small_case.images["FLAIR"], "ax FLAIR")
+    b = image_to_volume_node(scene, small_case.images["T1"], "sag T1")
+    c = image_to_volume_node(scene, small_case.images["T2"], "ax T2")
+    images = images_by_contrast(scene, {a.GetID(): "T2", b.GetID(): "T1", c.GetID(): IGNORE_CONTRAST})
+    assert sorted(images) == ["T1", "T2"]  # the user's relabelling of the FLAIR volume is the job's key
+    np.testing.assert_array_equal(images["T2"].array, small_case.images["FLAIR"].array)
+    with pytest.raises(ValueError, match="sag T1 and ax FLAIR are both assigned T1"):
+        images_by_contrast(scene, {a.GetID(): "T1", b.GetID(): "T1"})
+    scene.RemoveNode(c)
+    with pytest.raises(ValueError, match="no longer in the scene"):
+        images_by_contrast(scene, {c.GetID(): "T2"})
+
+
+def test_results_fill_the_users_output_table(headless, scene_and_result) -> None:
+    from radtriage.mrml import image_to_volume_node
+    from radtriage.tasks.mri_triage.mrml import add_results
+
+    _, _, result, case, _ = scene_and_result
+    scene = headless.scene
+    t1 = image_to_volume_node(scene, case.images["T1"], "T1")
+    mine = scene.AddNewNodeByClass("vtkMRMLTableNode", "my triage table")  # created with the selector's Add
+    data = result.to_dict()
+    nodes = add_results(scene, data, result.volumes, {t1.GetID(): "T1"}, table=mine)
+    assert nodes["table"] is mine and mine.GetName() == "my triage table"
+    assert [r["output"] for r in rows_from_table(mine)] == list(BRAIN_FINDINGS)
+    assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 1
+    assert mine.GetAttribute("RadTriage.Task") == "mri_triage"

@@ -91,8 +91,9 @@ def test_worklist_command_functions(studies: Path, stub: StubModel, tmp_path: Pa
     parser = add_triage_arguments(argparse.ArgumentParser())
     args = parser.parse_args([str(studies), "--output", str(tmp_path / "wl"), "--contrast", "T2=T2"])
     monkeypatch.setattr(TriageModel, "from_bundle", classmethod(lambda cls, *a, **k: stub))
-    assert run_triage(args) == 0
-    assert "d_four" in capsys.readouterr().out
+    assert run_triage(args) == 1  # e_broken could not be triaged
+    captured = capsys.readouterr()
+    assert "d_four" in captured.out and "1 of 6 studies could not be triaged" in captured.err
     assert (tmp_path / "wl" / "worklist.csv").is_file()
     # the simulation reads urgency from the worklist it wrote
     arrivals = tmp_path / "arrivals.csv"

@@ -4,6 +4,7 @@ BackgroundJob, with stand-ins for the Qt widgets and a timer whose ticks the tes
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,8 @@ def _job(mode: str, tmp_path: Path) -> BackgroundJob:
 
 
 def test_success_moves_the_bar_swaps_the_button_and_hands_over_the_outputs(tmp_path: Path) -> None:
-    gui = Gui()
+    seen: list[tuple[dict, str]] = []
+    gui = Gui(on_finished=lambda outputs: seen.append((outputs, Path(outputs["table"]).read_text())))
     job = _job("ok", tmp_path)
     gui.controller.follow(job)
     assert gui.button.texts[:2] == ["Apply", "Cancel"] and gui.bar.ranges[0] == (0, 0)  # busy until progress
@@ -155,11 +157,11 @@ def test_success_moves_the_bar_swaps_the_button_and_hands_over_the_outputs(tmp_p
     assert gui.button.text == "Apply" and not gui.bar.visible and not gui.timer.active
     assert gui.bar.range == (0, 100) and gui.bar.values[-1] == 100 and gui.bar.values == sorted(gui.bar.values)
     assert gui.label.text.startswith("Done in ")
-    (outputs,) = gui.finished
-    table = Path(outputs["table"])
-    assert table.parent == job.output_dir and table.read_text().startswith("slice,score")
+    ((outputs, table_text),) = seen
+    assert Path(outputs["table"]).parent == job.output_dir and table_text.startswith("slice,score")
     assert "a plain line from the child" in gui.controller.log and "step 4" in gui.controller.log
-    assert not (job.output_dir.parent / "input").exists(), "the temporary input copies are removed"
+    assert not job.output_dir.parent.exists(), "the whole job folder is removed once onFinished returned"
+    assert list(tmp_path.iterdir()) == []
     assert gui.states == [True, False]
 
 
@@ -173,6 +175,7 @@ def test_failure_shows_the_childs_error_with_the_log(tmp_path: Path) -> None:
     assert "exit code 2" in text and "radtriage: error: the test task refuses this input" in text
     assert "step 4" in details and "refuses this input" in details
     assert gui.button.text == "Apply" and gui.label.text == "Failed."
+    assert list(tmp_path.iterdir()) == [], "a failed job's folder is removed (its log is in the dialog details)"
 
 
 def test_cancel_stops_the_job_and_keeps_nothing(tmp_path: Path) -> None:
@@ -190,7 +193,28 @@ def test_cancel_stops_the_job_and_keeps_nothing(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert gui.controller.lastState == "cancelled" and gui.finished == [] and gui.errors == []
     assert gui.button.text == "Apply" and not gui.bar.visible and "Cancelled" in gui.label.text
-    assert list(job.output_dir.iterdir()) == []
+    assert not job.output_dir.parent.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a child that ignores SIGTERM needs POSIX signals")
+def test_cancel_returns_at_once_even_when_the_child_ignores_sigterm(tmp_path: Path) -> None:
+    """Cancel never waits on the GUI thread: the timer's ticks see the SIGKILL that follows the grace period."""
+    script = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready'); time.sleep(60)"
+    _inputs, output_dir = job_files.newJobFolder("test", tmp_path)
+    gui = Gui()
+    job = BackgroundJob([sys.executable, "-c", script], output_dir).start()
+    gui.controller.follow(job)
+    deadline = time.monotonic() + 10
+    while "ready" not in gui.controller.log and time.monotonic() < deadline:
+        time.sleep(0.02)
+        gui.timer.tick()
+    started = time.monotonic()
+    gui.controller.cancel()
+    assert time.monotonic() - started < 1.0, "cancel blocked the GUI thread"
+    assert gui.controller.running and gui.label.text == "Cancelling..."
+    gui.run_until_done(timeout=20)
+    assert gui.controller.lastState == "cancelled" and job.returncode is not None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_command_that_cannot_start_is_reported_at_once(tmp_path: Path) -> None:
@@ -200,6 +224,7 @@ def test_a_command_that_cannot_start_is_reported_at_once(tmp_path: Path) -> None
     assert not gui.controller.running and gui.timer.ticks == 0
     ((text, _details),) = gui.errors
     assert "cannot start" in text and gui.button.text == "Apply"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_results_that_cannot_be_loaded_are_reported_like_a_failure(tmp_path: Path) -> None:
@@ -255,6 +280,102 @@ def test_write_job_inputs_keeps_geometry_and_safe_names(tmp_path: Path) -> None:
     assert job_files.removeJobInputs(output_dir) and not paths["FLAIR"].exists()
 
 
+def _stale(folder: Path, age_s: float = 2 * 86400) -> Path:
+    """Set the modification time of ``folder`` and everything in it to ``age_s`` seconds ago."""
+    when = time.time() - age_s
+    for path in [*sorted(folder.rglob("*"), reverse=True), folder]:
+        os.utime(path, (when, when), follow_symlinks=False)
+    return folder
+
+
+def _job_folder(parent: Path, name: str, files: dict[str, str] | None = None) -> Path:
+    folder = parent / name
+    (folder / "input").mkdir(parents=True)
+    (folder / "output").mkdir()
+    for rel, text in (files or {}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
+def test_a_job_folder_that_is_not_ours_is_never_deleted(tmp_path: Path) -> None:
+    """The controller removes only a folder made by newJobFolder: name and layout, no extra files, no links."""
+    mine = tmp_path / "mine" / "output"
+    mine.mkdir(parents=True)
+    gui = Gui()
+    gui.controller.follow(BackgroundJob([sys.executable, "-c", CHILD, "ok"], mine).start())
+    gui.run_until_done()
+    assert gui.controller.lastState == "succeeded" and (mine / "scores.csv").is_file()
+
+    extra = _job_folder(tmp_path, "RadTriage-test-abcd1234", {"notes.txt": "the user's notes"})
+    assert not job_files.removeJobFolder(extra / "output") and (extra / "notes.txt").is_file()
+    target = _job_folder(tmp_path / "elsewhere", "RadTriage-test-zzzz9999", {"output/keep.nrrd": "data"})
+    link = tmp_path / "RadTriage-test-link0000"
+    link.symlink_to(target, target_is_directory=True)
+    assert not job_files.removeJobFolder(link / "output") and (target / "output" / "keep.nrrd").is_file()
+    plain = _job_folder(tmp_path, "RadTriage-study")
+    assert not job_files.removeJobFolder(plain / "output") and plain.is_dir()
+    assert not job_files.removeJobFolder(extra / "input") and (extra / "input").is_dir()
+
+
+def test_new_job_folder_sweeps_only_stale_job_folders(tmp_path: Path) -> None:
+    stale = _stale(_job_folder(tmp_path, "RadTriage-cmb_detect-a1b2c3d_", {"output/heatmap.nrrd": "x"}))
+    stale_no_inputs = _job_folder(tmp_path, "RadTriage-mri-triage-q9w8e7r6")
+    (stale_no_inputs / "input").rmdir()  # as an older version left them
+    _stale(stale_no_inputs)
+    fresh = _job_folder(tmp_path, "RadTriage-lge_certainty-zxcvbnm0")
+    busy = _job_folder(tmp_path, "RadTriage-body_region-poiuytr1", {"output/.radtriage-partial-x/a.nii": "x"})
+    _stale(busy)
+    (busy / "output" / ".radtriage-partial-x" / "a.nii").write_text("still writing")
+    foreign = _stale(_job_folder(tmp_path, "RadTriage-test-abcd1234", {"notes.txt": "the user's notes"}))
+    other_name = _stale(_job_folder(tmp_path, "RadTriage-study"))
+    not_prefixed = _stale(_job_folder(tmp_path, "Other-test-abcd1234"))
+    a_file = tmp_path / "RadTriage-test-file0000"
+    a_file.write_text("a file")
+    _stale(a_file)
+    target = _stale(_job_folder(tmp_path / "elsewhere", "RadTriage-test-zzzz9999"))
+    link = tmp_path / "RadTriage-test-link0000"
+    link.symlink_to(target, target_is_directory=True)
+    _stale(link)
+
+    _inputs, output_dir = job_files.newJobFolder("test", tmp_path)
+    assert not stale.exists() and not stale_no_inputs.exists()
+    for kept in (fresh, busy, foreign, other_name, not_prefixed, a_file, link, target, output_dir.parent):
+        assert kept.exists(), kept
+    assert (foreign / "notes.txt").read_text() == "the user's notes"
+    assert job_files.sweepStaleJobFolders(tmp_path) == []
+    assert job_files.sweepStaleJobFolders(tmp_path, maxAgeS=0, now=time.time() + 10) == sorted(
+        [busy, fresh, output_dir.parent]
+    )
+
+
+def test_loaded_outputs_are_marked_for_saving(tmp_path: Path, monkeypatch) -> None:
+    """A node read from the job folder (removed afterwards) must be saved by Slicer's Save dialog, which checks
+    only nodes whose GetModifiedSinceRead() is true."""
+    slicer = pytest.importorskip("slicer", reason="slicer-core (the MRML libraries) is not installed")
+    from radtriage.io import write_volume
+    from radtriage.mrml import create_headless_scene
+
+    headless = create_headless_scene()
+    image = Image(np.zeros((3, 4, 5), np.float32), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    path = write_volume(image, tmp_path / "heatmap.nrrd")
+
+    def load_volume(filename: str, properties: dict):
+        node = headless.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", properties["name"])
+        storage = headless.scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+        storage.SetFileName(filename)
+        node.SetAndObserveStorageNodeID(storage.GetID())
+        assert storage.ReadData(node) and not node.GetModifiedSinceRead()
+        return node
+
+    monkeypatch.setattr(slicer.util, "loadVolume", load_volume, raising=False)
+    try:
+        nodes = job_files.loadOutputs({"heatmap": str(path)}, namePrefix="CMB ")
+        assert nodes["heatmap"].GetName() == "CMB heatmap" and nodes["heatmap"].GetModifiedSinceRead()
+    finally:
+        headless.close()
+
+
 def test_remove_job_inputs_touches_only_job_folders(tmp_path: Path) -> None:
     (tmp_path / "mine" / "input").mkdir(parents=True)
     (tmp_path / "mine" / "output").mkdir()
@@ -300,7 +421,7 @@ def test_the_real_cli_job_ends_with_results_or_its_own_error(tmp_path: Path) -> 
     else:
         ((text, details),) = gui.errors
         assert "error" in text.lower() and details, "a failed job shows the CLI's own message and its log"
-        assert list(output_dir.iterdir()) == [], "a failed job leaves no output behind"
+    assert not output_dir.parent.exists(), "the job folder is removed once the outcome was shown"
 
 
 def test_shared_self_test_check_passes_a_real_job_and_fails_a_wrong_input(tmp_path):

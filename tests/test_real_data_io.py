@@ -35,12 +35,22 @@ def _data_files() -> list[Path]:
     return [p for p in sorted(SHARED.rglob("*")) if p.is_file() and not _is_doc(p)]
 
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""2D picture files (e.g. EMIDEC's slices): not an image format radtriage reads, so they must be refused clearly."""
+
+
+def _is_picture(path: Path) -> bool:
+    return path.suffix.lower() in PICTURE_SUFFIXES
+
+
 def _entries() -> list:
-    """One entry per volume file and one per folder directly holding other (DICOM) files."""
+    """One entry per volume file, one per folder directly holding other (DICOM) files, and the first picture file
+    of each folder of pictures."""
     files = _data_files()
     volumes = [p for p in files if volume_suffix(p)]
-    dicom_dirs = sorted({p.parent for p in files if not volume_suffix(p)})
-    entries = [pytest.param(p, id=str(p.relative_to(SHARED))) for p in volumes + dicom_dirs]
+    dicom_dirs = sorted({p.parent for p in files if not volume_suffix(p) and not _is_picture(p)})
+    pictures = sorted({p.parent: p for p in reversed(files) if _is_picture(p)}.values())
+    entries = [pytest.param(p, id=str(p.relative_to(SHARED))) for p in volumes + dicom_dirs + pictures]
     return entries or [pytest.param(None, id="no-shared-data")]
 
 
@@ -58,6 +68,11 @@ def _folder_series(folder: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", _entries())
 def test_every_file_loads_or_is_refused_clearly(shared_data, entry):
+    if _is_picture(entry):
+        with pytest.raises(InputError, match="not a recognised image file") as refused:
+            read_image(entry)
+        assert entry.name in str(refused.value)
+        return
     if volume_suffix(entry):
         try:
             _check_image(read_volume(entry))

@@ -169,6 +169,35 @@ def test_cancel_kills_child_and_grandchild_and_removes_partial_output(tmp_path):
     assert job.state is JobState.CANCELLED
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a child that ignores SIGTERM needs POSIX signals")
+def test_cancel_without_blocking_finishes_on_poll_and_kills_what_ignores_sigterm(tmp_path):
+    job = _job(
+        tmp_path,
+        """
+        import signal, subprocess, sys, time
+        from radtriage.runtime.events import emit_log, job_output_dir
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        (job_output_dir() / "partial.nii").write_bytes(b"half")
+        emit_log(f"grandchild={grandchild.pid}")
+        time.sleep(120)
+        """,
+    )
+    job.start()
+    events = _collect_until(job, lambda ev: any(e.message.startswith("grandchild=") for e in ev))
+    grandchild = int(next(e.message for e in events if e.message.startswith("grandchild=")).split("=")[1])
+    child = job.pid
+    t0 = time.monotonic()
+    job.cancel(timeout=0.5, block=False)
+    assert time.monotonic() - t0 < 0.3, "cancel(block=False) must return at once"
+    assert job.state is JobState.RUNNING and not _dead(child)  # SIGTERM ignored: the SIGKILL comes later
+    events = _collect_until(job, lambda ev: any(e.kind == "finished" for e in ev), timeout=10)
+    assert time.monotonic() - t0 >= 0.5 and events[-1].data["state"] == "cancelled"
+    assert job.state is JobState.CANCELLED and _dead(child) and _dead(grandchild)
+    assert not psutil.pid_exists(child) and not job.staging_dir.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_failing_child_is_failed_with_stderr_tail_and_no_output(tmp_path):
     job = _job(
         tmp_path,

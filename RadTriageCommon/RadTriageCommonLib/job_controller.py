@@ -3,7 +3,9 @@
 :class:`JobController` owns the running :class:`radtriage.runtime.runner.BackgroundJob` and a ``qt.QTimer``
 that polls it every 200 ms: progress events move the progress bar and the status label, the Apply button reads
 "Cancel" while the job runs (and cancels it when pressed), and when the job ends the controller calls
-``onFinished(outputs)`` or shows the error with the job's log. There is no waiting loop anywhere.
+``onFinished(outputs)`` or shows the error with the job's log. There is no waiting loop anywhere: Cancel signals
+the job's process tree and the timer picks up its end. Once the job has ended and ``onFinished`` has returned
+(or the error was shown), the job's temporary folder is removed (:func:`.job_files.removeJobFolder`).
 
 The widgets, the timer and the error display are passed in (defaults: ``qt.QTimer`` and
 ``slicer.util.errorDisplay``), so the controller also runs, unchanged, under plain Python with stand-ins.
@@ -18,7 +20,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .job_files import removeJobInputs
+from .job_files import removeJobFolder
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +134,12 @@ class JobController:
         self.poll()  # a command that could not start is reported at once
 
     def cancel(self) -> None:
-        """Stop the running job (its whole process tree) and discard its partial outputs."""
+        """Stop the running job (its whole process tree) and discard its partial outputs; returns at once (the
+        timer reports the end)."""
         if not self._running or self.job is None:
             return
         self.statusLabel.text = _("Cancelling...")
-        self.job.cancel()
+        self.job.cancel(block=False)
         self.poll()
 
     def poll(self) -> None:
@@ -176,34 +179,39 @@ class JobController:
         seconds = self._elapsed()
         if self.onStateChanged is not None:
             self.onStateChanged(False)
-        self._removeInputs()
-        if self.lastState == "succeeded":
-            self.lastOutputs = dict(data.get("outputs") or {})
-            self.statusLabel.text = _("Done in {seconds:.1f} s.").format(seconds=seconds)
-            try:
-                self.onFinished(self.lastOutputs)
-            except Exception as error:
-                logger.exception("importing the job's results failed")
-                self.statusLabel.text = _("The results could not be loaded.")
-                self.errorDisplay(
-                    self.failureMessage + "\n\n" + _("The job finished, but its results could not be loaded: ")
-                    + str(error),
-                    detailedText=traceback.format_exc() + "\n" + self.log,
-                )  # fmt: skip
-        elif self.lastState == "cancelled":
-            self.statusLabel.text = _("Cancelled; nothing was kept.")
-        else:
-            summary = failureSummary(str(data.get("message") or ""))
-            self._log.append(summary)
-            self.statusLabel.text = _("Failed.")
-            self.errorDisplay(self.failureMessage + "\n\n" + summary, detailedText=self.log)
+        try:
+            if self.lastState == "succeeded":
+                self.lastOutputs = dict(data.get("outputs") or {})
+                self.statusLabel.text = _("Done in {seconds:.1f} s.").format(seconds=seconds)
+                self._deliver(self.lastOutputs)
+            elif self.lastState == "cancelled":
+                self.statusLabel.text = _("Cancelled; nothing was kept.")
+            else:
+                summary = failureSummary(str(data.get("message") or ""))
+                self._log.append(summary)
+                self.statusLabel.text = _("Failed.")
+                self.errorDisplay(self.failureMessage + "\n\n" + summary, detailedText=self.log)
+        finally:
+            self._removeJobFolder()
+
+    def _deliver(self, outputs: dict[str, Any]) -> None:
+        try:
+            self.onFinished(outputs)
+        except Exception as error:
+            logger.exception("importing the job's results failed")
+            self.statusLabel.text = _("The results could not be loaded.")
+            self.errorDisplay(
+                self.failureMessage + "\n\n" + _("The job finished, but its results could not be loaded: ")
+                + str(error),
+                detailedText=traceback.format_exc() + "\n" + self.log,
+            )  # fmt: skip
 
     def _elapsed(self) -> float:
         started = getattr(self.job, "started_at", None)
         finished = getattr(self.job, "finished_at", None)
         return float(finished - started) if started is not None and finished is not None else 0.0
 
-    def _removeInputs(self) -> None:
+    def _removeJobFolder(self) -> None:
         outputDir = getattr(self.job, "output_dir", None)
-        if outputDir is not None:
-            removeJobInputs(outputDir)
+        if outputDir is not None and removeJobFolder(outputDir):
+            logger.info("removed the job folder of %s", outputDir)

@@ -28,6 +28,28 @@ def _pairs(values: list[str] | None, what: str, as_json: bool) -> dict[str, Any]
     return out
 
 
+def check_batch_folder(out: str) -> None:
+    """Refuse (one line, nothing written) a ``--out`` that is a file, lies under a file or cannot be written."""
+    import os
+    from pathlib import Path
+
+    from radtriage.errors import InputError
+    from radtriage.tasks.result import probe_output_folder
+
+    folder = Path(out).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "--out is a file, not a folder; give a folder for the batch results")
+    ancestor = folder
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(folder, f"--out would lie under {ancestor}, which is a file; give a folder path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(folder, f"cannot write there ({ancestor} is read-only for this user); give a writable "
+                                 "folder")
+    probe_output_folder(folder / "probe")
+
+
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``radtriage batch``."""
     from radtriage.tasks import TASKS
@@ -67,9 +89,15 @@ def run_batch(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise RadTriageError("--workers must be at least 1")
+    options = _pairs(args.option, "--option", True)
+    if args.task != "auto":  # refused before any case is read; with 'auto' each case is checked for its task
+        from radtriage.tasks.options import validate_options
+
+        options = validate_options(args.task, options)
+    check_batch_folder(args.out)
     summary = run_cohort(
         args.cases, args.out, args.task, kind=args.kind, bundle=args.bundle, device=args.device,
-        options=_pairs(args.option, "--option", True), input_globs=_pairs(args.input, "--input", False),
+        options=options, input_globs=_pairs(args.input, "--input", False),
         exclude=tuple(args.exclude) if args.exclude else DEFAULT_EXCLUDE, force=args.force, store=args.store,
         scheduler=args.scheduler, workers=args.workers, prefetch=args.prefetch, progress=not args.no_progress,
     )

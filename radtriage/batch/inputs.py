@@ -1,9 +1,12 @@
 """What one batch case runs on: its task and its input images, resolved from a case list entry.
 
-* a case folder with ``case.json`` (``{"task": ..., "inputs": {key: relative file}, "options": {...}}``): those;
-* any other case folder: the volume files directly inside, keyed by file name without extension
-  (``FLAIR.nii.gz`` -> ``FLAIR``), except files whose name matches an exclusion pattern (masks, labels and
-  segmentations by default); a folder of DICOM files: one input per series, keyed by series number;
+* a case folder with ``case.json`` (``{"task": ..., "inputs": {key: relative file or {"path": ...,
+  "series_uid": ...}}, "options": {...}}``): those;
+* any other case folder: its series as ``radtriage triage`` finds them (:func:`radtriage.tasks.study.
+  find_study_series`): volume files at any depth keyed by file name without extension (``FLAIR.nii.gz`` ->
+  ``FLAIR``), except files whose name matches an exclusion pattern (masks, labels and segmentations by default),
+  and every DICOM series in any layout (flat or ``study/series/*.dcm``); a series found this way that cannot be
+  read is skipped with its reason (the case runs on the others);
 * a volume file: one input keyed by its stem; a CSV row: its image columns (``image_FLAIR`` -> ``FLAIR``; a bare
   ``image``/``path`` column -> the file stem), and an optional ``task`` column;
 * ``input_globs`` (``{key: glob}``) picks the files of a folder case by pattern instead.
@@ -22,7 +25,8 @@ from typing import Any
 
 from radtriage.annotations.caselist import CaseList
 from radtriage.annotations.records import CaseRef
-from radtriage.errors import InputError
+from radtriage.errors import InputError, RadTriageError
+from radtriage.tasks.options import validate_options
 
 CASE_FILE = "case.json"
 AUTO_TASK = "auto"
@@ -38,6 +42,8 @@ class InputSpec:
 
     path: str
     series_uid: str | None = None
+    optional: bool = False
+    """Found by looking through a study folder (not named by the user): skipped with a reason when unreadable."""
 
 
 @dataclass(frozen=True)
@@ -82,31 +88,44 @@ def read_case_file(folder: Path) -> tuple[str | None, dict[str, InputSpec], dict
     if task is not None and not isinstance(task, str):
         raise InputError(path, f"'task' must be a task name, got {task!r}")
     raw = doc.get("inputs") or {}
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise InputError(path, "'inputs' must map input keys to file paths relative to the case folder")
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and _input_entry(v) for k, v in raw.items()):
+        raise InputError(path, "'inputs' must map input keys to file paths relative to the case folder (or to "
+                               "{\"path\": ..., \"series_uid\": ...})")
     inside = folder.resolve()
-    for key, rel in raw.items():
+    inputs = {}
+    for key, value in raw.items():
+        rel, uid = _input_entry(value)
         if inside not in (folder / rel).resolve().parents:
             raise InputError(path, f"input {key!r} points outside the case folder: {rel!r}")
-    inputs = {key: InputSpec(str(folder / rel)) for key, rel in raw.items()}
+        inputs[key] = InputSpec(str(folder / rel), uid)
     options = doc.get("options") or {}
     if not isinstance(options, dict):
         raise InputError(path, "'options' must be a JSON object")
     return task, inputs, options
 
 
-def _dicom_inputs(folder: Path) -> dict[str, InputSpec]:
-    from radtriage.io import scan_dicom
+def _input_entry(value: Any) -> tuple[str, str | None] | None:
+    """(relative path, series UID or None) of one case.json input: a path, or {"path", "series_uid"}."""
+    if isinstance(value, str) and value:
+        return value, None
+    if isinstance(value, dict) and isinstance(value.get("path"), str) and value["path"] and set(value) <= {
+        "path", "series_uid"
+    }:
+        uid = value.get("series_uid")
+        if uid is None or (isinstance(uid, str) and uid):
+            return value["path"], uid
+    return None
 
-    series = scan_dicom(folder)
-    inputs: dict[str, InputSpec] = {}
-    for s in series:
-        number = getattr(s, "series_number", None)
-        key = f"series{number}" if number not in (None, "") else f"series-{s.series_uid[-8:]}"
-        while key in inputs:
-            key += "b"
-        inputs[key] = InputSpec(str(folder), s.series_uid)
-    return inputs
+
+def study_inputs(folder: Path, exclude: Sequence[str] = ()) -> dict[str, InputSpec]:
+    """The series of a study folder as inputs, found exactly as ``radtriage triage`` finds them."""
+    from radtriage.tasks.study import find_study_series
+
+    return {s.key: InputSpec(str(s.path), s.series_uid, optional=True) for s in find_study_series(folder, exclude)}
+
+
+def _dicom_inputs(folder: Path) -> dict[str, InputSpec]:
+    return {k: v for k, v in study_inputs(folder).items() if v.series_uid}
 
 
 def folder_inputs(
@@ -119,8 +138,8 @@ def folder_inputs(
             return task, inputs, options
     else:
         task, options = None, {}
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if input_globs:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         inputs = {}
         for key, pattern in input_globs.items():
             matches = [p for p in files if fnmatch.fnmatch(p.name, pattern)]
@@ -128,16 +147,7 @@ def folder_inputs(
                 raise InputError(folder, f"input {key!r} (pattern {pattern!r}) matches {len(matches)} files, not 1")
             inputs[key] = InputSpec(str(matches[0]))
         return task, inputs, options
-    inputs = {}
-    for p in files:
-        stem = _volume_stem(p)
-        if stem is not None and not _excluded(p.name, exclude):
-            inputs[stem] = InputSpec(str(p))
-    if not inputs:
-        from radtriage.io.dicom import is_probably_dicom
-
-        if any(is_probably_dicom(p) for p in files):
-            inputs = _dicom_inputs(folder)
+    inputs = study_inputs(folder, exclude)
     if not inputs:
         raise InputError(folder, "no input images: no volume files (other than masks/labels) and no DICOM series")
     return task, inputs, options
@@ -189,7 +199,9 @@ def resolve_case(
             if path.is_dir():
                 series = set(case.series_uids)
                 if series and not (path / CASE_FILE).exists():
-                    found = {k: v for k, v in _dicom_inputs(path).items() if v.series_uid in series}
+                    taken = {spec.series_uid for spec in inputs.values()}
+                    found = {k: v for k, v in _dicom_inputs(path).items()
+                             if v.series_uid in series and v.series_uid not in taken}
                     file_task, found_opts = None, {}
                 else:
                     file_task, found, found_opts = folder_inputs(path, exclude, input_globs)
@@ -200,15 +212,20 @@ def resolve_case(
                 key = column_keys.get(str(path)) or _volume_stem(path) or path.name.split(".")[0]
                 found = {key: InputSpec(str(path))}
             for key, spec in found.items():
+                if key in inputs and spec.optional:
+                    from radtriage.tasks.study import unique_key
+
+                    key = unique_key(key, inputs)
                 if key in inputs:
                     raise InputError(spec.path, f"input key {key!r} is given twice for case {case.case_id!r}")
                 inputs[key] = spec
         chosen_task = chosen_task or column_keys.get("task")
         if chosen_task is None:
             raise InputError(case.image_paths[0], f"--task auto: no task for this case (no {CASE_FILE} 'task')")
-    except InputError as exc:
+        merged.update(options or {})
+        merged = validate_options(chosen_task, merged)
+    except RadTriageError as exc:
         return CaseJob(case.case_id, chosen_task or "unknown", inputs, {}, str(exc))
-    merged.update(options or {})
     return CaseJob(case.case_id, chosen_task, inputs, merged)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 BASE_COLUMNS = (
     "case_id", "task", "status", "error", "result_dir", "bundle", "bundle_version", "demo",
-    "decode_s", "run_s", "write_s", "total_s", "worker",
+    "decode_s", "run_s", "write_s", "total_s", "worker", "skipped_series",
 )
-"""Every row has these. ``status``: ok, error or skipped (a result from an earlier run was kept)."""
+"""Every row has these. ``status``: ok, error or skipped (a result from an earlier run was kept);
+``skipped_series``: series of the study left out, each with its reason."""
 
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {
     "mri_triage": ("p_abnormal", "p_acute_infarct", "p_acute_haemorrhage", "p_mass_effect", "abnormal",

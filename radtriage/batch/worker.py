@@ -21,6 +21,7 @@ from typing import Any
 from radtriage.batch.inputs import CaseJob
 from radtriage.batch.summary import summarize, task_stage_seconds
 from radtriage.tasks.result import RESULT_FILE, RUN_FOLDER_MARK, read_result, result_folder, write_result_atomically
+from radtriage.tasks.study import skipped_notices
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class DecodedCase:
 
     job: CaseJob
     images: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Series found in a study folder that could not be read: key -> reason (the case runs on the others)."""
     error: str = ""
     decode_start: float = 0.0
     decode_end: float = 0.0
@@ -52,15 +55,25 @@ def _describe_error(exc: BaseException, job: CaseJob) -> str:
 def decode_case(job: CaseJob) -> DecodedCase:
     """Read every input of ``job`` (errors are kept in the result, not raised)."""
     from radtriage.io import read_image
+    from radtriage.tasks.study import READ_ERRORS
 
     decoded = DecodedCase(job, decode_start=time.time())
     if job.problem:
         decoded.error = job.problem
     else:
         try:
-            decoded.images = {key: read_image(spec.path, series_uid=spec.series_uid)
-                              for key, spec in job.inputs.items()}
+            for key, spec in job.inputs.items():
+                try:
+                    decoded.images[key] = read_image(spec.path, series_uid=spec.series_uid)
+                except READ_ERRORS as exc:
+                    if not spec.optional:
+                        raise
+                    decoded.skipped[key] = str(exc) or type(exc).__name__
+            if not decoded.images:
+                reasons = "; ".join(f"{k}: {why}" for k, why in decoded.skipped.items())
+                raise RuntimeError(f"no input of the case could be read ({reasons})")
         except Exception as exc:
+            decoded.images = {}
             decoded.error = _describe_error(exc, job)
     decoded.decode_end = time.time()
     return decoded
@@ -116,6 +129,9 @@ def run_decoded(
     try:
         result = run_task(job.task, inputs=decoded.images, bundle=bundle, device=device, progress=None,
                           **job.options)
+        if decoded.skipped:
+            result.outputs["skipped_series"] = dict(decoded.skipped)
+            result.notices.extend(skipped_notices(decoded.skipped))
         t1 = timeline["run_end"] = time.time()
         write_result_atomically(result, final)
         t2 = timeline["write_end"] = time.time()
@@ -127,7 +143,9 @@ def run_decoded(
         decoded.images = {}
     timing.update(run_s=round(t1 - t0, 4), write_s=round(t2 - t1, 4),
                   total_s=round(t2 - decoded.decode_start, 4))
-    row = _result_row(job, "ok", final, result.bundle or {}, result.outputs, **timing, **row_extra)
+    skipped = "; ".join(f"{k}: {why}" for k, why in decoded.skipped.items())
+    row = _result_row(job, "ok", final, result.bundle or {}, result.outputs, skipped_series=skipped, **timing,
+                      **row_extra)
     row["stages_s"] = task_stage_seconds(result.outputs)
     return row
 

@@ -35,7 +35,8 @@ def _pick_series(folder: Path, series: list[DicomSeries], series_uid: str | None
         raise InputError(folder, f"no series with SeriesInstanceUID {series_uid} here; found: {known}")
     if len(series) > 1:
         listing = "; ".join(s.summary() for s in series)
-        raise InputError(folder, f"the folder holds {len(series)} DICOM series, pick one with series_uid: {listing}")
+        raise InputError(folder, f"the folder holds {len(series)} DICOM series; pick one with --series UID "
+                                 f"(batch: a series_uid column or case.json key): {listing}")
     return series[0]
 
 
@@ -51,7 +52,13 @@ def read_image(path: str | Path, series_uid: str | None = None) -> Image:
     if not path.exists():
         raise InputError(path, "file or folder does not exist")
     if path.is_dir():
-        return read_dicom_series(_pick_series(path, scan_dicom(path), series_uid))
+        series = scan_dicom(path)
+        volumes = [] if series_uid else sorted(p.name for p in path.rglob("*") if p.is_file() and volume_suffix(p))
+        if volumes and series:
+            raise InputError(path, f"the folder holds volume files ({', '.join(volumes[:3])}"
+                                   f"{', ...' if len(volumes) > 3 else ''}) and {len(series)} DICOM series; "
+                                   "ambiguous — give the volume file or the DICOM sub-folder itself")
+        return read_dicom_series(_pick_series(path, series, series_uid))
     if volume_suffix(path) is not None:
         return read_volume(path)
     if not is_probably_dicom(path):

@@ -42,8 +42,9 @@ SKIP_SUFFIXES: tuple[str, ...] = (
 )  # fmt: skip
 """File endings never tried as DICOM while scanning (``.pdf``: DICOM-encapsulated PDFs end in .dcm)."""
 
-NON_IMAGE_MODALITIES = frozenset({"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "PR", "KO", "DOC", "SEG", "REG", "ECG"})
-"""Modalities whose objects are not image volumes even when they carry Rows/Columns (e.g. SEG)."""
+NON_IMAGE_MODALITIES = frozenset({"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "RTDOSE", "PR", "KO", "DOC", "SEG", "REG",
+                                  "ECG"})
+"""Modalities whose objects are not acquired image volumes even when they carry Rows/Columns (SEG, a dose grid)."""
 
 ORIENTATION_TOLERANCE = 1e-4
 POSITION_TOLERANCE_MM = 0.01
@@ -352,9 +353,11 @@ def read_dicom_series(series_or_files: DicomSeries | Sequence[str | Path] | str 
             "series_description": str(first.get("SeriesDescription", "") or ""),
             "series_uid": series_key(first, files[0]),
             "study_uid": str(first.get("StudyInstanceUID", "") or ""),
+            "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "") or ""),
             "patient_key": patient_key(first.get("PatientID", "")),
             "dicom_tags": extract_tags(first),
             "rescale_applied": rescaled,
+            "dicom_rescale": _stored_range(first),
         }
     )
     log.info(
@@ -382,6 +385,20 @@ def _has_rescale(ds: Any) -> tuple[float, float] | None:
     if slope in (None, "") and intercept in (None, ""):
         return None
     return (float(slope) if slope not in (None, "") else 1.0, float(intercept) if intercept not in (None, "") else 0.0)
+
+
+def _stored_range(ds: Any) -> dict[str, float]:
+    """RescaleSlope/Intercept, BitsStored and PixelRepresentation of a dataset (what a value range is read from)."""
+    try:
+        slope, intercept = _has_rescale(ds) or (1.0, 0.0)
+        out = {"slope": slope, "intercept": intercept}
+        for keyword, name in (("BitsStored", "bits_stored"), ("PixelRepresentation", "pixel_representation")):
+            value = ds.get(keyword, None)
+            if value not in (None, ""):
+                out[name] = int(value)
+    except (TypeError, ValueError):
+        return {}
+    return out
 
 
 def _describe_orientation(iop: np.ndarray | None) -> str:
@@ -516,7 +533,7 @@ def _read_one_multiframe(path: Path) -> tuple[Image, bool]:
         raise InputError(path, f"unreadable multi-frame DICOM: {exc}") from exc
     try:
         volume = hd_image.get_volume(dtype=np.float32)
-    except (RuntimeError, ValueError) as exc:
+    except Exception as exc:  # highdicom raises many types (ValueError, sqlite3 errors...)
         raise UnsupportedInputError(
             path, f"multi-frame DICOM that does not form one regularly spaced volume: {exc}"
         ) from exc

@@ -17,6 +17,7 @@ import numpy as np
 
 from radtriage.errors import InputError, UnsupportedInputError
 from radtriage.image import Image
+from radtriage.validation.files import check_volume_file
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,16 @@ def _axis_cosines(matrix: np.ndarray) -> np.ndarray:
 
 def check_orthogonal(path: str | Path, matrix: np.ndarray, what: str) -> None:
     """Raise ``UnsupportedInputError`` when the voxel axes of ``matrix`` (columns) are not perpendicular."""
-    cos = _axis_cosines(np.asarray(matrix, dtype=float))
+    matrix = np.asarray(matrix, dtype=float)
+    norms = np.linalg.norm(matrix, axis=0)
+    if not np.all(np.isfinite(matrix)) or np.any(norms <= 1e-9):
+        zero = ", ".join("ijk"[a] for a in range(3) if not norms[a] > 1e-9) or "?"
+        raise UnsupportedInputError(
+            path,
+            f"{what} is singular or not finite: voxel axis {zero} has no length or direction; the geometry "
+            "is unusable. Fix the header (voxel sizes and orientation) or re-export the image.",
+        )
+    cos = _axis_cosines(matrix)
     worst = float(cos.max())
     if worst > SHEAR_TOLERANCE:
         a, b = np.unravel_index(int(np.argmax(cos)), cos.shape)
@@ -96,6 +106,8 @@ def _nifti_geometry(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     notes: dict[str, Any] = {"nifti_sform_code": sform_code, "nifti_qform_code": qform_code}
     source = "sform" if sform_code > 0 else "qform" if qform_code > 0 else "none"
     notes["nifti_affine_source"] = source
+    if np.dtype(header.get_data_dtype()).kind == "f":  # ITK reads NaN/Inf as 0: count them here, for the notice
+        notes["nonfinite_voxels"] = int(np.count_nonzero(~np.isfinite(np.asanyarray(nii.dataobj))))
     check_orthogonal(path, affine[:3, :3], f"the NIfTI {source} affine")
     return affine, notes
 
@@ -149,6 +161,7 @@ def read_volume(path: str | Path) -> Image:
     fmt = FORMAT_BY_SUFFIX[suffix]
     metadata: dict[str, Any] = {}
     ras_affine = None
+    check_volume_file(path, fmt)
     if fmt == "nifti":
         ras_affine, notes = _nifti_geometry(path)
         metadata.update(notes)
@@ -174,7 +187,10 @@ def read_volume(path: str | Path) -> Image:
             metadata["geometry_warning"] = "SimpleITK's geometry differed from the NIfTI affine; the affine was used"
             image = Image(image.array, spacing, origin, direction)
     elif ras_affine is not None:
-        metadata["geometry_warning"] = "NIfTI header has no orientation (qform_code = sform_code = 0)"
+        metadata["geometry_warning"] = (
+            "NIfTI header has no orientation (qform_code = sform_code = 0): axes as stored, the header's voxel "
+            "sizes and origin 0 were assumed, so left/right and position are not known"
+        )
     metadata.update(
         {
             "source_path": str(path),

@@ -1,13 +1,15 @@
 """Find model bundles on disk: the package's ``bundles/``, the user's model folder, then ``$RADTRIAGE_MODEL_DIR``.
 
 Later folders override earlier ones for the same (task, name, version). A broken bundle is listed as invalid
-with its reason; nothing here imports torch or builds a network.
+with its reason. The weights are checked as loading checks them (format, SHA-256, a header that parses, and a
+weights-only load of a ``.pt`` pickle, the one case that imports torch); no network is built.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,33 @@ def model_search_dirs() -> list[Path]:
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_WEIGHTS_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _weights_problem(path: Path, fmt: str) -> str:
+    """Why the weights file cannot be loaded safely ('' when it can): the same deserialisation as
+    :func:`radtriage.models.safe_load.read_state_dict` (safetensors header; ``torch.load(weights_only=True)``)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _WEIGHTS_CACHE:
+        try:
+            if fmt == "safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(path), framework="numpy") as fh:
+                    list(fh.keys())
+            else:
+                from radtriage.models.safe_load import read_state_dict
+
+                with warnings.catch_warnings():  # torch's note on the pickle protocol is not the user's concern
+                    warnings.simplefilter("ignore", UserWarning)
+                    read_state_dict(path, fmt)
+            _WEIGHTS_CACHE[key] = ""
+        except BundleError as exc:
+            _WEIGHTS_CACHE[key] = exc.problem
+        except Exception as exc:  # a corrupt or truncated safetensors file
+            _WEIGHTS_CACHE[key] = f"cannot read {fmt} weights: {exc}"
+    return _WEIGHTS_CACHE[key]
 
 
 def _cached_sha256(path: Path) -> str:
@@ -108,6 +137,8 @@ def inspect_bundle(path: str | Path) -> BundleInfo:
             raise BundleError(file, "weights file is missing")
         if _cached_sha256(file) != meta.weights.sha256:
             raise BundleError(file, "SHA-256 of the weights does not match the metadata (tampered or corrupted)")
+        if problem := _weights_problem(file, meta.weights.format):
+            raise BundleError(file, problem)
     except (InputError, OSError) as exc:
         return BundleInfo(meta.name, meta.task, meta.version, meta.demo, folder, False, str(exc), meta)
     return BundleInfo(meta.name, meta.task, meta.version, meta.demo, folder, True, "", meta)
@@ -144,6 +175,18 @@ def _version_key(text: str) -> tuple[int, Any]:
         return (0, text)
 
 
+def default_bundles(bundles: list[BundleInfo]) -> list[BundleInfo]:
+    """The bundle each task uses by default: the newest valid one per (task, input modality)."""
+    best: dict[tuple[str, str], BundleInfo] = {}
+    for b in bundles:
+        if not b.valid:
+            continue
+        key = (b.task, b.meta.inputs.modality if b.meta else "")
+        if key not in best or _version_key(b.version) > _version_key(best[key].version):
+            best[key] = b
+    return list(best.values())
+
+
 def resolve_bundle_path(task: str, bundle: str | Path | None = None) -> Path:
     """The folder of ``bundle`` for ``task``: a bundle folder as given, else the newest valid bundle with that name
     (or for the task when ``bundle`` is None). Raises :class:`BundleNotFoundError` when none matches."""
@@ -167,7 +210,12 @@ def find_bundle(
     ]
     valid = [b for b in wanted if b.valid]
     if valid:
-        return max(valid, key=lambda b: _version_key(b.version))
+        best = max(valid, key=lambda b: _version_key(b.version))
+        skipped = [b for b in wanted if not b.valid and _version_key(b.version) > _version_key(best.version)]
+        for b in skipped:
+            log.warning("skipped invalid bundle %s %s (newer than %s %s): %s", b.name, b.version, best.name,
+                        best.version, b.reason)
+        return best
     what = f"task {task!r}" + (f", name {name!r}" if name else "") + (f", version {version!r}" if version else "")
     searched = ", ".join(str(d) for d in (model_search_dirs() if dirs is None else dirs))
     if wanted:

@@ -131,3 +131,16 @@ def volume_node_to_image(node: Any, copy: bool = True) -> Image:
     direction = _LPS_RAS_3 @ np.asarray(direction_rows)
     origin = _LPS_RAS_3 @ np.asarray(node.GetOrigin())
     return Image(array, tuple(node.GetSpacing()), tuple(origin), direction, {"name": node.GetName()})
+
+
+def show_volume(app_logic: Any, node: Any) -> None:
+    """Show ``node`` in every slice view as ``slicer.util.loadVolume`` does: make it the active (label) volume of
+    the selection node and propagate the selection (slice views fitted to it)."""
+    selection = app_logic.GetSelectionNode()
+    if selection is None:
+        raise RuntimeError("the application logic has no selection node")
+    if node.IsA("vtkMRMLLabelMapVolumeNode"):
+        selection.SetActiveLabelVolumeID(node.GetID())
+    else:
+        selection.SetActiveVolumeID(node.GetID())
+    app_logic.PropagateVolumeSelection()

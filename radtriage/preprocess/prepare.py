@@ -11,7 +11,7 @@ exactly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +135,7 @@ def prepare_to_grid(
     images: Mapping[str, Image | None],
     reference: str,
     grid: GridSpec | None = None,
-    register: bool = True,
+    register: bool | Collection[str] = True,
     *,
     names: Sequence[str] | None = None,
     normalize: str | None = "zscore",
@@ -148,7 +148,7 @@ def prepare_to_grid(
     ``images`` maps a channel name (e.g. ``"T1"``, ``"FLAIR"``) to its native image (``None``
     for a missing series); ``reference`` names the series whose space is the world of the
     result. Each other series is registered rigidly to the reference (:func:`register_rigid`,
-    options in ``registration_options``) when ``register``; otherwise it is taken to share the
+    options in ``registration_options``) when ``register`` is True or names it; otherwise it is taken to share the
     reference's patient space (same frame of reference). Each series is normalised in its own
     native space (``normalize``: ``"zscore"``, ``"percentile"`` or ``None``; ``nonzero`` takes
     statistics from non-zero voxels only) and then resampled onto ``grid`` (default: the
@@ -182,7 +182,7 @@ def prepare_to_grid(
         native_grids[name] = GridSpec.from_image(img)
         if name == reference:
             transforms[name] = _identity()
-        elif register:
+        elif register is True or (not isinstance(register, bool) and name in register):
             result = register_rigid(img, ref, **dict(registration_options or {}))
             registrations[name] = result
             transforms[name] = result.transform

@@ -16,6 +16,10 @@ from radtriage.preprocess.grid import GridSpec
 logger = logging.getLogger(__name__)
 
 INITIALIZERS = ("geometry", "moments", "none")
+PLAUSIBLE_ROTATION_DEG = 10.0
+PLAUSIBLE_SHIFT_MM = 20.0
+"""Series of one study rarely need more than this to line up (head motion between series); a larger rigid move
+is flagged: it may be a registration that locked onto the wrong structure."""
 
 
 def source_of(image: Image, fallback: str | None = None) -> str | None:
@@ -38,6 +42,8 @@ class RigidRegistration:
     iterations: int
     stop_condition: str
     initial_metric: float | None = None
+    fixed_centre_lps: tuple[float, float, float] | None = None
+    """Centre of the fixed image, where :attr:`shift_mm` is measured (None: at the LPS origin)."""
 
     @property
     def matrix(self) -> np.ndarray:
@@ -49,6 +55,22 @@ class RigidRegistration:
         """Total rotation angle of the transform, in degrees."""
         r = self.matrix[:3, :3]
         return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+    @property
+    def shift_mm(self) -> float:
+        """How far the transform moves the centre of the fixed image, in mm."""
+        centre = np.zeros(3) if self.fixed_centre_lps is None else np.asarray(self.fixed_centre_lps, dtype=float)
+        return float(np.linalg.norm(self.fixed_to_moving(centre[None])[0] - centre))
+
+    def implausible_move(
+        self, max_degrees: float = PLAUSIBLE_ROTATION_DEG, max_mm: float = PLAUSIBLE_SHIFT_MM
+    ) -> str | None:
+        """A sentence when the rigid move is larger than series of one study need (else None)."""
+        if self.rotation_degrees <= max_degrees and self.shift_mm <= max_mm:
+            return None
+        return (f"registration moved the series by {self.rotation_degrees:.1f} degrees / {self.shift_mm:.1f} mm "
+                f"(more than {max_degrees:g} degrees or {max_mm:g} mm is implausible within one study): check the "
+                "alignment before trusting the result")
 
     def fixed_to_moving(self, points_lps: np.ndarray) -> np.ndarray:
         """Map ``(N, 3)`` points from the fixed image's LPS space to the moving image's."""
@@ -67,6 +89,7 @@ class RigidRegistration:
             "stop_condition": self.stop_condition,
             "rotation_degrees": self.rotation_degrees,
             "translation_mm": self.matrix[:3, 3].tolist(),
+            "shift_mm": self.shift_mm,
         }
 
 
@@ -250,6 +273,7 @@ def register_rigid(
         iterations=count["n"],
         stop_condition=reg.GetOptimizerStopConditionDescription(),
         initial_metric=initial_metric,
+        fixed_centre_lps=_centre_lps(fixed),
     )
     logger.info(
         "rigid registration: metric %.4f -> %.4f in %d iterations, rotation %.2f deg, translation %s mm",
@@ -260,6 +284,11 @@ def register_rigid(
         np.round(out.matrix[:3, 3], 2).tolist(),
     )
     return out
+
+
+def _centre_lps(image: Image) -> tuple[float, float, float]:
+    centre = image.index_to_lps(((np.asarray(image.size, dtype=float) - 1.0) / 2.0)[None])[0]
+    return (float(centre[0]), float(centre[1]), float(centre[2]))
 
 
 def _as_euler(transform: Any) -> Any:

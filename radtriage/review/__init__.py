@@ -1,7 +1,9 @@
 """Case review without a UI: a reader's session over a case list (navigation, resume, progress, blind mode), the
 case's inputs and task result, the label panel and commits to the annotation store. The CaseReview Slicer module
 and the web station (``radtriage serve``) are thin front ends over :class:`ReviewSession`; the scene side is
-:mod:`radtriage.review.case_mrml` (MRML layer).
+:mod:`radtriage.review.case_mrml` and :mod:`radtriage.review.mrml_views` (MRML layer). What a front end's panel
+needs: :mod:`~radtriage.review.opening` (fields -> session), :mod:`~radtriage.review.panel` (rows, commits),
+:mod:`~radtriage.review.runs` (a task run fixed to its case) and :mod:`~radtriage.review.keys` (review keys).
 
 >>> cases = open_case_list(build_demo_cases("demo-cases"))            # doctest: +SKIP
 >>> session = ReviewSession(cases, open_store("project"), "reader1", blind=True)  # doctest: +SKIP

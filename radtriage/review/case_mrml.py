@@ -41,7 +41,7 @@ def _add_overlays(scene: Any, task: str, folder: Path, data: dict[str, Any], ref
 
         return add_cmb_outputs(scene, data, patient_name=patient, study_name=study)
     if task == "lge_certainty":
-        from radtriage.tasks.lge_mrml import add_lge_outputs
+        from radtriage.tasks.lge_certainty.mrml import add_lge_outputs
 
         return add_lge_outputs(scene, data, patient_name=patient, study_name=study,
                                sax_image=volumes.get("lge_sax"))
@@ -110,3 +110,10 @@ def clear_case(scene: Any, case_id: str | None = None) -> int:
         if node.GetScene() is scene:
             scene.RemoveNode(node)
     return len(nodes)
+
+
+def show_case(scene: Any, session: ReviewSession, case: CaseRef | str | None = None) -> dict[str, Any]:
+    """Replace the review case shown in ``scene`` by ``case`` (default: the session's current case): every node
+    of a loaded case is removed first, then :func:`load_case` adds this one's."""
+    clear_case(scene)
+    return load_case(scene, session, case)

@@ -4,12 +4,19 @@ The child writes JSON-line events on stdout (see :mod:`radtriage.runtime.events`
 staging folder inside ``output_dir`` (``$RADTRIAGE_JOB_OUTPUT_DIR``, also substituted for ``{output_dir}`` in
 argv). Only when the child succeeds are the staged files moved into ``output_dir``; on failure or cancel the
 staging folder is deleted, so no half-written output survives. ``cancel()`` kills the whole process tree.
+
+The child is started as Slicer starts its own helper processes: inside Slicer with ``PythonSlicer``
+(:func:`job_python`), with no console window on Windows (:func:`popen_options`), and with the folder that holds
+the running ``radtriage`` package on its ``PYTHONPATH`` (:func:`job_environment`): Slicer puts an extension's
+``qt-scripted-modules`` folder, or a source checkout, on ``sys.path`` only, never on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
+import importlib.util
 import logging
 import os
 import queue
@@ -33,6 +40,19 @@ log = logging.getLogger(__name__)
 
 OUTPUT_DIR_PLACEHOLDER = "{output_dir}"
 STAGING_PREFIX = ".radtriage-partial-"
+PYTHON_SLICER = "PythonSlicer"
+JOB_PACKAGES = ("radtriage",)
+"""Packages a job imports: the folder holding each (as this process imported it) goes on the child's PYTHONPATH."""
+
+# Windows process-creation constants (winbase.h); subprocess defines them only on Windows.
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+STARTF_USESHOWWINDOW = 0x00000001
+SW_HIDE = 0
+
+
+class JobStartError(RuntimeError):
+    """A background job cannot be started; the message says in one line what is missing and what to do."""
 
 
 class JobState(str, Enum):
@@ -50,9 +70,108 @@ class JobState(str, Enum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+def _running_slicer_app() -> Any:
+    """``slicer.app`` when this process is the Slicer application (None elsewhere); never imports slicer."""
+    return getattr(sys.modules.get("slicer"), "app", None)
+
+
+def job_python(app: Any = None) -> str:
+    """The interpreter background jobs run with: Slicer's ``PythonSlicer`` inside Slicer, else ``sys.executable``.
+
+    ``app`` is ``slicer.app`` (looked up in ``sys.modules`` when not given). Inside Slicer, ``PythonSlicer`` is
+    searched in ``<slicerHome>/bin`` first, then beside ``sys.executable`` and on ``PATH``. Raises
+    :class:`JobStartError` with a one-line message when no interpreter is found.
+    """
+    app = app if app is not None else _running_slicer_app()
+    if app is None:
+        if sys.executable:
+            return sys.executable
+        raise JobStartError(
+            "cannot start the background job: this Python reports no interpreter path (sys.executable is empty); "
+            "run it with a regular python executable"
+        )
+    home = str(getattr(app, "slicerHome", "") or "")
+    folders = [os.path.join(home, "bin")] if home else []
+    if sys.executable:
+        folders.append(os.path.dirname(sys.executable))
+    folders += os.environ.get("PATH", "").split(os.pathsep)
+    found = shutil.which(PYTHON_SLICER, path=os.pathsep.join(f for f in folders if f))
+    if found:
+        return found
+    where = os.path.join(home, "bin") if home else "Slicer's bin folder"
+    raise JobStartError(
+        f"cannot start the background job: the {PYTHON_SLICER} executable was not found in {where} or on PATH; "
+        "start Slicer with its launcher (Slicer or Slicer.exe) or reinstall Slicer"
+    )
+
+
 def radtriage_argv(*args: str) -> list[str]:
-    """``[python, "-m", "radtriage", *args]`` with this interpreter (what the Slicer modules start)."""
-    return [sys.executable, "-m", "radtriage", *args]
+    """``[python, "-m", "radtriage", *args]`` with :func:`job_python` (what the Slicer modules start).
+
+    Raises :class:`JobStartError` when no interpreter is found.
+    """
+    return [job_python(), "-m", "radtriage", *args]
+
+
+def popen_options(os_name: str | None = None, startupinfo: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The platform part of the job's ``Popen`` keyword arguments (``os_name`` defaults to ``os.name``).
+
+    POSIX: a new session, so cancel reaches re-parented grandchildren through the process group. Windows: no
+    console window (``CREATE_NO_WINDOW`` and a ``STARTUPINFO`` with ``SW_HIDE``, as Slicer's
+    ``slicer.util.launchConsoleProcess`` hides it) in a new process group. ``startupinfo`` builds the
+    STARTUPINFO object (default ``subprocess.STARTUPINFO``, which exists only on Windows).
+    """
+    if (os_name or os.name) != "nt":
+        return {"start_new_session": True}
+    info = (startupinfo or subprocess.STARTUPINFO)()  # type: ignore[attr-defined]  # Windows only
+    info.dwFlags = getattr(info, "dwFlags", 0) | STARTF_USESHOWWINDOW
+    info.wShowWindow = SW_HIDE
+    return {"creationflags": CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP, "startupinfo": info}
+
+
+def package_folders(packages: Sequence[str] = JOB_PACKAGES) -> list[str]:
+    """The folder holding each package (where this process imports it from), skipping site-packages folders.
+
+    An installed extension or a build tree gives ``.../lib/Slicer-X.Y/qt-scripted-modules``, a source checkout its
+    root folder; a package installed into the interpreter (site-packages) needs no entry.
+    """
+    folders = []
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            parent = os.path.dirname(os.path.abspath(location))
+            if os.path.basename(parent) not in ("site-packages", "dist-packages"):
+                folders.append(parent)
+    return folders
+
+
+def _unique_paths(entries: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    unique = []
+    for entry in entries:
+        key = os.path.normcase(os.path.abspath(entry))
+        if entry and key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def job_environment(
+    env: Mapping[str, str] | None = None,
+    *,
+    packages: Sequence[str] = JOB_PACKAGES,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``base`` (default ``os.environ``) updated with ``env``, with :func:`package_folders` put first on
+    ``PYTHONPATH``; the existing entries are kept after them, each path once."""
+    merged = {**(os.environ if base is None else base), **(env or {})}
+    existing = merged.get("PYTHONPATH", "").split(os.pathsep)
+    pythonpath = _unique_paths([*package_folders(packages), *existing])
+    if pythonpath:
+        merged["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    else:
+        merged.pop("PYTHONPATH", None)
+    return merged
 
 
 def _gone(proc: psutil.Process) -> bool:
@@ -78,29 +197,36 @@ def _signal_group(pgid: int, sig: int) -> None:
             os.killpg(pgid, sig)
 
 
+def _process_tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _terminate(procs: list[psutil.Process], pgid: int | None, sig: int) -> None:
+    """Send ``sig`` (SIGTERM or SIGKILL) to each process, and to the process group ``pgid`` (POSIX) if given."""
+    if pgid is not None:
+        _signal_group(pgid, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.kill() if sig == getattr(signal, "SIGKILL", None) else proc.terminate()
+
+
 def kill_process_tree(pid: int, timeout: float = 5.0, *, process_group: bool = False) -> list[int]:
     """Terminate ``pid`` and all its descendants (SIGTERM, then SIGKILL after ``timeout``); returns the PIDs hit.
 
     With ``process_group`` (POSIX) the process group ``pid`` leads is signalled too, which also reaches
     descendants that were re-parented after their parent died. Nothing is reaped here: the caller that
-    started ``pid`` collects its exit status.
+    started ``pid`` collects its exit status. This waits (at most twice ``timeout``); ``BackgroundJob.cancel``
+    with ``block=False`` does the same without waiting.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        procs = []
-    if process_group:
-        _signal_group(pid, signal.SIGTERM)
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            proc.terminate()
+    procs = _process_tree(pid)
+    pgid = pid if process_group else None
+    _terminate(procs, pgid, signal.SIGTERM)
     alive = _wait_gone(procs, timeout)
-    if process_group:
-        _signal_group(pid, signal.SIGKILL)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            proc.kill()
+    _terminate(alive, pgid, getattr(signal, "SIGKILL", signal.SIGTERM))
     _wait_gone(alive, timeout)
     return [p.pid for p in procs]
 
@@ -126,11 +252,24 @@ def _remap(value: Any, old: str, new: str) -> Any:
     return value
 
 
+@dataclasses.dataclass
+class _Cancel:
+    """A cancel in progress: the process tree it signalled, its group (POSIX), when to SIGKILL."""
+
+    procs: list[psutil.Process]
+    pgid: int | None
+    timeout: float
+    deadline: float
+    killed: bool = False
+    gone_at: float | None = None
+
+
 class BackgroundJob:
     """A child process reporting JSON-line events, with staged outputs and whole-tree cancel.
 
     ``argv`` is any command (e.g. :func:`radtriage_argv`); ``env`` entries are added to this process's
-    environment. Call :meth:`start`, then :meth:`poll` regularly (it never blocks) or :meth:`wait`.
+    environment, and the folders holding ``python_packages`` are put on the child's ``PYTHONPATH``
+    (:func:`job_environment`). Call :meth:`start`, then :meth:`poll` regularly (it never blocks) or :meth:`wait`.
     """
 
     def __init__(
@@ -142,12 +281,14 @@ class BackgroundJob:
         cwd: str | Path | None = None,
         stderr_lines: int = 40,
         exit_grace_s: float = 2.0,
+        python_packages: Sequence[str] = JOB_PACKAGES,
     ) -> None:
         self.argv = [str(a) for a in argv]
         self.output_dir = Path(output_dir)
         self.env = dict(env or {})
         self.cwd = None if cwd is None else str(cwd)
         self.exit_grace_s = exit_grace_s
+        self.python_packages = tuple(python_packages)
         self.returncode: int | None = None
         self.outputs: dict[str, Any] | None = None
         self.error: str | None = None
@@ -163,6 +304,7 @@ class BackgroundJob:
         self._proc: subprocess.Popen[str] | None = None
         self._staging: Path | None = None
         self._exited_at: float | None = None
+        self._cancel: _Cancel | None = None
         self._lock = threading.RLock()
 
     # -- public API -----------------------------------------------------------------------------------------
@@ -199,13 +341,9 @@ class BackgroundJob:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.output_dir))
             argv = [a.replace(OUTPUT_DIR_PLACEHOLDER, str(self._staging)) for a in self.argv]
-            env = {**os.environ, **self.env, OUTPUT_DIR_ENV: str(self._staging), "PYTHONUNBUFFERED": "1"}
+            env = {**job_environment(self.env, packages=self.python_packages), OUTPUT_DIR_ENV: str(self._staging)}
+            env["PYTHONUNBUFFERED"] = "1"
             env.setdefault("PYTHONIOENCODING", "utf-8")
-            kwargs: dict[str, Any] = {}
-            if os.name == "posix":
-                kwargs["start_new_session"] = True  # own process group: cancel reaches re-parented grandchildren
-            else:  # pragma: no cover - Windows
-                kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
             self.started_at = time.time()
             try:
                 self._proc = subprocess.Popen(
@@ -218,7 +356,7 @@ class BackgroundJob:
                     errors="replace",
                     env=env,
                     cwd=self.cwd,
-                    **kwargs,
+                    **popen_options(),
                 )
             except OSError as exc:
                 self._fail_to_start(f"cannot start {argv[0]!r}: {exc}")
@@ -259,24 +397,32 @@ class BackgroundJob:
                 return state
             time.sleep(0.02)
 
-    def cancel(self, timeout: float = 5.0) -> None:
-        """Kill the child and all its descendants and delete the staged (partial) outputs."""
+    def cancel(self, timeout: float = 5.0, *, block: bool = True) -> None:
+        """Kill the child and all its descendants and delete the staged (partial) outputs.
+
+        The tree gets SIGTERM, then SIGKILL after ``timeout``. With ``block=False`` (a GUI) this returns at once
+        and :meth:`poll` finishes the job (a ``finished`` event with state ``cancelled``) once the tree is gone.
+        """
         with self._lock:
             self._pump()
             if self._state is JobState.PENDING:
                 self._state = JobState.CANCELLED
                 return
-            if self._state is not JobState.RUNNING or self._proc is None:
+            if self._state is not JobState.RUNNING or self._proc is None or self._cancel is not None:
                 return
-            pids = kill_process_tree(self._proc.pid, timeout, process_group=os.name == "posix")
-            log.info("cancelled job pid %s (killed %d process(es))", self._proc.pid, len(pids))
-            self.returncode = self._proc.wait(timeout)
-            for thread in self._readers:
-                thread.join(timeout=1.0)
-            self._drain()
-            self._remove_staging()
-            self.error = "cancelled"
-            self._finish(JobState.CANCELLED)
+            pgid = self._proc.pid if os.name == "posix" else None
+            if block:
+                pids = kill_process_tree(self._proc.pid, timeout, process_group=pgid is not None)
+                log.info("cancelled job pid %s (killed %d process(es))", self._proc.pid, len(pids))
+                self.returncode = self._proc.wait(timeout)
+                for thread in self._readers:
+                    thread.join(timeout=1.0)
+                self._finish_cancel()
+                return
+            self._cancel = _Cancel(_process_tree(self._proc.pid), pgid, timeout, time.monotonic() + timeout)
+            _terminate(self._cancel.procs, pgid, signal.SIGTERM)
+            log.info("cancelling job pid %s (%d process(es))", self._proc.pid, len(self._cancel.procs))
+            self._pump()
 
     def __enter__(self) -> BackgroundJob:
         return self.start() if self._state is JobState.PENDING else self
@@ -324,6 +470,9 @@ class BackgroundJob:
         self._drain()
         if self._state is not JobState.RUNNING or self._proc is None:
             return
+        if self._cancel is not None:
+            self._pump_cancel(self._cancel)
+            return
         if self._proc.poll() is None:
             return
         now = time.monotonic()
@@ -355,6 +504,31 @@ class BackgroundJob:
         if self.outputs is not None:
             self.outputs = _remap(self.outputs, str(self._staging), str(self.output_dir))
         self._finish(JobState.SUCCEEDED)
+
+    def _pump_cancel(self, cancel: _Cancel) -> None:
+        """Non-blocking cancel: SIGKILL what outlived the deadline; finish once the whole tree is gone (or, as
+        the blocking cancel does, ``timeout`` seconds after the SIGKILL)."""
+        assert self._proc is not None
+        now = time.monotonic()
+        alive = [p for p in cancel.procs if not _gone(p)]
+        if alive and now >= cancel.deadline and not cancel.killed:
+            _terminate(alive, cancel.pgid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            cancel.killed = True
+            cancel.deadline = now + cancel.timeout
+        exited = self._proc.poll() is not None
+        if (alive or not exited) and not (cancel.killed and now >= cancel.deadline):
+            return
+        cancel.gone_at = cancel.gone_at or now
+        if self._open_streams and now - cancel.gone_at < self.exit_grace_s:
+            return  # the readers reach end-of-file once the pipes' last writers are gone
+        self.returncode = self._proc.poll()
+        self._finish_cancel()
+
+    def _finish_cancel(self) -> None:
+        self._drain()
+        self._remove_staging()
+        self.error = "cancelled"
+        self._finish(JobState.CANCELLED)
 
     def _remove_staging(self) -> None:
         if self._staging is not None and self._staging.exists():

@@ -42,6 +42,8 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 _RUNNERS: dict[str, Callable[..., Any]] = {}
+RUNNER_ARGUMENTS = frozenset({"inputs", "bundle", "device", "progress"})
+"""Arguments of every runner that are not task options."""
 
 
 def register_runner(task: str, runner: Callable[..., Any]) -> None:
@@ -73,8 +75,13 @@ def available_tasks() -> list[str]:
 def run_task(task: str, **inputs: Any) -> Any:
     """Run ``task``; refuses clearly when the task is unknown or not implemented yet.
 
+    Every input is checked first against the task's input contract (:func:`radtriage.validation.validate_inputs`):
+    a refused input raises :class:`~radtriage.errors.InputError` before any model runs; accepted but unusual
+    inputs add notices to the result (and ``outputs['input_checks']``, present only when there is one).
+
     The contract every runner follows: ``runner(inputs: dict[str, Image], *, bundle: str | None, device: str,
     progress: Callable[[float, str], None] | None, **options) -> TaskResult`` (see ``radtriage.tasks.result``).
+    ``options`` are checked against the task's declaration first (:func:`radtriage.tasks.options.validate_options`).
     """
     if task not in TASKS:
         raise TaskNotAvailableError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
@@ -86,4 +93,20 @@ def run_task(task: str, **inputs: Any) -> Any:
             f"the {spec.module} task ({spec.summary}) has no implementation installed in this version of "
             "radtriage; no result was produced"
         )
-    return runner(**inputs)
+    from radtriage.tasks.options import validate_options
+
+    options = {k: v for k, v in inputs.items() if k not in RUNNER_ARGUMENTS}
+    if options:
+        inputs = {**inputs, **validate_options(task, options)}
+    from radtriage.validation import validate_inputs
+
+    options = {k: v for k, v in inputs.items() if k not in RUNNER_ARGUMENTS}
+    checked = validate_inputs(task, inputs.get("inputs") or {}, bundle=inputs.get("bundle"), options=options)
+    if "inputs" in inputs:
+        inputs = {**inputs, "inputs": checked.inputs}  # NaN/Inf set to 0, unusable series of a study left out
+    result = runner(**inputs)
+    if checked.contract is not None and hasattr(result, "notices"):
+        result.notices.extend(n for n in checked.notices if n not in result.notices)
+        if checked.notices or checked.skipped:
+            result.outputs.setdefault("input_checks", checked.to_dict())
+    return result

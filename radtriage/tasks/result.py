@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,3 +157,85 @@ def write_result_atomically(result: TaskResult, folder: str | Path) -> Path:
     finally:
         if run.exists():
             shutil.rmtree(run, ignore_errors=True)
+
+
+_RESULT_SUFFIXES = (".nii.gz", ".json")
+
+
+def _looks_like_result_folder(folder: Path) -> bool:
+    """Empty, or only what a run writes (``result.json``, ``*.nii.gz`` volumes, hidden run folders)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return True
+    return (folder / RESULT_FILE).is_file() and all(
+        p.is_file() and p.name.endswith(_RESULT_SUFFIXES) for p in entries
+    )
+
+
+def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """``folder`` after checking, before any work, that a result can replace it as a whole; nothing is written.
+
+    Refused with :class:`~radtriage.errors.InputError` (one line, what to do): a file; a path under a file; a
+    folder that cannot be written (read-only, ``/sys``); an existing folder that holds anything but an earlier
+    result (it would be replaced); a folder that holds one of the ``inputs``.
+    """
+    from radtriage.errors import InputError
+
+    folder = Path(folder).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "the output path is a file, not a folder; give a new or empty folder")
+    ancestor = folder
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(folder, f"the output folder would lie under {ancestor}, which is a file; give a folder path")
+    writable_dir = ancestor if ancestor != folder else folder.parent
+    if not os.access(writable_dir, os.W_OK | os.X_OK) or (folder.exists() and not os.access(folder, os.W_OK)):
+        raise InputError(folder, f"cannot write there ({writable_dir} is read-only for this user); "
+                                 "give a writable output folder")
+    for path in inputs:
+        resolved = Path(path).expanduser().absolute()
+        if resolved == folder or folder in resolved.parents:
+            raise InputError(folder, f"the output folder holds the input {resolved}; it would be replaced — "
+                                     "give an output folder outside the inputs")
+    if folder.is_dir() and not _looks_like_result_folder(folder):
+        raise InputError(folder, "the output folder holds files other than an earlier result and would be "
+                                 "replaced as a whole; give a new or empty folder")
+    return folder
+
+
+def probe_output_folder(folder: str | Path) -> None:
+    """Try to create (then remove) a run folder beside ``folder``: refuses file systems that take no writes
+    (``/sys``, a full or read-only mount) with one line, leaving nothing behind."""
+    from radtriage.errors import InputError
+
+    folder = Path(folder)
+    created: list[Path] = []
+    try:
+        parent = folder.parent
+        missing = [p for p in (parent, *parent.parents) if not p.exists()]
+        for path in reversed(missing):
+            path.mkdir()
+            created.append(path)
+        run = new_run_folder(folder)
+        run.rmdir()
+    except OSError as exc:
+        raise InputError(folder, f"cannot write there ({exc.strerror or exc}); give a writable output folder") from None
+    finally:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def write_result_staged(result: TaskResult, folder: str | Path) -> dict[str, Path]:
+    """Write ``result`` into a fresh hidden run folder beside ``folder`` and replace ``folder`` with it as a whole
+    (no stale file of an earlier run survives); returns the final files by role."""
+    folder = Path(folder)
+    run = new_run_folder(folder)
+    try:
+        written = write_result(result, run)
+        install_result_folder(run, folder)
+    finally:
+        if run.exists():
+            shutil.rmtree(run, ignore_errors=True)
+    return {role: folder / path.name for role, path in written.items()}

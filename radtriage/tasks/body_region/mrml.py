@@ -19,6 +19,8 @@ from typing import Any
 
 from radtriage.image import Image
 from radtriage.mrml import image_to_volume_node, place_under_study, table_node_from_rows
+from radtriage.mrml.geometry import dimensions, ijk_to_ras, ijk_to_ras_rows, ras_to_ijk_rows, slice_index_at
+from radtriage.mrml.outputs import into_chosen_node
 from radtriage.mrml.scene import slice_composite_nodes
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ SLICE_COLUMNS: list[tuple[str, type]] = [
     ("z_mm", float),
 ]
 ROLE_ATTRIBUTE = "RadTriage.Role"
+AXIS_INDEX = {"i": 0, "j": 1, "k": 2}
 
 
 def add_region_colour_table(scene: Any, labelset: Mapping[str, Any], name: str | None = None) -> Any:
@@ -63,12 +66,14 @@ def add_body_region_outputs(
     study_name: str,
     reference_node: Any | None = None,
     label_opacity: float = 0.4,
+    ranges_table: Any | None = None,
 ) -> dict[str, Any]:
     """Add the task's outputs to ``scene`` under ``patient_name`` / ``study_name``; returns the nodes by role.
 
     ``outputs`` is ``TaskResult.outputs`` (or ``result.json``'s ``outputs``); ``label_image`` its
     ``region_labels`` volume (None to skip). With ``reference_node`` the label volume is shown as the
-    label layer over it in every slice view.
+    label layer over it in every slice view. ``ranges_table``: the table node the user chose for the ranges
+    (filled instead of a new one).
     """
     nodes: dict[str, Any] = {}
     labelset = outputs["labelset"]
@@ -97,6 +102,7 @@ def add_body_region_outputs(
     for role in ("label_volume", "ranges_table", "slices_table"):
         if role in nodes:
             place_under_study(scene, nodes[role], patient_name, study_name)
+    nodes["ranges_table"] = into_chosen_node(scene, nodes["ranges_table"], ranges_table)
     return nodes
 
 
@@ -105,3 +111,80 @@ def add_task_result(scene: Any, result: Any, **kwargs: Any) -> dict[str, Any]:
     from radtriage.tasks.body_region.runner import LABEL_VOLUME
 
     return add_body_region_outputs(scene, result.outputs, result.volumes.get(LABEL_VOLUME), **kwargs)
+
+
+# -- reading the result back (the module's slice lookup and panel texts) ---------------------------------------
+
+
+def slice_axis(outputs: Mapping[str, Any]) -> int:
+    """The IJK axis (0, 1, 2) the task labelled slices along."""
+    return AXIS_INDEX[str(outputs.get("slice_axis", "k"))]
+
+
+def slice_geometry(node: Any, axis: int = 2) -> list[dict[str, Any]]:
+    """Per-slice geometry along IJK ``axis``: index, position in mm along that axis, RAS centre (no voxel copy)."""
+    size = dimensions(node)
+    column = [row[axis] for row in ijk_to_ras_rows(node)[:3]]
+    length = sum(v * v for v in column) ** 0.5 or 1.0
+    rows = []
+    for index in range(size[axis]):
+        ijk = [(n - 1) / 2.0 for n in size]
+        ijk[axis] = float(index)
+        ras = ijk_to_ras(node, ijk)
+        position = sum(p * c for p, c in zip(ras, column, strict=True)) / length
+        rows.append({"slice": index, "position_mm": position, "center_ras": tuple(float(v) for v in ras)})
+    return rows
+
+
+def slice_row(outputs: Mapping[str, Any], index: int) -> dict[str, Any] | None:
+    """The per-slice row of ``index`` (native index along the slice axis), or None outside the volume."""
+    return next((row for row in outputs.get("slices", []) if int(row["index"]) == index), None)
+
+
+def display_name(outputs: Mapping[str, Any], region: str) -> str:
+    """The label set's display name of a region (the region code when it has none)."""
+    for entry in outputs.get("ranges", []):
+        if entry.get("region") == region and entry.get("display_name"):
+            return str(entry["display_name"])
+    return region
+
+
+def region_text_at(outputs: Mapping[str, Any], node: Any, ras: Any) -> str:
+    """ "slice k: <region> (confidence)" for the slice of ``node`` through ``ras`` ("" outside the volume)."""
+    index = slice_index_at(ras_to_ijk_rows(node), ras, slice_axis(outputs))
+    row = slice_row(outputs, index)
+    if row is None:
+        return ""
+    return f"slice {index}: {display_name(outputs, str(row['region']))} ({float(row['confidence']):.2f})"
+
+
+def range_table_cells(outputs: Mapping[str, Any]) -> list[list[str]]:
+    """One row of texts per region range: region, slice indices, superior/inferior z (mm), confidence."""
+    return [
+        [
+            str(r.get("display_name") or r["region"]),
+            f"{r['first_index']}-{r['last_index']}",
+            f"{float(r['superior_z_mm']):.1f}",
+            f"{float(r['inferior_z_mm']):.1f}",
+            f"{float(r['mean_confidence']):.2f}",
+        ]
+        for r in outputs.get("ranges", [])
+    ]
+
+
+def range_centre_ras(outputs: Mapping[str, Any], row: int, node: Any) -> list[float] | None:
+    """RAS of the centre of range ``row`` (middle slice, volume centre across it); None when there is none."""
+    ranges = outputs.get("ranges", [])
+    if not 0 <= row < len(ranges):
+        return None
+    centre = [(n - 1) / 2.0 for n in dimensions(node)]
+    centre[slice_axis(outputs)] = (ranges[row]["first_index"] + ranges[row]["last_index"]) / 2.0
+    return ijk_to_ras(node, centre)
+
+
+def header_qa_text(outputs: Mapping[str, Any]) -> tuple[str, bool]:
+    """The header-QA status line and whether it is flagged."""
+    qa = outputs.get("header_qa") or {}
+    status = str(qa.get("status", "")) or "not checked"
+    message = str(qa.get("message", ""))
+    return (f"{status}: {message}" if message else status), bool(qa.get("flag"))

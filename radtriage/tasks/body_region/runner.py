@@ -25,6 +25,7 @@ from radtriage.tasks.body_region.intensity import determine_modality, fill_value
 from radtriage.tasks.body_region.ranges import region_ranges, slice_rows
 from radtriage.tasks.body_region.slices import SliceGeometry, canonical_slices, slice_geometry
 from radtriage.tasks.body_region.smoothing import smooth_slice_probabilities
+from radtriage.tasks.options import validate_options
 from radtriage.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ def _single_input(inputs: Mapping[str, Image]) -> tuple[str, Image]:
     key, image = next(iter(images.items()))
     if not isinstance(image, Image):
         raise InputError(None, f"input {key!r} is not an image")
-    if image.array.size == 0:
-        raise InputError(image.metadata.get("source_path"), "the volume is empty")
-    return key, image
+    return key, image  # values, grid and modality are checked by the body_region input contract (run_task)
 
 
 def find_body_region_bundle(modality: str, bundle: str | Path | None = None) -> Path:
@@ -80,7 +79,13 @@ def find_body_region_bundle(modality: str, bundle: str | Path | None = None) -> 
     found = [b for b in list_bundles() if b.task == TASK and (bundle is None or b.name == str(bundle))]
     usable = [b for b in found if b.valid and b.meta is not None and b.meta.inputs.modality == mod]
     if usable:
-        return max(usable, key=newest).path
+        best = max(usable, key=newest)
+        for b in found:  # say which newer bundles the default passed over, and why
+            same_modality = b.meta is None or b.meta.inputs.modality == mod
+            if not b.valid and same_modality and newest(b) > newest(best):
+                logger.warning("skipped invalid bundle %s %s (newer than %s %s): %s", b.name, b.version, best.name,
+                               best.version, b.reason)
+        return best.path
     what = f"body_region {mod}" + (f" named {bundle!r}" if bundle else "")
     others = ", ".join(f"{b.name} {b.version} ({b.meta.inputs.modality if b.meta else '?'}"
                        f"{'' if b.valid else ', invalid: ' + b.reason})" for b in found) or "none"
@@ -161,9 +166,7 @@ def run(
     """
     from radtriage.models import load_bundle
 
-    unknown = set(options) - {"mean_region_mm", "label_volume", "min_confidence"}
-    if unknown:
-        raise TypeError(f"unknown body_region option(s): {', '.join(sorted(unknown))}")
+    options = validate_options(TASK, options)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     key, image = _single_input(inputs)

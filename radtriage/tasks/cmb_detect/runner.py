@@ -9,8 +9,11 @@ from typing import Any
 from radtriage.image import Image
 from radtriage.tasks.cmb_detect.detector import DEMO_NOTICE, TASK, CmbPipeline, DetectionRun
 from radtriage.tasks.cmb_detect.location import FRAME_NAME, count_by_location
+from radtriage.tasks.cmb_detect.phase_filter import highpass_if_raw
 from radtriage.tasks.cmb_detect.prep import pick_inputs
+from radtriage.tasks.options import validate_options
 from radtriage.tasks.result import TaskResult
+from radtriage.validation.phase import phase_in_radians
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,25 @@ def thick_slice_notice(image: Image) -> str | None:
         return None
     return (f"voxels up to {coarsest:.1f} mm (> {THICK_SLICE_MM:.0f} mm): microbleeds are partial-volumed and "
             "vessels or noise look like dots at this resolution; detections on this scan are unreliable")
+
+
+def check_working_grid(magnitude: Image) -> None:
+    """Refuse an input whose 1 mm working grid exceeds the contract's cap (memory), before anything is allocated.
+
+    ``run_task`` checks this already (the task's input contract); kept here for direct callers of ``run``.
+    """
+    import numpy as np
+
+    from radtriage.errors import InputError
+    from radtriage.tasks.cmb_detect.prep import working_grid
+    from radtriage.validation.contracts import TASK_CONTRACTS
+
+    cap = TASK_CONTRACTS[TASK].max_working_voxels
+    size = working_grid(magnitude).size
+    if cap and int(np.prod(size, dtype=np.int64)) > cap:
+        raise InputError(magnitude.metadata.get("source_path"),
+                         f"the 1 mm working grid would be {'x'.join(map(str, size))} voxels (limit {cap / 1e6:.0f} M, "
+                         "to keep memory under 4 GB); crop the volume to the head first")
 
 
 def detection_points(run: DetectionRun) -> list[dict[str, Any]]:
@@ -82,15 +104,20 @@ def run(
     as volume ``cmb_heatmap``. Raises :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
     if options:
-        log.debug("cmb_detect ignores options %s", sorted(options))
+        validate_options(TASK, options)  # refuses the first unknown option
     report = progress or (lambda fraction, message="": None)
     key, magnitude, phase = pick_inputs(inputs)
+    notices: list[str] = []
+    if phase is not None:
+        phase, units_note = phase_in_radians(phase)
+        phase, filter_note = highpass_if_raw(phase, magnitude)
+        notices += [n for n in (units_note, filter_note) if n]
+    check_working_grid(magnitude)
     report(0.02, "loading the microbleed model")
     pipe = pipeline or CmbPipeline.from_bundle(bundle, device)
     result = pipe.detect(magnitude, phase, key=key, threshold=threshold, phase_sign=phase_sign, progress=report)
-    notices: list[str] = []
     if pipe.bundle_info.get("demo"):
-        notices.append(DEMO_NOTICE)
+        notices.insert(0, DEMO_NOTICE)
     if phase is None:
         notices.append(NO_PHASE_NOTICE)
     if (thick := thick_slice_notice(magnitude)) is not None:

@@ -14,8 +14,6 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
-from radtriage.evaluation import reliability_bins
-
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
@@ -58,6 +56,8 @@ def likelihood_from_logits(logits: Any, temperature: float = 1.0) -> np.ndarray:
 
 def calibration_report(logits: Any, labels: Any, temperature: float, n_bins: int = 10) -> dict[str, Any]:
     """NLL, ECE, MCE and Brier score before (T = 1) and after temperature scaling, on the given slices."""
+    from radtriage.evaluation import reliability_bins  # radtriage[eval]: not needed to run the task
+
     z, y = _as_arrays(logits, labels)
     out: dict[str, Any] = {"temperature": float(temperature), "n": int(z.size), "n_bins": n_bins}
     for name, t in (("before", 1.0), ("after", float(temperature))):

@@ -18,6 +18,7 @@ from radtriage.tasks.lge_certainty.reformat import (
     reformat_to_short_axis,
 )
 from radtriage.tasks.lge_certainty.scoring import DEMO_NOTICE, TASK, LgeSliceScorer
+from radtriage.tasks.options import validate_options
 from radtriage.tasks.result import TaskResult
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,7 @@ def pick_lge_input(inputs: dict[str, Image]) -> tuple[str, Image]:
             f"input {key!r} has {image.n_components} components per voxel; give one LGE image "
             "(PSIR or magnitude) at a time",
         )
-    if not np.isfinite(np.asarray(image.array, dtype=np.float64)).any():
-        raise InputError(where, f"input {key!r} has no finite voxel values")
-    return key, image
+    return key, image  # values, grid and tags are checked by the lge_certainty input contract (run_task)
 
 
 def resolve_long_axis(
@@ -90,7 +89,7 @@ def run(
     Raises :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
     if options:
-        log.debug("lge_certainty ignores options %s", sorted(options))
+        validate_options(TASK, options)  # refuses the first unknown option
     report = progress or (lambda fraction, message="": None)
     if reformat not in REFORMAT_MODES:
         raise ValueError(f"reformat must be one of {REFORMAT_MODES}, got {reformat!r}")

@@ -138,31 +138,27 @@ def _unique(name: str, taken: Mapping[str, Any]) -> str:
     return out
 
 
-def load_study(path: str | Path) -> dict[str, Image]:
-    """Every image series of a study: a volume file, a DICOM file, or a folder of DICOM series / volume files.
-
-    Keys are file stems for volume files and series descriptions for DICOM series (made unique). Raises
-    :class:`InputError` when nothing readable is there.
-    """
-    from radtriage.io import read_dicom_series, read_image, read_volume, scan_dicom
-    from radtriage.io.volume import volume_suffix
+def load_study_series(path: str | Path) -> tuple[dict[str, Image], dict[str, str]]:
+    """Every series of a study (:func:`radtriage.tasks.study.find_study_series`, the discovery ``batch`` uses
+    too) and, apart, the reason each unreadable one was skipped. Raises :class:`InputError` when nothing is
+    there at all, or when no series could be read (naming each one's reason)."""
+    from radtriage.tasks.study import find_study_series, read_study_series
 
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "study file or folder does not exist")
-    if path.is_file():
-        suffix = volume_suffix(path)
-        stem = path.name[: -len(suffix)] if suffix else path.stem
-        return {_unique(stem, {}): read_image(path)}
-    images: dict[str, Image] = {}
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        suffix = volume_suffix(file)
-        if suffix:
-            images[_unique(file.name[: -len(suffix)], images)] = read_volume(file)
-    for series in scan_dicom(path):
-        image = read_dicom_series(series)
-        images[_unique(series.series_description or f"series{series.series_number or ''}", images)] = image
-    if not images:
+    series = find_study_series(path)
+    if not series:
         raise InputError(path, "no volume files or DICOM image series in this study folder")
-    logger.debug("loaded %d series from a study folder", len(images))
-    return images
+    images, skipped = read_study_series(series)
+    if not images:
+        reasons = "; ".join(f"{k}: {why}" for k, why in skipped.items())
+        raise InputError(path, f"no series of this study could be read ({reasons})")
+    logger.debug("loaded %d series from a study folder (%d skipped)", len(images), len(skipped))
+    return images, skipped
+
+
+def load_study(path: str | Path) -> dict[str, Image]:
+    """Every readable image series of a study: a volume file, a DICOM file, or a folder of DICOM series / volume
+    files (keys: file stems, DICOM series descriptions; unreadable series are skipped with a warning, see
+    :func:`load_study_series`). Raises :class:`InputError` when nothing readable is there.
+    """
+    return load_study_series(path)[0]

@@ -32,7 +32,10 @@ DEFAULT_SALIENCY = "gradcam"
 def _threshold(value: Any, operating_point: str) -> float:
     if isinstance(value, Mapping):
         if operating_point not in value:
-            raise KeyError(f"operating point {operating_point!r} not in the bundle (have {sorted(value)})")
+            from radtriage.tasks.options import OptionError
+
+            raise OptionError(f"mri_triage option operating_point={operating_point!r} is not in the bundle: use one "
+                              f"of {', '.join(sorted(value))}")
         return float(value[operating_point])
     return float(value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from radtriage.tasks.mri_triage.model import (
     TASK,
     TriageModel,
 )
+from radtriage.tasks.options import validate_options
 from radtriage.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
@@ -52,10 +54,14 @@ def _same_space(image: Image, reference: Image) -> bool:
 
     if GridSpec.from_image(reference).same_as(image, tol=1e-3):
         return True
-    tags_a = image.metadata.get("dicom_tags") or {}
-    tags_b = reference.metadata.get("dicom_tags") or {}
-    uid = tags_a.get("FrameOfReferenceUID")
-    return bool(uid) and uid == tags_b.get("FrameOfReferenceUID")
+    uid = frame_of_reference(image)
+    return bool(uid) and uid == frame_of_reference(reference)
+
+
+def frame_of_reference(image: Image) -> str:
+    """The DICOM FrameOfReferenceUID of a series ('' when unknown, e.g. a NIfTI file)."""
+    return str(image.metadata.get("frame_of_reference_uid")
+               or (image.metadata.get("dicom_tags") or {}).get("FrameOfReferenceUID") or "")
 
 
 def prepare_study(model: TriageModel, study: StudyContrasts, register: str = "auto") -> PreparedInputs:
@@ -66,7 +72,7 @@ def prepare_study(model: TriageModel, study: StudyContrasts, register: str = "au
     ref = study.channels[reference]
     grid = model.grid_for(ref)
     needs = [n for n, im in study.channels.items() if n != reference and not _same_space(im, ref)]
-    do_register = register == "always" or (register == "auto" and bool(needs))
+    do_register: bool | list[str] = {"always": True, "never": False}.get(register, needs)
     return prepare_to_grid(dict(study.channels), reference, grid, register=do_register, names=model.contrasts,
                            normalize=None)
 
@@ -104,8 +110,12 @@ def native_heatmaps(
     return out
 
 
-def _notices(model: TriageModel, study: StudyContrasts, decisions: Mapping[str, bool]) -> list[str]:
+def _notices(model: TriageModel, study: StudyContrasts, decisions: Mapping[str, bool],
+             prepared: PreparedInputs | None = None) -> list[str]:
     notices = []
+    for name, reg in (prepared.registrations if prepared is not None else {}).items():
+        if (move := reg.implausible_move()) is not None:
+            notices.append(f"{name}: {move}")
     if model.bundle_info.get("demo"):
         notices.append(DEMO_NOTICE)
     if study.missing:
@@ -134,6 +144,7 @@ def run(
     heatmaps: bool = True,
     saliency: str = DEFAULT_SALIENCY,
     operating_point: str = DEFAULT_OPERATING_POINT,
+    decision_threshold: float | None = None,
     model: TriageModel | None = None,
     **options: Any,
 ) -> TaskResult:
@@ -142,11 +153,14 @@ def run(
     ``inputs`` maps a key to a native volume (keys that are contrast names act as overrides); ``contrasts``
     overrides the contrast of any input key. ``register``: ``"auto"`` registers a series only when it is on a
     different grid and frame of reference than the reference, ``"always"``/``"never"``. ``saliency`` is the
-    heatmap method (``gradcam``, ``gradcam++``, ``occlusion``). Raises
+    heatmap method (``gradcam``, ``gradcam++``, ``occlusion``; ``none``: no heatmaps); ``decision_threshold``
+    replaces every output's threshold. Options are declared in :mod:`.options`. Raises
     :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
     if options:
-        logger.debug("mri_triage ignores options %s", sorted(options))
+        validate_options(TASK, options)  # refuses the first unknown option
+    if saliency == "none":
+        heatmaps = False
     report = progress or (lambda fraction, message="": None)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -157,6 +171,8 @@ def run(
         t = time.perf_counter()
         model = TriageModel.from_bundle(bundle, device, operating_point)
         timings["load_model_s"] = time.perf_counter() - t
+    if decision_threshold is not None:
+        model = replace(model, thresholds=dict.fromkeys(model.outputs, float(decision_threshold)))
     report(0.2, "registering and resampling onto the model grid")
     t = time.perf_counter()
     prepared = prepare_study(model, study, register)
@@ -183,13 +199,16 @@ def run(
         "decisions": decisions,
         "thresholds": {name: model.thresholds.get(name, 0.5) for name in model.outputs},
         "operating_point": model.operating_point,
+        "decision_threshold": decision_threshold,
         "findings": findings,
         "urgency": urgency(probabilities, decisions),
         "contrasts": study.to_dict(),
         "missing_contrasts": list(study.missing),
         "availability": {c: bool(a) for c, a in zip(model.contrasts, mask, strict=True)},
-        "registration": {n: {"metric": r.metric, "rotation_deg": r.rotation_degrees}
+        "registration": {n: {"metric": r.metric, "rotation_deg": r.rotation_degrees, "shift_mm": r.shift_mm,
+                              "implausible": r.implausible_move() is not None}
                          for n, r in prepared.registrations.items()},
+        "not_registered": [n for n in study.channels if n != study.reference and n not in prepared.registrations],
         "grid": {"size": list(prepared.grid.size), "spacing": list(prepared.grid.spacing),
                  "origin": list(prepared.grid.origin)},
         "heatmaps": {"method": saliency if heatmaps else None, "volumes": list(volumes),
@@ -198,4 +217,4 @@ def run(
     }
     report(0.95, "triaged")
     return TaskResult(TASK, dict(model.bundle_info), outputs, volumes=volumes,
-                      notices=_notices(model, study, decisions))
+                      notices=_notices(model, study, decisions, prepared))

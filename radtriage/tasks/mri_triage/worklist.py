@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 
 from radtriage.errors import RadTriageError
 from radtriage.labelsets import BRAIN_FINDINGS
-from radtriage.tasks.mri_triage.inputs import _unique, load_study
+from radtriage.tasks.mri_triage.inputs import _unique, load_study_series
 from radtriage.tasks.mri_triage.model import TriageModel
 from radtriage.tasks.mri_triage.pipeline import run
 from radtriage.tasks.result import TaskResult, to_plain, write_result
+from radtriage.tasks.study import skipped_notices
+from radtriage.validation import validate_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class WorklistEntry:
                 row[f"{name}_positive"] = int(bool(out["decisions"].get(name)))
             row["contrasts_used"] = ";".join(out["contrasts"]["used"])
             row["missing_contrasts"] = ";".join(out["missing_contrasts"])
+            row["skipped_series"] = "; ".join(f"{k}: {why}" for k, why in (out.get("skipped_series") or {}).items())
             row["error"] = ""
         row["report"] = str(self.report) if self.report else ""
         return row
@@ -151,7 +155,12 @@ def triage_folder(
         report(n / len(studies), f"study {n + 1} of {len(studies)}")
         entry = WorklistEntry(name, path)
         try:
-            entry.result = run(load_study(path), model=model, contrasts=contrasts, heatmaps=save_results, **options)
+            images, skipped = load_study_series(path)
+            checked = validate_inputs("mri_triage", images, options={"contrasts": contrasts})  # as run_task does
+            entry.result = run(checked.inputs, model=model, contrasts=contrasts, heatmaps=save_results, **options)
+            entry.result.notices.extend(n for n in checked.notices if n not in entry.result.notices)
+            entry.result.outputs["skipped_series"] = dict(skipped)
+            entry.result.notices.extend(skipped_notices(skipped))
         except (RadTriageError, ValueError, RuntimeError, OSError) as exc:
             entry.error = str(exc)
             logger.warning("study %d of %d could not be triaged: %s", n + 1, len(studies), type(exc).__name__)
@@ -210,20 +219,38 @@ def add_triage_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--contrast", action="append", metavar="INPUT=CONTRAST",
                         help="override the contrast of inputs with this name in every study (repeatable)")
     parser.add_argument("--register", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--option", action="append", metavar="KEY=VALUE",
+                        help="mri_triage option for every study (see radtriage options mri_triage), repeatable")
     parser.add_argument("--save-results", action="store_true",
                         help="also write results/<study>/result.json and the heatmap volumes")
     return parser
 
 
 def run_triage(args: argparse.Namespace) -> int:
-    """Run ``radtriage triage`` from parsed ``args``; prints the ranked worklist."""
+    """Run ``radtriage triage`` from parsed ``args``; prints the ranked worklist. Exit code 1 when any study
+    could not be triaged (each is in the worklist as ``failed`` with its reason)."""
+    from radtriage.cli import _parse_options
+    from radtriage.tasks.options import validate_options
+
     out = Path(args.output) if getattr(args, "output", None) else Path(args.folder) / "triage"
+    given = validate_options("mri_triage", _parse_options(getattr(args, "option", None)))
+    options = {"register": args.register, **given}
+    for name in ("heatmaps", "contrasts"):
+        if name in options:
+            raise RadTriageError(f"--option {name} is set by --save-results / --contrast in triage")
+    operating_point = options.pop("operating_point", None)
+    model = TriageModel.from_bundle(args.bundle, args.device, operating_point) if operating_point else None
     entries = triage_folder(args.folder, out, bundle=args.bundle, device=args.device,
-                            contrasts=_contrast_pairs(args.contrast), save_results=args.save_results,
-                            register=args.register)
+                            contrasts=_contrast_pairs(args.contrast), save_results=args.save_results, model=model,
+                            **options)
     for e in entries:
         p = "" if e.result is None else f"P(abnormal)={e.result.outputs['urgency']['abnormal_probability']:.3f}"
         crit = "" if e.result is None else ",".join(e.result.outputs["urgency"]["critical_findings"])
         print(f"{e.rank:>3}  {e.status:<8}  {e.study}  {p}  {crit}")
     print(f"worklist: {out / WORKLIST_CSV}")
+    failed = [e for e in entries if e.result is None]
+    if failed:
+        print(f"radtriage: {len(failed)} of {len(entries)} studies could not be triaged (status 'failed' in the "
+              f"worklist): " + "; ".join(f"{e.study}: {e.error}" for e in failed), file=sys.stderr)
+        return 1
     return 0
