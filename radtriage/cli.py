@@ -346,13 +346,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RadTriageError as exc:
         print(f"radtriage: error: {exc}", file=sys.stderr)
         return 2
-    except ModuleNotFoundError as exc:  # a package of an optional extra (radtriage[eval], [batch], ...)
+    except Exception as exc:
         from radtriage.dependencies import missing_extra_message
 
-        if (message := missing_extra_message(exc)) is None:
-            raise
-        print(f"radtriage: error: {message}", file=sys.stderr)
-        return 2
+        # a package of an optional extra (radtriage[eval], [batch], ...) is one line like any refusal
+        if isinstance(exc, ModuleNotFoundError) and (message := missing_extra_message(exc)) is not None:
+            print(f"radtriage: error: {message}", file=sys.stderr)
+            return 2
+        print(f"radtriage: internal error: {type(exc).__name__}: {exc} — this is a bug; please report it "
+              f"with the details in {_crash_log(exc)}", file=sys.stderr)
+        return 3
+
+
+def _crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a file in the temporary folder; returns its path."""
+    import tempfile
+    import time
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix=f"radtriage-crash-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log")
+    with open(fd, "w", encoding="utf-8") as log:
+        log.write("".join(traceback.format_exception(exc)))
+    return path
 
 
 if __name__ == "__main__":

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,26 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from radtriage.slicer_host import JobStartError, job_python, popen_options
+
 PYPI_INDEX = "https://pypi.org/simple"
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
 """Where light-the-torch (used by the PyTorch extension's ``installTorch``) downloads torch from."""
 
 _SECTION_RANK = {"global": 0, "install": 1, ":env:": 2}
 """pip's precedence for the install command: environment over ``[install]`` over ``[global]``."""
-
-
-def hidden_window() -> dict[str, Any]:
-    """``subprocess`` arguments that keep a console window from opening on Windows (nothing elsewhere)."""
-    return {"creationflags": subprocess.CREATE_NO_WINDOW} if os.name == "nt" else {}
-
-
-def pip_python() -> str:
-    """The Python that runs pip: ``PythonSlicer`` inside Slicer's application, else this interpreter."""
-    if getattr(sys.modules.get("slicer"), "app", None) is not None:
-        found = shutil.which("PythonSlicer")
-        if found:
-            return found
-    return sys.executable
 
 
 def parse_pip_config(text: str) -> dict[str, str]:
@@ -75,9 +61,9 @@ def pip_settings(
     """
     env = os.environ if environ is None else environ
     try:
-        done = run([python or pip_python(), "-m", "pip", "config", "list"], capture_output=True, text=True,
-                   timeout=timeout, env=dict(env), **hidden_window())  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+        done = run([python or job_python(), "-m", "pip", "config", "list"], capture_output=True, text=True,
+                   timeout=timeout, env=dict(env), **popen_options())  # fmt: skip
+    except (OSError, subprocess.SubprocessError, JobStartError):
         done = None
     if done is not None and done.returncode == 0:
         return parse_pip_config(done.stdout)

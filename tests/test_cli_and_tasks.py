@@ -216,3 +216,25 @@ def test_evaluate_classification_from_a_predictions_csv(tmp_path, capsys):
     bad.write_text("y,p\n1,high\n")
     assert main(["evaluate", "classification", str(bad), "--truth", "y", "--score", "p", "--out", str(out)]) == 2
     assert "row 2, column p" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_with_a_crash_log_not_a_traceback(monkeypatch, capsys, tmp_path):
+    """A bug inside a command (not a refusal of the input) exits 3 with one line naming a log that holds the
+    traceback; the user's terminal never shows a traceback."""
+    import argparse
+    import tempfile
+
+    from radtriage import cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero in a runner")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
+                        lambda self, words: argparse.Namespace(verbose=False, func=broken))  # fmt: skip
+    assert cli.main(["info", "x.nii.gz"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert err.startswith("radtriage: internal error: ZeroDivisionError: division by zero in a runner")
+    log = Path(err.rsplit(" ", 1)[1])
+    assert log.parent == tmp_path and "Traceback" in log.read_text() and "def broken" not in err

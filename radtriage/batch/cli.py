@@ -30,23 +30,9 @@ def _pairs(values: list[str] | None, what: str, as_json: bool) -> dict[str, Any]
 
 def check_batch_folder(out: str) -> None:
     """Refuse (one line, nothing written) a ``--out`` that is a file, lies under a file or cannot be written."""
-    import os
-    from pathlib import Path
+    from radtriage.tasks.result import check_writable_folder, probe_output_folder
 
-    from radtriage.errors import InputError
-    from radtriage.tasks.result import probe_output_folder
-
-    folder = Path(out).expanduser().absolute()
-    if folder.exists() and not folder.is_dir():
-        raise InputError(folder, "--out is a file, not a folder; give a folder for the batch results")
-    ancestor = folder
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InputError(folder, f"--out would lie under {ancestor}, which is a file; give a folder path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(folder, f"cannot write there ({ancestor} is read-only for this user); give a writable "
-                                 "folder")
+    folder = check_writable_folder(out)
     probe_output_folder(folder / "probe")
 
 

@@ -172,13 +172,9 @@ def _looks_like_result_folder(folder: Path) -> bool:
     )
 
 
-def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
-    """``folder`` after checking, before any work, that a result can replace it as a whole; nothing is written.
-
-    Refused with :class:`~radtriage.errors.InputError` (one line, what to do): a file; a path under a file; a
-    folder that cannot be written (read-only, ``/sys``); an existing folder that holds anything but an earlier
-    result (it would be replaced); a folder that holds one of the ``inputs``.
-    """
+def check_writable_folder(folder: str | Path) -> Path:
+    """``folder`` (absolute) after checking it is not a file, not under a file, and can be written or created;
+    :class:`~radtriage.errors.InputError` (one line, what to do) otherwise. Nothing is written."""
     from radtriage.errors import InputError
 
     folder = Path(folder).expanduser().absolute()
@@ -193,6 +189,19 @@ def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -
     if not os.access(writable_dir, os.W_OK | os.X_OK) or (folder.exists() and not os.access(folder, os.W_OK)):
         raise InputError(folder, f"cannot write there ({writable_dir} is read-only for this user); "
                                  "give a writable output folder")
+    return folder
+
+
+def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """``folder`` after checking, before any work, that a result can replace it as a whole; nothing is written.
+
+    Refused with :class:`~radtriage.errors.InputError` (one line, what to do): a file; a path under a file; a
+    folder that cannot be written (read-only, ``/sys``); an existing folder that holds anything but an earlier
+    result (it would be replaced); a folder that holds one of the ``inputs``.
+    """
+    from radtriage.errors import InputError
+
+    folder = check_writable_folder(folder)
     for path in inputs:
         resolved = Path(path).expanduser().absolute()
         if resolved == folder or folder in resolved.parents:

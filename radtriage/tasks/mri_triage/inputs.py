@@ -9,7 +9,6 @@ name (``T1=...`` on the command line, a file called ``FLAIR.nii.gz``) counts as 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,17 +126,6 @@ def assign_study_contrasts(inputs: Mapping[str, Image], overrides: Mapping[str, 
 
 
 # ------------------------------------------------------------------ study folders
-_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
-
-
-def _unique(name: str, taken: Mapping[str, Any]) -> str:
-    base = _SAFE.sub("_", name).strip("_") or "series"
-    out, n = base, 2
-    while out in taken:
-        out, n = f"{base}_{n}", n + 1
-    return out
-
-
 def load_study_series(path: str | Path) -> tuple[dict[str, Image], dict[str, str]]:
     """Every series of a study (:func:`radtriage.tasks.study.find_study_series`, the discovery ``batch`` uses
     too) and, apart, the reason each unreadable one was skipped. Raises :class:`InputError` when nothing is

@@ -21,11 +21,11 @@ from typing import Any
 
 from radtriage.errors import RadTriageError
 from radtriage.labelsets import BRAIN_FINDINGS
-from radtriage.tasks.mri_triage.inputs import _unique, load_study_series
+from radtriage.tasks.mri_triage.inputs import load_study_series
 from radtriage.tasks.mri_triage.model import TriageModel
 from radtriage.tasks.mri_triage.pipeline import run
 from radtriage.tasks.result import TaskResult, to_plain, write_result
-from radtriage.tasks.study import skipped_notices
+from radtriage.tasks.study import skipped_notices, unique_key
 from radtriage.validation import validate_inputs
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def find_studies(folder: str | Path, exclude: tuple[Path, ...] = ()) -> dict[str
             continue
         suffix = volume_suffix(path) if path.is_file() else None
         if path.is_dir() or suffix:
-            studies[_unique(path.name[: -len(suffix)] if suffix else path.name, studies)] = path
+            studies[unique_key(path.name[: -len(suffix)] if suffix else path.name, studies)] = path
     return studies
 
 
