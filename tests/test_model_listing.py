@@ -96,3 +96,29 @@ def test_pt_file_that_is_not_a_state_dict_is_invalid(models):
     _edit_json(bundle / METADATA_FILE, lambda m: m["radtriage"]["weights"].update(sha256=sha256_file(weights)))
     info = inspect_bundle(bundle)
     assert not info.valid and "flat state dict" in info.reason
+
+
+def test_a_result_says_which_invalid_newer_bundle_was_skipped(models, tmp_path, monkeypatch):
+    """The skipped bundle is a notice in the result (every front end shows notices), not only a log line."""
+    import numpy as np
+
+    from radtriage.image import Image
+    from radtriage.models.registry import skipped_bundle_notices
+    from radtriage.tasks import _RUNNERS, available_tasks, register_runner, run_task
+    from radtriage.tasks.result import TaskResult
+
+    good = _tiny_bundle(models / "good", name="tiny", version="0.1.0")
+    assert skipped_bundle_notices("mri_triage") == []  # only a valid bundle: nothing to say
+    _pickle_bundle(models / "evil", tmp_path / "pwned", version="9.0.0")
+    (notice,) = skipped_bundle_notices("mri_triage")
+    assert notice.startswith("model bundle tiny 9.0.0") and "pickle holds objects other than tensors" in notice
+    assert notice.endswith("tiny 0.1.0 was used instead")
+    assert skipped_bundle_notices("mri_triage", good) == []  # a bundle folder given explicitly: no choice made
+    assert skipped_bundle_notices("mri_triage", "other-name") == []
+
+    available_tasks()  # the built-in runners registered before the test works on a copy of the table
+    monkeypatch.setattr("radtriage.tasks._RUNNERS", dict(_RUNNERS))
+    register_runner("mri_triage", lambda **kw: TaskResult("mri_triage", {}, {}, notices=["demo"]))
+    t2 = Image(np.random.default_rng(2).normal(300.0, 60.0, (40, 64, 64)).astype(np.float32), (3.0, 3.0, 4.0))
+    result = run_task("mri_triage", inputs={"T2": t2})
+    assert result.notices[0] == "demo" and notice in result.notices

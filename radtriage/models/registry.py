@@ -187,6 +187,27 @@ def default_bundles(bundles: list[BundleInfo]) -> list[BundleInfo]:
     return list(best.values())
 
 
+def _newer_invalid(wanted: list[BundleInfo], best: BundleInfo) -> list[BundleInfo]:
+    return [b for b in wanted if not b.valid and _version_key(b.version) > _version_key(best.version)]
+
+
+def skipped_bundle_notices(task: str, bundle: str | Path | None = None, dirs: list[Path] | None = None) -> list[str]:
+    """Notices for a result: each invalid bundle newer than the one :func:`find_bundle` picks for ``task`` (and
+    ``bundle`` as a name), with why it was skipped. None when ``bundle`` is a folder or nothing was skipped."""
+    if bundle is not None and Path(bundle).is_dir():
+        return []
+    wanted = [b for b in list_bundles(dirs) if b.task == task and (bundle is None or b.name == str(bundle))]
+    valid = [b for b in wanted if b.valid]
+    if not valid:
+        return []
+    best = max(valid, key=lambda b: _version_key(b.version))
+    return [
+        f"model bundle {b.name} {b.version} ({b.path}) was skipped: {b.reason}; "
+        f"{best.name} {best.version} was used instead"
+        for b in _newer_invalid(wanted, best)
+    ]
+
+
 def resolve_bundle_path(task: str, bundle: str | Path | None = None) -> Path:
     """The folder of ``bundle`` for ``task``: a bundle folder as given, else the newest valid bundle with that name
     (or for the task when ``bundle`` is None). Raises :class:`BundleNotFoundError` when none matches."""
@@ -211,8 +232,7 @@ def find_bundle(
     valid = [b for b in wanted if b.valid]
     if valid:
         best = max(valid, key=lambda b: _version_key(b.version))
-        skipped = [b for b in wanted if not b.valid and _version_key(b.version) > _version_key(best.version)]
-        for b in skipped:
+        for b in _newer_invalid(wanted, best):
             log.warning("skipped invalid bundle %s %s (newer than %s %s): %s", b.name, b.version, best.name,
                         best.version, b.reason)
         return best

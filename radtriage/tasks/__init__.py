@@ -105,6 +105,10 @@ def run_task(task: str, **inputs: Any) -> Any:
     if "inputs" in inputs:
         inputs = {**inputs, "inputs": checked.inputs}  # NaN/Inf set to 0, unusable series of a study left out
     result = runner(**inputs)
+    if hasattr(result, "notices"):
+        from radtriage.models.registry import skipped_bundle_notices
+
+        result.notices.extend(skipped_bundle_notices(task, inputs.get("bundle")))
     if checked.contract is not None and hasattr(result, "notices"):
         result.notices.extend(n for n in checked.notices if n not in result.notices)
         if checked.notices or checked.skipped:
