@@ -125,12 +125,20 @@ def test_folder_reused_by_another_task_keeps_no_stale_heatmaps(tmp_path, capsys,
     assert fake_tasks == ["mri_triage", "lge_certainty"]
 
 
-def test_failed_run_keeps_the_previous_result_whole(tmp_path, capsys, volume, fake_tasks):
+def test_failed_run_keeps_the_previous_result_whole(tmp_path, capsys, volume, fake_tasks, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the crash log goes
+    (tmp_path / "tmp").mkdir()
     out = tmp_path / "out"
     assert main(_infer("mri_triage", volume, out)) == 0
     before = sorted(p.name for p in out.iterdir())
-    with pytest.raises(RuntimeError, match="half-way"):
-        main(_infer("lge_certainty", volume, out, "--option", "reformat=never"))
+    capsys.readouterr()
+    assert main(_infer("lge_certainty", volume, out, "--option", "reformat=never")) == 3  # a crash, not a refusal
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("radtriage:")] == [
+        next(line for line in err.splitlines() if "internal error: RuntimeError: the run failed half-way" in line)]
     assert sorted(p.name for p in out.iterdir()) == before
     assert json.loads((out / "result.json").read_text())["task"] == "mri_triage"
 
