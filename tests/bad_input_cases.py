@@ -14,8 +14,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, RTDoseStorage, generate_uid
+from dicom_series import new_dataset
+from pydicom.uid import CTImageStorage, MRImageStorage, RTDoseStorage, generate_uid
 
 REFUSED = "refused"
 NOTICE = "notice"
@@ -84,13 +84,7 @@ def write_dicom_series(folder: Path, arr: np.ndarray, *, modality: str = "MR", s
     stored = np.asarray(arr)
     stored = stored.astype(np.int16 if signed else np.uint16)
     for k in range(stored.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+        ds = new_dataset(sop_class)
         ds.Modality = modality
         ds.PatientID, ds.PatientName = "BADINPUT", "Bad^Input"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
@@ -372,13 +366,7 @@ def _sr_folder(folder: Path) -> Path:
     from pydicom.uid import BasicTextSRStorage
 
     folder.mkdir(parents=True, exist_ok=True)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = BasicTextSRStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = BasicTextSRStorage, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(BasicTextSRStorage)
     ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "SR", generate_uid(), generate_uid()
     ds.save_as(folder / "sr.dcm", enforce_file_format=True)
     return folder

@@ -11,25 +11,33 @@ import numpy as np
 from radtriage.image import Image
 
 
+def new_dataset(sop_class: str) -> Any:
+    """An empty dataset of ``sop_class`` with its file meta and a fresh SOP instance UID (explicit VR little endian)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def write_mr_series(
     image: Image, folder: Path, description: str, tags: Mapping[str, Any] | None = None, *, max_value: int = 65535
 ) -> dict[str, Path]:
     """Write ``image`` (axial, identity orientation) under ``folder`` with ``description`` and extra ``tags``
     (keyword -> value); returns {SOPInstanceUID: file} in slice order."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import MRImageStorage, generate_uid
 
     folder.mkdir(parents=True)
     series, study, frame = generate_uid(), generate_uid(), generate_uid()
     arr = np.clip(image.array, 0, max_value).astype(np.uint16)
     files: dict[str, Path] = {}
     for k in range(arr.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+        ds = new_dataset(MRImageStorage)
         ds.Modality, ds.SeriesDescription, ds.SeriesNumber = "MR", description, 2
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         for keyword, value in (tags or {}).items():

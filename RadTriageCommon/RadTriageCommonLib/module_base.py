@@ -20,7 +20,7 @@ The mixins come FIRST in the bases so that their methods win; Slicer's classes c
 ``__init__`` is needed in the module. Nothing here imports ``slicer``, ``qt`` or ``vtk`` at module level: the pure
 parts (:func:`shortcutAllowed`, :func:`applyButtonState`, :func:`captureNodeIDs` / :func:`resolveNodeIDs`,
 :func:`pathFieldText`, :func:`inferArgv`) run under plain Python with stand-ins or a headless MRML scene; the
-geometry is :mod:`radtriage.mrml.geometry` (one ``sliceIndexAt``).
+geometry is :mod:`radtriage.mrml.geometry` (one ``slice_index_at``).
 """
 
 from __future__ import annotations
@@ -243,33 +243,11 @@ class ModuleLogicBase:
         return volume_node_to_image(volumeNode, copy=copy)
 
     @staticmethod
-    def rasToIjkRows(volumeNode: Any) -> list[list[float]]:
-        """The volume's RAS-to-IJK matrix as four rows."""
-        from radtriage.mrml.geometry import ras_to_ijk_rows
-
-        return ras_to_ijk_rows(volumeNode)
-
-    @staticmethod
-    def sliceIndexAt(rasToIjk: Sequence[Sequence[float]], ras: Sequence[float], axis: int = 2) -> int:
-        """The index along IJK ``axis`` (0=i, 1=j, 2=k) of the RAS point, rounded to the nearest voxel."""
-        from radtriage.mrml.geometry import slice_index_at
-
-        return slice_index_at(rasToIjk, ras, axis)
-
-    @staticmethod
     def sliceCount(volumeNode: Any, axis: int = 2) -> int:
         """Number of slices along IJK ``axis`` (from the image data dimensions; no voxel is copied)."""
         from radtriage.mrml.geometry import dimensions
 
         return dimensions(volumeNode)[axis]
-
-    @staticmethod
-    def viewSlice(volumeNode: Any, sliceNode: Any) -> tuple[int, int]:
-        """(axis, index) of the plane of ``volumeNode`` a slice view shows: the volume's IJK axis closest to the
-        view's normal (not always k, e.g. after ``RotateToVolumePlane``) and the index of the view centre on it."""
-        from radtriage.mrml.geometry import slice_to_ras_rows, view_slice
-
-        return view_slice(volumeNode, slice_to_ras_rows(sliceNode))
 
     def startTaskJob(self, images: Mapping[str, Any], argvFor: Callable[[Mapping[str, Any]], list[str]]) -> Any:
         """Write ``images`` ({key: Image}) to a new job folder and start ``argvFor(paths)`` there (a BackgroundJob)."""
@@ -293,11 +271,6 @@ class ModuleLogicBase:
         logger.info("running %s in process", self.taskName)
         return run_task(self.taskName, inputs=dict(inputs), **options)
 
-    def loadJobOutputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Load the finished job's tables, volumes and markups into the scene: {output key: node}."""
-        from .job_files import loadOutputs
-
-        return loadOutputs(outputs, namePrefix=self.outputNamePrefix)
 
 
 # -- Widget -----------------------------------------------------------------------------------------------------

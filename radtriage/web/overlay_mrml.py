@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from radtriage.mrml import get_slice_logic, ras_to_slice_pixel, slice_composite_nodes
+from radtriage.mrml.geometry import slice_to_ras_rows, view_slice
 from radtriage.mrml.volumes import volume_node_to_image, vtk_matrix_to_numpy
 
 logger = logging.getLogger(__name__)
@@ -50,32 +51,17 @@ def slice_plane(app_logic: Any, layout: str = AXIAL) -> tuple[list[float], list[
     return [float(v) for v in slice_to_ras[:3, 3]], [float(v) for v in slice_to_ras[:3, 2]]
 
 
-def ras_to_ijk(volume_node: Any, ras: Any) -> np.ndarray:
-    """Continuous IJK of an RAS point in a volume node's grid."""
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    matrix = vtkMatrix4x4()
-    volume_node.GetRASToIJKMatrix(matrix)
-    return (vtk_matrix_to_numpy(matrix) @ np.array([*ras, 1.0]))[:3]
-
-
-def _normal_axis(volume_node: Any, normal: Any) -> int:
-    """The IJK axis (0=i, 1=j, 2=k) most aligned with an RAS direction."""
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    matrix = vtkMatrix4x4()
-    volume_node.GetRASToIJKMatrix(matrix)
-    along = vtk_matrix_to_numpy(matrix)[:3, :3] @ np.asarray(normal, dtype=float)
-    return int(np.argmax(np.abs(along)))
+def _view_slice(app_logic: Any, volume_node: Any, layout: str) -> tuple[int, int]:
+    """(axis, index) of the plane of ``volume_node`` the view shows (:func:`radtriage.mrml.geometry.view_slice`)."""
+    slice_node = get_slice_logic(app_logic, layout).GetSliceNode()
+    return view_slice(volume_node, slice_to_ras_rows(slice_node))
 
 
 def current_slice_index(app_logic: Any, volume_node: Any, layout: str = AXIAL) -> int | None:
     """Index of the volume slice (along the axis nearest the view normal) the view shows; None outside."""
     if volume_node is None or volume_node.GetImageData() is None:
         return None
-    origin, normal = slice_plane(app_logic, layout)
-    axis = _normal_axis(volume_node, normal)
-    index = round(float(ras_to_ijk(volume_node, origin)[axis]))
+    axis, index = _view_slice(app_logic, volume_node, layout)
     size = volume_node.GetImageData().GetDimensions()[axis]
     return index if 0 <= index < size else None
 
@@ -88,9 +74,7 @@ def heatmap_peak_on_slice(app_logic: Any, heatmap_node: Any, threshold: float, l
     if heatmap_node is None:
         return None
     image = volume_node_to_image(heatmap_node, copy=False)  # runs on every slice move: no volume copy
-    origin, normal = slice_plane(app_logic, layout)
-    axis = _normal_axis(heatmap_node, normal)
-    index = round(float(ras_to_ijk(heatmap_node, origin)[axis]))
+    axis, index = _view_slice(app_logic, heatmap_node, layout)
     array = image.array  # [k, j, i]
     np_axis = 2 - axis
     if not 0 <= index < array.shape[np_axis]:
