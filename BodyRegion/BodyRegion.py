@@ -61,6 +61,8 @@ class BodyRegionParameterNode:
 class BodyRegionWidget(RadTriageWidget):
     """GUI of the module: its own widgets and results; the life cycle and the job are the base's."""
 
+    optionWidgets = {"modalityComboBox": "modality", "minimumConfidenceSliderWidget": "min_confidence"}
+
     failureMessage = _("Body-region labelling failed.")
     applyToolTip = _("Label every slice of the input volume")
 

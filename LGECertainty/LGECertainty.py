@@ -7,7 +7,6 @@ the core's dependencies are installed.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -76,6 +75,8 @@ class LGECertaintyParameterNode:
 
 class LGECertaintyWidget(RadTriageWidget):
     """GUI of the module: its own widgets, ratings and results; the life cycle and the job are the base's."""
+
+    optionWidgets = {"certaintyBandLowSliderWidget": "certainty_band", "certaintyBandHighSliderWidget": "certainty_band"}
 
     failureMessage = _("LGE scoring failed.")
     applyToolTip = _("Score every slice of the stack")
@@ -291,7 +292,7 @@ class LGECertaintyLogic(RadTriageLogic):
         options: dict[str, Any] = {}
         if certaintyBand is not None:
             options["certainty_band"] = [float(v) for v in certaintyBand]
-        options.update({key: json.dumps(value) for key, value in (longAxis or {}).items()})
+        options.update(longAxis or {})
         return inferArgv(TASK_NAME, str(inputPath), options)
 
     def startJob(

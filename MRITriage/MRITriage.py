@@ -96,6 +96,8 @@ class MRITriageParameterNode:
 class MRITriageWidget(ModuleWidgetBase, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """GUI of the module: the contrast table and the results; the life cycle and the job are the base's."""
 
+    optionWidgets = {"useBundleThresholdsCheckBox": "operating_point"}
+
     failureMessage = _("MRI triage failed.")
     startErrorMessage = _("Cannot start the MRI triage.")
     applyToolTip = _("Triage the study from the assigned contrasts")

@@ -109,6 +109,15 @@ def write_dicom_series(folder: Path, arr: np.ndarray, *, modality: str = "MR", s
     return folder
 
 
+def ct_head_array(shape: tuple[int, int, int] = (40, 48, 48), seed: int = 2) -> np.ndarray:
+    """A [k, j, i] float32 'CT head' in Hounsfield units: air -1000 outside, brain ~35, a skull ring ~1000."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.meshgrid(*(np.linspace(-1, 1, n) for n in shape), indexing="ij")
+    r = np.sqrt((k / 0.85) ** 2 + (j / 0.8) ** 2 + (i / 0.75) ** 2)
+    arr = np.where(r < 0.88, 35.0, np.where(r < 1.0, 1000.0, -1000.0)) + rng.normal(0, 12, shape)
+    return np.round(arr).astype(np.float32)
+
+
 def siemens_phase_stored(shape: tuple[int, int, int] = (40, 48, 48), seed: int = 1) -> np.ndarray:
     """Stored values 0..4095 of a raw Siemens phase (slope 2, intercept -4096 -> -4096..4094): wrapped ramp."""
     k, j, i = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
@@ -139,6 +148,7 @@ def _one(key: str, writer: Callable[[Path], Path], file_name: str) -> Callable[[
 HEAD = head_array()
 SMALL_CMB = head_array((40, 48, 48), seed=3)
 LGE_STACK = head_array((8, 64, 64), seed=4)
+CT_HEAD = ct_head_array()
 
 
 CMB_MM = (2.5, 2.5, 2.5)
@@ -295,6 +305,16 @@ CASES: list[Case] = [
          _one("magnitude", lambda p: write_dicom_series(p, siemens_phase_stored(), slope=2.0, intercept=-4096.0,
                                                         image_type=("ORIGINAL", "PRIMARY", "P", "ND")), "phase"),
          REFUSED, r"phase image.*magnitude"),
+    # ---------------------------------------------------------------- CT values in a file without tags
+    Case("nifti_ct_hu_to_cmb", "cmb_detect",
+         _one("magnitude", lambda p: write_nifti(p, CT_HEAD, dtype=np.int16), "head.nii.gz"),
+         REFUSED, r"look like CT Hounsfield units .*cmb_detect reads MR only", cli=True),
+    Case("nifti_ct_hu_to_lge", "lge_certainty",
+         _one("lge", lambda p: write_nifti(p, ct_head_array((8, 64, 64)), (1.8, 1.8, 8.0), dtype=np.int16),
+              "chest.nii.gz"), REFUSED, r"look like CT Hounsfield units .*lge_certainty", cli=True),
+    Case("nifti_ct_hu_as_T1", "mri_triage",
+         _one("T1", lambda p: write_nifti(p, CT_HEAD, dtype=np.int16), "t1.nii.gz"),
+         REFUSED, r"look like CT Hounsfield units .*mri_triage"),
     Case("dicom_pet_to_body", "body_region",
          _one("ct", lambda p: write_dicom_series(p, HEAD, modality="PT"), "pet"), REFUSED, r"Modality PT"),
     Case("dicom_rtdose_to_body", "body_region",

@@ -30,9 +30,9 @@ from radtriage.validation.phase import phase_in_radians
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def test_the_corpus_has_at_least_forty_distinct_cases() -> None:
+def test_the_corpus_has_at_least_sixty_distinct_cases() -> None:
     names = [c.name for c in CASES]
-    assert len(set(names)) == len(names) >= 40
+    assert len(set(names)) == len(names) >= 60
     assert {c.outcome for c in CASES} == {REFUSED, NOTICE}
     assert {c.task for c in CASES} == {"mri_triage", "cmb_detect", "lge_certainty", "body_region"}
 

@@ -479,6 +479,11 @@ def test_min_confidence_marks_uncertain_slices_and_is_passed_from_the_cli(tmp_pa
     assert strict["min_confidence"] == 1.0
     assert strict["uncertain_slices"] == [r["index"] for r in strict["slices"] if r["confidence"] < 1.0]
     assert len(strict["uncertain_slices"]) > 0
-    assert cli_main(["infer", "--task", "body_region", "--input", str(path), "--output", str(tmp_path / "b")]) == 0
+    assert cli_main(["infer", "--task", "body_region", "--input", str(path), "--output", str(tmp_path / "b"),
+                     "--option", "min_confidence=0"]) == 0
     lax = json.loads((tmp_path / "b" / "result.json").read_text())["outputs"]
     assert lax["uncertain_slices"] == [] and not any(r["uncertain"] for r in lax["slices"])
+    assert cli_main(["infer", "--task", "body_region", "--input", str(path), "--output", str(tmp_path / "c")]) == 0
+    default = json.loads((tmp_path / "c" / "result.json").read_text())["outputs"]  # the declared default, 0.5
+    assert default["min_confidence"] == 0.5
+    assert default["uncertain_slices"] == [r["index"] for r in default["slices"] if r["confidence"] < 0.5]

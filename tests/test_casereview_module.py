@@ -20,7 +20,8 @@ from radtriage.annotations import BLINDED, CaseList, CaseRef, open_store
 from radtriage.errors import InputError
 from radtriage.review import label_controls, opening, panel
 from radtriage.review.case_mrml import clear_case, show_case
-from radtriage.review.runs import ReviewRun, build_argv, plan_run
+from radtriage.review.runs import ReviewRun, plan_run
+from radtriage.runtime.infer_command import infer_argv
 
 # ================================================================ (a) pure helpers
 
@@ -103,14 +104,14 @@ def test_build_argv_passes_the_case_task_and_inputs_to_the_cli(tmp_path: Path) -
     from radtriage.runtime.runner import radtriage_argv
 
     inputs = {"MAGNITUDE": tmp_path / "swi magnitude.nii.gz", "PHASE": tmp_path / "swi_phase.nii.gz"}
-    argv = build_argv("cmb_detect", inputs)
+    argv = infer_argv("cmb_detect", inputs, device="auto")
     assert argv[:3] == radtriage_argv()[:3] and argv[1:3] == ["-m", "radtriage"]
     args = build_parser().parse_args(argv[3:])
     assert (args.command, args.task, args.output, args.device) == ("infer", "cmb_detect", "{output_dir}", "auto")
     assert _parse_inputs(args.input) == inputs
-    assert build_parser().parse_args(build_argv("body_region", {"CT": "ct.nrrd"}, "cpu")[3:]).device == "cpu"
+    assert build_parser().parse_args(infer_argv("body_region", {"CT": "ct.nrrd"}, device="cpu")[3:]).device == "cpu"
     with pytest.raises(ValueError, match="KEY=PATH"):
-        build_argv("body_region", {"a=b": "x.nrrd"})
+        infer_argv("body_region", {"a=b": "x.nrrd"})
 
 
 def test_a_finished_run_replaces_the_result_folder_whole(tmp_path: Path) -> None:

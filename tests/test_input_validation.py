@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bad_input_cases import head_array, siemens_phase_stored, write_dicom_series
+from bad_input_cases import ct_head_array, head_array, siemens_phase_stored, write_dicom_series
 
 from radtriage.errors import InputError, RadTriageError
 from radtriage.image import Image
@@ -53,6 +53,37 @@ def test_real_public_scans_pass_and_ct_is_refused_for_mr_tasks(shared_data: Path
     for task in ("mri_triage", "cmb_detect", "lge_certainty"):
         with pytest.raises(InputError, match=f"Modality CT: {task} reads MR"):
             validate_inputs(task, {"T1": ct})
+
+
+def test_ct_values_in_a_file_without_tags_are_told_from_mr() -> None:
+    from radtriage.validation.content import hounsfield_evidence
+
+    assert hounsfield_evidence(make_body_case(0, "CT").image.array) is not None
+    ct = Image(ct_head_array(), (4.0, 4.0, 4.0))
+    for task in ("mri_triage", "cmb_detect", "lge_certainty"):
+        with pytest.raises(InputError, match=f"look like CT Hounsfield units .*{task} reads MR only"):
+            validate_inputs(task, {"T1" if task == "mri_triage" else "image": ct})
+    assert "x" in validate_inputs("body_region", {"x": ct}).inputs  # CT is what body_region reads
+    mr_like = [make_body_case(0, "MR").image.array, make_brain_case(0, "infarct").images["T1"].array,
+               make_swi_case(0).magnitude.array, make_lge_stack(0)[0].array]
+    rng = np.random.default_rng(0)
+    psir = rng.normal(0.0, 40.0, (8, 64, 64))  # phase-sensitive IR: signed, noise about 0 outside the body
+    psir[:, 16:48, 16:48] = rng.uniform(-2500.0, 2500.0, (8, 32, 32))
+    zscored = (mr_like[1] - mr_like[1].mean()) / mr_like[1].std()
+    for arr in (*mr_like, psir, zscored):
+        assert hounsfield_evidence(arr) is None
+
+
+@pytest.mark.slow
+def test_real_nifti_ct_is_told_from_real_nifti_mr(shared_data: Path) -> None:
+    from radtriage.validation.content import hounsfield_evidence
+
+    folder = shared_data / "TotalSegmentator"
+    for name in ("example_ct.nii.gz", "aorta_ct_cropped.nii.gz", "pulmonary_ct_cropped.nii.gz"):
+        assert hounsfield_evidence(read_image(folder / name).array) is not None, name
+    mr = [folder / "example_mr_sm.nii.gz", *(shared_data / "VolumeRenderingData").glob("stroke_*.nii.gz")]
+    for path in mr:
+        assert hounsfield_evidence(read_image(path).array) is None, path
 
 
 # ------------------------------------------------------------------ contracts

@@ -25,7 +25,6 @@ geometry is :mod:`radtriage.mrml.geometry` (one ``slice_index_at``).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -198,19 +197,32 @@ def resolveNodeIDs(scene: Any, ids: Mapping[str, str | None], required: Iterable
 
 
 def inferArgv(task: str, inputs: str | Any | Mapping[str, Any], options: Mapping[str, Any] | None = None) -> list[str]:
-    """``python -m radtriage infer --task TASK --input ... --output {output_dir} [--option KEY=VALUE ...]``.
+    """``python -m radtriage infer --task TASK --input ... --output {output_dir} [--option KEY=VALUE ...]``
+    (:func:`radtriage.runtime.infer_command.infer_argv`: ``inputs`` one path or {key: path}; options whose value
+    is None are left out, the others are checked against the task's declared options before the job starts)."""
+    from radtriage.runtime.infer_command import infer_argv
 
-    ``inputs`` is one path, or {key: path} (``key=path`` each). Options whose value is None are left out; text
-    goes as is, anything else as JSON (what ``radtriage.cli._parse_options`` reads back).
-    """
-    from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
+    return infer_argv(task, inputs if isinstance(inputs, Mapping) else str(inputs), options=options)
 
-    inputArgs = [f"{k}={path}" for k, path in inputs.items()] if isinstance(inputs, Mapping) else [str(inputs)]
-    extra = []
-    for key, value in (options or {}).items():
-        if value is not None:
-            extra += ["--option", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
-    return radtriage_argv("infer", "--task", task, "--input", *inputArgs, "--output", OUTPUT_DIR_PLACEHOLDER, *extra)
+
+def applyOptionDeclaration(widget: Any, task: str, option: str) -> None:
+    """Give an option's widget the range and help the task declares (:mod:`radtriage.tasks.options`), so the
+    panel offers exactly the values ``radtriage infer`` accepts: a slider's minimum/maximum (a band's two ends
+    share the band's range) and a tooltip that ends with the allowed values."""
+    from radtriage.tasks.options import declared_options
+
+    declared = {opt.name: opt for opt in declared_options(task)}
+    if option not in declared:
+        raise KeyError(f"{task} declares no option {option!r} (declared: {', '.join(declared)})")
+    opt = declared[option]
+    if opt.kind in ("float", "int", "band") and hasattr(widget, "minimum"):
+        if opt.minimum is not None:
+            widget.minimum = opt.minimum
+        if opt.maximum is not None:
+            widget.maximum = opt.maximum
+    shown = (getattr(widget, "toolTip", "") or "").strip()
+    allowed = f"{tr('Allowed')}: {opt.allowed()} ({task} option {option})."
+    widget.toolTip = f"{shown}\n{allowed}" if shown else f"{opt.help[:1].upper()}{opt.help[1:]}. {allowed}"
 
 
 # -- Logic ------------------------------------------------------------------------------------------------------
@@ -292,7 +304,8 @@ class ModuleWidgetBase:
     ``applyToolTip``, ``runningToolTip``, ``missingInputToolTip``, ``jobInputParameters`` (node parameters captured
     at start; the first is required), ``autoSelectParameters`` (filled with the scene's first scalar volume),
     ``pathParameters`` ((parameter, ctkPathLineEdit name) pairs, or a mapping: ``str`` parameters bound by the base
-    so that an unset folder shows "" — give the widget no SlicerParameterName).
+    so that an unset folder shows "" — give the widget no SlicerParameterName), ``optionWidgets`` ({widget: task
+    option}: the widget gets the option's declared range and allowed values at setup).
     Override (methods): :meth:`createLogic` and :meth:`startJob` and :meth:`onJobFinished` (required);
     :meth:`setupWidgets`, :meth:`shortcuts`, :meth:`applyProblem`, :meth:`confirmStart`,
     :meth:`onParameterNodeModified`, :meth:`clearResults`, :meth:`cleanupWidgets` (optional).
@@ -306,6 +319,8 @@ class ModuleWidgetBase:
     jobInputParameters: tuple[str, ...] = ("inputVolume",)
     autoSelectParameters: tuple[str, ...] = ("inputVolume",)
     pathParameters: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    optionWidgets: Mapping[str, str] = {}
+    """{ui widget name: task option} — widgets that set a task option get its declared range and allowed values."""
     scene: Any = None
     """The MRML scene (None: ``slicer.mrmlScene``); tests put a headless scene here."""
 
@@ -405,6 +420,8 @@ class ModuleWidgetBase:
             getattr(self.ui, widgetName).connect(
                 "currentPathChanged(QString)", lambda path, name=parameter: self._storePath(name, path)
             )
+        for widgetName, option in self.optionWidgets.items():
+            applyOptionDeclaration(getattr(self.ui, widgetName), self.logic.taskName, option)
         self._createShortcuts(self.shortcuts())
         self.setupWidgets()
         self.initializeParameterNode()

@@ -72,9 +72,22 @@ def case_task(case: CaseRef, default: str | None = None) -> str | None:
     return task
 
 
+def case_options(case: CaseRef, task: str) -> dict[str, Any]:
+    """The task options of the case's ``case.json`` checked against ``task``'s declaration (empty without one);
+    InputError names the manifest and the allowed values of a bad option."""
+    from radtriage.tasks.options import OptionError, validate_options
+
+    options = case_manifest(case).get("options") or {}
+    try:
+        return validate_options(task, options)
+    except OptionError as exc:
+        folder = case_folder(case)
+        raise InputError(folder / CASE_MANIFEST if folder else None, str(exc)) from None
+
+
 def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> dict[str, str]:
-    """Check a whole case list before anything is written: every case has a task (its manifest's or ``task``)
-    and readable inputs. Returns each case's task by case id. Raises InputError naming the bad manifest or
+    """Check a whole case list before anything is written: every case has a task (its manifest's or ``task``),
+    readable inputs and valid options. Returns each case's task by case id. Raises InputError naming the bad manifest or
     missing file, ValueError for a case without any task."""
     tasks = {}
     for case in cases:
@@ -82,5 +95,6 @@ def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> dict[str, 
         if found is None:
             raise ValueError(f"case {case.case_id!r} names no task (no case.json): choose the task to review")
         case_inputs(case)
+        case_options(case, found)
         tasks[case.case_id] = found
     return tasks

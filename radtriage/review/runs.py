@@ -5,28 +5,12 @@ ran on even if the reader has moved to another case, or opened another case list
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from radtriage.annotations import CaseRef
 from radtriage.review.session import ReviewSession
-
-
-def build_argv(task: str, inputs: Mapping[str, Any], device: str = "auto") -> list[str]:
-    """``python -m radtriage infer`` of ``task`` on input files (``KEY=PATH``); the job's output folder replaces
-    ``{output_dir}``."""
-    from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
-
-    pairs = []
-    for key, path in inputs.items():
-        if not key or "=" in key:
-            raise ValueError(f"input name {key!r} cannot be passed as KEY=PATH")
-        pairs.append(f"{key}={path}")
-    return radtriage_argv(
-        "infer", "--task", task, "--input", *pairs, "--output", OUTPUT_DIR_PLACEHOLDER, "--device", device
-    )
 
 
 @dataclass
@@ -73,7 +57,12 @@ class ReviewRun:
 
 
 def plan_run(session: ReviewSession, case: CaseRef | str | None = None, device: str = "auto") -> ReviewRun:
-    """A run of the case's task (the current case by default) on its input files, its result folder fixed now."""
+    """A run of the case's task (the current case by default) on its input files with the options of its
+    ``case.json`` (checked now: a bad option is refused before the run starts), its result folder fixed now."""
+    from radtriage.review.case_inputs import case_options
+    from radtriage.runtime.infer_command import infer_argv
+
     c = session.case(case)
     task = session.task_of(c)
-    return ReviewRun(c.case_id, task, build_argv(task, session.inputs(c), device), Path(session.result_folder(c)))
+    argv = infer_argv(task, session.inputs(c), options=case_options(c, task), device=device)
+    return ReviewRun(c.case_id, task, argv, Path(session.result_folder(c)))

@@ -170,6 +170,14 @@ def declared_options(task: str) -> tuple[Option, ...]:
     return tuple(module.OPTIONS)
 
 
+def option_default(task: str, name: str) -> Any:
+    """The declared default of ``task``'s option ``name`` (what a run without it uses)."""
+    for opt in declared_options(task):
+        if opt.name == name:
+            return opt.default
+    raise KeyError(f"{task} declares no option {name!r}")
+
+
 def validate_options(task: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """``options`` checked against ``task``'s declaration and converted to their types.
 

@@ -68,6 +68,41 @@ def check_values(image: Image, key: str, task: str) -> tuple[Image, list[str]]:
     return image, notices
 
 
+CT_AIR_HU = (-1100.0, -900.0)
+CT_SOFT_TISSUE_HU = (-200.0, 200.0)
+CT_RANGE_HU = (-3100.0, 4096.0)
+"""Stored CT values: air about -1000, soft tissue -200..200, within -3024 (padding) .. 4095 (12-bit)."""
+
+
+def hounsfield_evidence(arr: np.ndarray) -> str | None:
+    """Why the values read as CT Hounsfield units (None when they do not): the darkest 0.5 % below -500, at least
+    1 % of the voxels at air (-1100..-900) and 10 % at soft tissue (-200..200), all within CT's stored range.
+    Magnitude MR has no such negatives; a cropped CT without outside air still has lung or bowel gas."""
+    sample = _sample(np.asarray(arr)).astype(np.float64, copy=False)
+    if sample.size == 0:
+        return None
+    low = float(np.percentile(sample, 0.5))
+    air = float(np.mean((sample >= CT_AIR_HU[0]) & (sample <= CT_AIR_HU[1])))
+    tissue = float(np.mean((sample >= CT_SOFT_TISSUE_HU[0]) & (sample <= CT_SOFT_TISSUE_HU[1])))
+    in_range = CT_RANGE_HU[0] <= float(sample.min()) and float(sample.max()) <= CT_RANGE_HU[1]
+    if low <= -500.0 and air >= 0.01 and tissue >= 0.10 and in_range:
+        return (f"{100 * air:.0f} % of the voxels at air (-1100..-900) and {100 * tissue:.0f} % at soft tissue "
+                "(-200..200)")
+    return None
+
+
+def check_not_ct(image: Image, key: str, contract: InputContract) -> None:
+    """Refuse an image without a Modality tag whose values are CT Hounsfield units, for a task that reads MR only."""
+    if "CT" in contract.modalities:
+        return
+    evidence = hounsfield_evidence(image.array)
+    if evidence is not None:
+        raise InputError(source_of(image, key),
+                         f"the values look like CT Hounsfield units ({evidence}), and {contract.task} reads "
+                         f"{' or '.join(contract.modalities)} only; give the MR series (an MR with signed values, "
+                         "e.g. PSIR, as its DICOM series so that its Modality tag is read)")
+
+
 def _axes(image: Image) -> tuple[int, tuple[int, int]]:
     """The slice axis (fewest voxels; the stack axis k on ties) and the two in-plane axes, as (i, j, k) indices."""
     size = image.size

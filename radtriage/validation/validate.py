@@ -19,9 +19,9 @@ import numpy as np
 
 from radtriage.errors import InputError
 from radtriage.image import Image
-from radtriage.validation.content import check_grid, check_values, source_of
+from radtriage.validation.content import check_grid, check_not_ct, check_values, source_of
 from radtriage.validation.contracts import InputContract, contract_for
-from radtriage.validation.dicom_tags import check_tags, dicom_tags
+from radtriage.validation.dicom_tags import check_tags, dicom_tags, modality
 from radtriage.validation.phase import check_phase
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ def _check_one(image: Any, key: str, contract: InputContract, contrast: str | No
     image, value_notices = check_values(image, key, contract.task)
     notices += value_notices
     check_tags(image, key, contract, "image", contrast)
+    if not modality(image):
+        check_not_ct(image, key, contract)
     if contrast and (note := _override_notice(image, key, contrast)):
         notices.append(note)
     return image, notices

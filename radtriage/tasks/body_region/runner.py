@@ -25,7 +25,7 @@ from radtriage.tasks.body_region.intensity import determine_modality, fill_value
 from radtriage.tasks.body_region.ranges import region_ranges, slice_rows
 from radtriage.tasks.body_region.slices import SliceGeometry, canonical_slices, slice_geometry
 from radtriage.tasks.body_region.smoothing import smooth_slice_probabilities
-from radtriage.tasks.options import validate_options
+from radtriage.tasks.options import option_default, validate_options
 from radtriage.tasks.result import TaskResult
 
 logger = logging.getLogger(__name__)
@@ -198,9 +198,7 @@ def run(
     sm = smooth_slice_probabilities(probs, labelset.names, geo.head_to_feet(), geo.spacing, **kwargs)
     ranges = region_ranges(sm.labels, sm.confidence, geo, labelset)
     rows = slice_rows(sm.labels, sm.confidence, sm.raw_labels, sm.raw_confidence, geo, labelset)
-    min_confidence = float(options.get("min_confidence", 0.0))
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
+    min_confidence = float(options.get("min_confidence", option_default(TASK, "min_confidence")))
     for row in rows:
         row["uncertain"] = bool(row["confidence"] < min_confidence)
     uncertain = [row["index"] for row in rows if row["uncertain"]]

@@ -1,0 +1,82 @@
+"""The one ``radtriage infer`` command line of every front end: options checked against the task's declaration
+before a job starts, read back by the CLI as typed values, and a case's ``case.json`` options carried into the
+review run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from radtriage.annotations import open_case_list, open_store
+from radtriage.cli import _parse_options, build_parser
+from radtriage.errors import InputError
+from radtriage.review import ReviewSession, check_cases
+from radtriage.review.runs import plan_run
+from radtriage.runtime.infer_command import infer_argv
+from radtriage.tasks.options import OptionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bad_input_cases import head_array, write_nifti
+
+
+def _options(argv: list[str]) -> dict:
+    return _parse_options([argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"])
+
+
+def test_options_are_checked_typed_and_read_back_by_the_cli(tmp_path: Path) -> None:
+    argv = infer_argv("lge_certainty", tmp_path / "lge.nrrd", device="cpu", progress="json",
+                      options={"certainty_band": "[20, 80]", "apex": [1, 2, 3], "base": [4, 5, 6],
+                               "coordinates": "ras", "reformat": None})  # fmt: skip
+    args = build_parser().parse_args(argv[3:])
+    assert (args.task, args.device, args.progress, args.output) == ("lge_certainty", "cpu", "json", "{output_dir}")
+    assert args.input == [str(tmp_path / "lge.nrrd")]
+    assert _options(argv) == {"certainty_band": [20.0, 80.0], "apex": [1.0, 2.0, 3.0], "base": [4.0, 5.0, 6.0],
+                              "coordinates": "RAS"}  # None left out; the choice in its declared spelling
+
+
+@pytest.mark.parametrize(("task", "options", "expected"), [
+    ("cmb_detect", {"threshold": 2}, r"threshold=2 is not allowed: use a number in \[0, 1\]"),
+    ("cmb_detect", {"treshold": 0.5}, "has no option 'treshold'; its options are: heatmap, phase_sign, threshold"),
+    ("lge_certainty", {"certainty_band": [80, 20]}, "with 0 <= lo < hi <= 100"),
+    ("mri_triage", {"operating_point": "fast"}, "one of balanced, default"),
+    ("body_region", {"modality": "PET"}, "one of CT, MR"),
+])  # fmt: skip
+def test_a_bad_option_is_refused_before_any_job_starts(task: str, options: dict, expected: str) -> None:
+    with pytest.raises(OptionError, match=expected):
+        infer_argv(task, "x.nrrd", options=options)
+
+
+def test_bad_input_names_and_progress_modes_are_refused() -> None:
+    with pytest.raises(ValueError, match="KEY=PATH"):
+        infer_argv("body_region", {"a=b": "x.nrrd"})
+    with pytest.raises(ValueError, match="no input"):
+        infer_argv("body_region", {})
+    with pytest.raises(ValueError, match="progress must be one of text, json"):
+        infer_argv("body_region", "x.nrrd", progress="tqdm")
+
+
+def _case_folder(root: Path, name: str, options: dict) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    write_nifti(folder / "ct.nii.gz", head_array())
+    (folder / "case.json").write_text(json.dumps({"task": "body_region", "inputs": {"CT": "ct.nii.gz"},
+                                                  "options": options}))
+    return folder
+
+
+def test_a_review_run_carries_the_options_of_case_json(tmp_path: Path) -> None:
+    _case_folder(tmp_path / "cases", "c1", {"min_confidence": "0.4", "label_volume": "false"})
+    cases = open_case_list(tmp_path / "cases")
+    session = ReviewSession(cases, open_store(tmp_path / "project"), "reader1", task=None)
+    argv = plan_run(session, "c1", device="cpu").argv
+    assert _options(argv) == {"min_confidence": 0.4, "label_volume": False}
+
+
+def test_a_bad_option_in_case_json_refuses_the_case_list_naming_the_file(tmp_path: Path) -> None:
+    folder = _case_folder(tmp_path / "cases", "c1", {"min_confidence": 3})
+    with pytest.raises(InputError) as refused:
+        check_cases(open_case_list(tmp_path / "cases"))
+    assert str(folder / "case.json") in str(refused.value) and "min_confidence=3 is not allowed" in str(refused.value)
