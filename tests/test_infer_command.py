@@ -4,22 +4,16 @@ review run."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from radtriage.annotations import open_case_list, open_store
 from radtriage.cli import _parse_options, build_parser
-from radtriage.errors import InputError
-from radtriage.review import ReviewSession, check_cases
-from radtriage.review.runs import plan_run
 from radtriage.runtime.infer_command import infer_argv
 from radtriage.tasks.options import OptionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bad_input_cases import head_array, write_nifti
 
 
 def _options(argv: list[str]) -> dict:
@@ -56,27 +50,3 @@ def test_bad_input_names_and_progress_modes_are_refused() -> None:
         infer_argv("body_region", {})
     with pytest.raises(ValueError, match="progress must be one of text, json"):
         infer_argv("body_region", "x.nrrd", progress="tqdm")
-
-
-def _case_folder(root: Path, name: str, options: dict) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    write_nifti(folder / "ct.nii.gz", head_array())
-    (folder / "case.json").write_text(json.dumps({"task": "body_region", "inputs": {"CT": "ct.nii.gz"},
-                                                  "options": options}))
-    return folder
-
-
-def test_a_review_run_carries_the_options_of_case_json(tmp_path: Path) -> None:
-    _case_folder(tmp_path / "cases", "c1", {"min_confidence": "0.4", "label_volume": "false"})
-    cases = open_case_list(tmp_path / "cases")
-    session = ReviewSession(cases, open_store(tmp_path / "project"), "reader1", task=None)
-    argv = plan_run(session, "c1", device="cpu").argv
-    assert _options(argv) == {"min_confidence": 0.4, "label_volume": False}
-
-
-def test_a_bad_option_in_case_json_refuses_the_case_list_naming_the_file(tmp_path: Path) -> None:
-    folder = _case_folder(tmp_path / "cases", "c1", {"min_confidence": 3})
-    with pytest.raises(InputError) as refused:
-        check_cases(open_case_list(tmp_path / "cases"))
-    assert str(folder / "case.json") in str(refused.value) and "min_confidence=3 is not allowed" in str(refused.value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,11 +92,14 @@ def read_case_file(folder: Path) -> tuple[str | None, dict[str, InputSpec], dict
     if not isinstance(raw, dict) or not all(isinstance(k, str) and _input_entry(v) for k, v in raw.items()):
         raise InputError(path, "'inputs' must map input keys to file paths relative to the case folder (or to "
                                "{\"path\": ..., \"series_uid\": ...})")
-    inside = folder.resolve()
+    inside = Path(os.path.normpath(folder.absolute()))
     inputs = {}
     for key, value in raw.items():
         rel, uid = _input_entry(value)
-        if inside not in (folder / rel).resolve().parents:
+        # by name, not by resolving links: "../x" and absolute paths leave the folder; a symbolic link kept
+        # inside it (e.g. to a shared data store) is the project's own choice and is followed
+        target = Path(os.path.normpath(inside / rel))
+        if Path(rel).is_absolute() or inside not in target.parents:
             raise InputError(path, f"input {key!r} points outside the case folder: {rel!r}")
         inputs[key] = InputSpec(str(folder / rel), uid)
     options = doc.get("options") or {}

@@ -13,11 +13,13 @@ needs: :mod:`~radtriage.review.opening` (fields -> session), :mod:`~radtriage.re
 
 from radtriage.review.case_inputs import (
     CASE_MANIFEST,
+    CheckedCases,
     case_folder,
     case_inputs,
     case_manifest,
     case_task,
     check_cases,
+    sort_out_cases,
 )
 from radtriage.review.demo_cases import build_demo_cases
 from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, added_cmb_label, label_controls
@@ -37,6 +39,7 @@ __all__ = [
     "CASE_MANIFEST",
     "NO_MODEL",
     "TASK_SCHEMAS",
+    "CheckedCases",
     "LabelControl",
     "ReviewSession",
     "added_cmb_label",
@@ -55,5 +58,6 @@ __all__ = [
     "read_result",
     "result_folder",
     "result_volume_paths",
+    "sort_out_cases",
     "write_result_atomically",
 ]

@@ -9,13 +9,18 @@ input per series. A case given as files is those images.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radtriage.annotations.caselist import CaseList
 from radtriage.annotations.records import CaseRef
-from radtriage.batch.inputs import CASE_FILE, folder_inputs, read_case_file
-from radtriage.errors import InputError
+from radtriage.batch.inputs import CASE_FILE, csv_columns, folder_inputs, read_case_file
+from radtriage.errors import InputError, RadTriageError
+
+log = logging.getLogger(__name__)
 
 CASE_MANIFEST = CASE_FILE
 
@@ -83,6 +88,45 @@ def case_options(case: CaseRef, task: str) -> dict[str, Any]:
     except OptionError as exc:
         folder = case_folder(case)
         raise InputError(folder / CASE_MANIFEST if folder else None, str(exc)) from None
+
+
+@dataclass
+class CheckedCases:
+    """A case list sorted out before review: the usable cases (in list order) with their tasks, and every case
+    that cannot be reviewed with the reason (listed to the reader, skipped, never fatal for the others)."""
+
+    cases: CaseList
+    tasks: dict[str, str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def csv_tasks(cases: CaseList) -> dict[str, str]:
+    """The ``task`` column of a CSV case list by case id (empty for other lists or without the column)."""
+    source = Path(cases.source) if cases.source else None
+    if source is None or source.suffix.lower() != ".csv" or not source.is_file():
+        return {}
+    return {case_id: info["task"] for case_id, info in csv_columns(source).items() if info.get("task")}
+
+
+def sort_out_cases(cases: CaseList, task: str | None = None) -> CheckedCases:
+    """Check every case of ``cases`` as :func:`check_cases` does (a CSV's ``task`` column counts as the case's
+    task), keep the usable ones and list the others with the reason. Raises InputError only when no case is
+    usable, naming the first reasons."""
+    column_tasks = csv_tasks(cases)
+    usable, tasks, skipped = [], {}, {}
+    for case in cases:
+        try:
+            tasks[case.case_id] = check_cases([case], task or column_tasks.get(case.case_id))[case.case_id]
+        except (RadTriageError, ValueError) as exc:
+            skipped[case.case_id] = str(exc)
+            log.warning("case %s skipped: %s", case.case_id, exc)
+            continue
+        usable.append(case)
+    if not usable:
+        reasons = "; ".join(f"{case_id}: {why}" for case_id, why in list(skipped.items())[:3])
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        raise InputError(cases.source or None, f"no case of the list can be reviewed — {reasons}{more}")
+    return CheckedCases(CaseList(usable, cases.source), tasks, skipped)
 
 
 def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> dict[str, str]:
