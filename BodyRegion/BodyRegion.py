@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import slicer
 from RadTriageCommonLib.module_base import TaskSelfTests, fillTable, inferArgv, setSliceViewText
@@ -61,7 +61,8 @@ class BodyRegionParameterNode:
 class BodyRegionWidget(RadTriageWidget):
     """GUI of the module: its own widgets and results; the life cycle and the job are the base's."""
 
-    optionWidgets = {"modalityComboBox": "modality", "minimumConfidenceSliderWidget": "min_confidence"}
+    optionWidgets: ClassVar[dict[str, str]] = {
+        "modalityComboBox": "modality", "minimumConfidenceSliderWidget": "min_confidence"}
 
     failureMessage = _("Body-region labelling failed.")
     applyToolTip = _("Label every slice of the input volume")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import slicer
 from RadTriageCommonLib.module_base import LazyModule, TaskSelfTests, fillTable, inferArgv
@@ -76,7 +76,8 @@ class LGECertaintyParameterNode:
 class LGECertaintyWidget(RadTriageWidget):
     """GUI of the module: its own widgets, ratings and results; the life cycle and the job are the base's."""
 
-    optionWidgets = {"certaintyBandLowSliderWidget": "certainty_band", "certaintyBandHighSliderWidget": "certainty_band"}
+    optionWidgets: ClassVar[dict[str, str]] = {
+        "certaintyBandLowSliderWidget": "certainty_band", "certaintyBandHighSliderWidget": "certainty_band"}
 
     failureMessage = _("LGE scoring failed.")
     applyToolTip = _("Score every slice of the stack")

@@ -96,7 +96,7 @@ class MRITriageParameterNode:
 class MRITriageWidget(ModuleWidgetBase, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """GUI of the module: the contrast table and the results; the life cycle and the job are the base's."""
 
-    optionWidgets = {"useBundleThresholdsCheckBox": "operating_point"}
+    optionWidgets: ClassVar[dict[str, str]] = {"useBundleThresholdsCheckBox": "operating_point"}
 
     failureMessage = _("MRI triage failed.")
     startErrorMessage = _("Cannot start the MRI triage.")
@@ -432,11 +432,11 @@ class MRITriageTest(ModuleTestBase, ScriptedLoadableModuleTest):
         assignment = {node.GetID(): contrast for contrast, node in nodes.items()}
         result = logic.run(assignment, logic.operatingPointFor(True))
         assertDemoAnswer(self, result, TASK_NAME)
-        data = to_plain(result.to_dict())
+        outputs = (data := to_plain(result.to_dict()))["outputs"]
         chosen = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "My triage table")
         added = logic.addResults(data, result.volumes, assignment, 0.4, chosen)
         self.assertIs(added["table"], chosen)
-        self.assertEqual([row["output"] for row in rows_from_table(chosen)], list(data["outputs"]["probabilities"]))
+        self.assertEqual([r["output"] for r in rows_from_table(chosen)], [f["output"] for f in outputs["findings"]])
         background = added["background"]
         self.assertIs(background, nodes[data["outputs"]["contrasts"]["reference"]])
         study = patient_and_study_of(slicer.mrmlScene, chosen)

@@ -156,9 +156,11 @@ def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSe
         section.lines += ["", "| output | probability | threshold | decision | phantom truth |",
                           "| --- | --- | --- | --- | --- |"]
         truth = json.loads((folder / "truth.json").read_text())["labels"]
-        for name, prob in outputs["probabilities"].items():
-            section.lines.append(f"| {name} | {prob:.3f} | {outputs['thresholds'][name]:.3f} | "
-                                 f"{'positive' if outputs['decisions'][name] else 'negative'} | {truth.get(name)} |")
+        from radtriage.models.output_requirements import decision_text, probability_text
+
+        for f in outputs["findings"]:
+            section.lines.append(f"| {f['output']} | {probability_text(f)} | {f['threshold']:.3f} | "
+                                 f"{decision_text(f)} | {truth.get(f['output'])} |")
         add_mri_triage_outputs(scene, result, background=dwi, patient_name=DEMO_PATIENT,
                                study_name="Brain MRI phantom", heatmaps=result.volumes)
         show_slice_through(slice_logic, tuple(centre_ras), size=(384, 384))

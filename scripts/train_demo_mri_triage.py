@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from radtriage.evaluation import evaluate_binary, to_plain  # noqa: E402
 from radtriage.labelsets import BRAIN_FINDINGS, MR_CONTRASTS  # noqa: E402
 from radtriage.models.bundle import METADATA_FILE, MODEL_CARD_FILE, read_metadata  # noqa: E402
+from radtriage.models.output_requirements import DEFAULT_REQUIREMENTS, REQUIREMENTS_KEY  # noqa: E402
 from radtriage.nets.mri_triage import NETWORK_NAME  # noqa: E402
 from radtriage.phantoms import make_brain_cohort  # noqa: E402
 
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         raw["radtriage"]["thresholds"] = {f: {"balanced": t, "default": 0.5} for f, t in thresholds.items()}
         raw["radtriage"]["operating_point"] = "balanced"
         raw["radtriage"]["critical_outputs"] = ["acute_infarct", "acute_haemorrhage", "mass_effect"]
+        raw["radtriage"][REQUIREMENTS_KEY] = {name: list(needs) for name, needs in DEFAULT_REQUIREMENTS.items()}
         raw["radtriage"]["grid"] = {"size": list(patch), "spacing_mm": [SPACING_MM] * 3, "orientation": "LPS",
                                     "centre": "reference volume centre"}
         raw["radtriage"]["test_auc"] = {s: {f: m[f]["roc_auc"]["value"] for f in BRAIN_FINDINGS}

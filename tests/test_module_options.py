@@ -27,8 +27,9 @@ def _option_widgets(tree: ast.Module) -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name.endswith("Widget"):
             for statement in node.body:
-                if isinstance(statement, ast.Assign) and any(
-                        isinstance(t, ast.Name) and t.id == "optionWidgets" for t in statement.targets):
+                targets = statement.targets if isinstance(statement, ast.Assign) else (
+                    [statement.target] if isinstance(statement, ast.AnnAssign) else [])
+                if any(isinstance(t, ast.Name) and t.id == "optionWidgets" for t in targets):
                     return ast.literal_eval(statement.value)
     return {}
 

@@ -69,10 +69,16 @@ def test_assignment_uses_key_names_metadata_and_overrides(case) -> None:
 def test_run_reports_outputs_decisions_and_missing_contrasts(model, case) -> None:
     result = run(dict(case.images), model=model)
     out = result.outputs
-    assert list(out["probabilities"]) == list(BRAIN_FINDINGS)
+    # no DWI or ADC: acute infarct is not assessable (no probability, no decision), the others are
+    assert list(out["probabilities"]) == ["abnormal", "acute_haemorrhage", "mass_effect"]
+    assert out["not_assessable"] == {"acute_infarct": "needs DWI or ADC; the study has FLAIR, SWI, T1, T2"}
     for f in out["findings"]:
+        if f["output"] == "acute_infarct":
+            assert (f["probability"], f["decision"], f["assessable"]) == (None, None, False)
+            continue
         assert 0.0 <= f["probability"] <= 1.0
         assert f["decision"] == (f["probability"] >= f["threshold"])
+    assert any("acute_infarct: not assessable — needs DWI or ADC" in n for n in result.notices)
     assert out["missing_contrasts"] == ["T1post", "DWI", "ADC", "other"]
     assert out["availability"] == {c: c in ("T1", "T2", "FLAIR", "SWI") for c in MR_CONTRASTS}
     assert out["contrasts"]["reference"] == "T1"
@@ -80,14 +86,15 @@ def test_run_reports_outputs_decisions_and_missing_contrasts(model, case) -> Non
     assert any("missing contrasts: T1post, DWI, ADC, other" in n for n in result.notices)
     assert result.bundle["demo"] is True
     u = out["urgency"]
-    assert u["critical"] == any(out["decisions"][n] for n in ("acute_infarct", "acute_haemorrhage", "mass_effect"))
+    assert u["critical"] == any(out["decisions"][n] for n in ("acute_haemorrhage", "mass_effect"))
+    assert u["not_assessable"] == ["acute_infarct"] and u["complete"] is False
     json.dumps(result.to_dict())  # plain JSON
 
 
 def test_heatmaps_are_on_the_native_grid_and_inside_the_head(model, case) -> None:
     result = run(dict(case.images), model=model)
     ref = case.images["T1"]
-    assert sorted(result.volumes) == sorted(f"{HEATMAP_PREFIX}{n}" for n in BRAIN_FINDINGS)
+    assert sorted(result.volumes) == sorted(f"{HEATMAP_PREFIX}{n}" for n in BRAIN_FINDINGS if n != "acute_infarct")
     from scipy import ndimage
 
     head = ndimage.binary_dilation(case.tissue.array > 0, iterations=2)  # point-spread blur of the phantom
@@ -165,7 +172,9 @@ def test_cli_infer_writes_result_and_heatmaps(tmp_path, bundle_dir, case) -> Non
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads((out / "result.json").read_text())
     assert doc["task"] == "mri_triage" and doc["outputs"]["contrasts"]["inputs"] == {"T1": "T1", "T2": "T2"}
-    assert set(doc["volumes"]) == {f"{HEATMAP_PREFIX}{n}" for n in BRAIN_FINDINGS}
+    # T1 + T2 only: acute infarct (no DWI/ADC) and acute haemorrhage (no SWI) are not assessable, no heatmap
+    assert set(doc["volumes"]) == {f"{HEATMAP_PREFIX}{n}" for n in ("abnormal", "mass_effect")}
+    assert set(doc["outputs"]["not_assessable"]) == {"acute_infarct", "acute_haemorrhage"}
     heat = read_image(out / doc["volumes"]["heatmap_abnormal"])
     assert GridSpec.from_image(read_image(t1)).same_as(heat, tol=1e-4)
 

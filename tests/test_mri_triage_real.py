@@ -30,7 +30,8 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> TriageModel:
 
 
 def _check_heatmaps_on_brain(result, image: Image, brain: np.ndarray) -> None:
-    assert sorted(result.volumes) == sorted(f"heatmap_{n}" for n in BRAIN_FINDINGS)
+    assessed = [n for n in BRAIN_FINDINGS if n not in result.outputs["not_assessable"]]
+    assert sorted(result.volumes) == sorted(f"heatmap_{n}" for n in assessed)
     for name, heat in result.volumes.items():
         assert GridSpec.from_image(image).same_as(heat), name  # exactly the input's geometry
         assert heat.array.shape == image.array.shape
@@ -48,6 +49,9 @@ def test_stroke_triplet_end_to_end(shared_data: Path, model: TriageModel) -> Non
     assert out["registration"] == {}  # one shared grid: no registration needed
     assert set(out["missing_contrasts"]) == {"T1post", "DWI", "ADC", "SWI", "other"}
     assert all(0.0 <= p <= 1.0 for p in out["probabilities"].values())
+    # a chronic stroke without DWI/ADC and SWI: the acute outputs are not assessable, so it is never "critical"
+    assert set(out["not_assessable"]) == {"acute_infarct", "acute_haemorrhage"}
+    assert not out["urgency"]["critical"] and out["urgency"]["complete"] is False
     t1 = inputs["stroke_T1"]
     brain = t1.array > 0.05 * float(np.percentile(t1.array, 99))  # brain-extracted input: threshold = brain
     _check_heatmaps_on_brain(result, t1, brain)

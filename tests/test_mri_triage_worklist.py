@@ -25,13 +25,15 @@ from radtriage.tasks.mri_triage.simulation import (
 from radtriage.tasks.mri_triage.worklist import add_triage_arguments, find_studies, run_triage, triage_folder
 
 # Probabilities the stub model returns, keyed by how many contrasts a study has (a property the test controls).
+# The first n of _CONTRASTS: T2 alone leaves acute infarct (needs DWI/ADC) and acute haemorrhage (needs SWI) not
+# assessable, so its 0.8 infarct "probability" must never make the study critical.
 _BY_COUNT = {
-    1: {"abnormal": 0.5, "acute_infarct": 0.8, "acute_haemorrhage": 0.1, "mass_effect": 0.1},  # critical
-    2: {"abnormal": 0.9, "acute_infarct": 0.2, "acute_haemorrhage": 0.2, "mass_effect": 0.3},  # routine, high
-    3: {"abnormal": 0.1, "acute_infarct": 0.1, "acute_haemorrhage": 0.1, "mass_effect": 0.1},  # routine, low
+    1: {"abnormal": 0.5, "acute_infarct": 0.8, "acute_haemorrhage": 0.1, "mass_effect": 0.1},  # incomplete
+    2: {"abnormal": 0.9, "acute_infarct": 0.2, "acute_haemorrhage": 0.9, "mass_effect": 0.3},  # incomplete (no SWI)
+    3: {"abnormal": 0.1, "acute_infarct": 0.1, "acute_haemorrhage": 0.1, "mass_effect": 0.1},  # routine
     4: {"abnormal": 0.6, "acute_infarct": 0.1, "acute_haemorrhage": 0.7, "mass_effect": 0.2},  # critical
 }
-_CONTRASTS = ("T2", "FLAIR", "T1", "SWI")
+_CONTRASTS = ("T2", "DWI", "SWI", "FLAIR")
 
 
 class StubModel(TriageModel):
@@ -69,22 +71,31 @@ def test_worklist_ranks_critical_first_then_failed_then_by_abnormal(studies: Pat
                                                                     tmp_path: Path) -> None:
     entries = triage_folder(studies, tmp_path / "out", model=stub)
     order = [e.study for e in entries]
-    # critical by P(abnormal): d 0.6, then a and f 0.5 each (one contrast -> the same answer; folder order breaks
-    # the tie), then the failed study, then routine by P(abnormal): b 0.9, c 0.1
-    assert order == ["d_four", "a_one", "f_single_T2", "e_broken", "b_two", "c_three"]
-    assert [e.status for e in entries] == ["critical"] * 3 + ["failed", "routine", "routine"]
+    # critical: d (haemorrhage 0.7 with SWI); then the failed study; then the incomplete ones (a critical output
+    # not assessable) by P(abnormal): b 0.9, a and f 0.5 (one contrast -> the same answer; folder order breaks the
+    # tie); then routine: c (every output assessable, all low)
+    assert order == ["d_four", "e_broken", "b_two", "a_one", "f_single_T2", "c_three"]
+    assert [e.status for e in entries] == ["critical", "failed", "incomplete", "incomplete", "incomplete", "routine"]
     rows = list(csv.DictReader((tmp_path / "out" / "worklist.csv").open()))
     assert [r["study"] for r in rows] == order and [int(r["rank"]) for r in rows] == list(range(1, 7))
     d = rows[0]
     assert d["critical_findings"] == "acute_haemorrhage" and float(d["p_acute_haemorrhage"]) == 0.7
-    assert d["missing_contrasts"] == "T1post;DWI;ADC;other"
-    assert rows[3]["status"] == "failed" and "no volume files or DICOM" in rows[3]["error"]
+    assert d["missing_contrasts"] == "T1;T1post;ADC;other"
+    assert rows[1]["status"] == "failed" and "no volume files or DICOM" in rows[1]["error"]
+    a = rows[3]
+    assert a["study"] == "a_one" and a["p_acute_infarct"] == a["p_acute_haemorrhage"] == "not assessable"
+    assert a["acute_infarct_positive"] == "" and a["critical_findings"] == ""
+    assert "acute_infarct: needs DWI or ADC; the study has T2" in a["not_assessable"]
+    b = rows[2]  # haemorrhage 0.9 from the network, but no SWI: never a decision
+    assert b["p_acute_haemorrhage"] == "not assessable" and float(b["p_acute_infarct"]) == 0.2
     doc = json.loads((tmp_path / "out" / "worklist.json").read_text())
     assert [s["study"] for s in doc["studies"]] == order
     assert any("demo, not for clinical use" in n for n in doc["studies"][0]["notices"])
     report = (tmp_path / "out" / "reports" / "d_four.md").read_text()
     assert "Worklist rank: 1" in report and "| acute_haemorrhage | 0.700 |" in report and "**positive**" in report
     assert "Could not be triaged" in (tmp_path / "out" / "reports" / "e_broken.md").read_text()
+    report_a = (tmp_path / "out" / "reports" / "a_one.md").read_text()
+    assert "| acute_infarct | not assessable | 0.500 | not assessable (needs DWI or ADC" in report_a
 
 
 def test_worklist_command_functions(studies: Path, stub: StubModel, tmp_path: Path, monkeypatch, capsys) -> None:

@@ -297,7 +297,8 @@ def test_results_attach_to_the_volumes_the_job_ran_on_when_the_table_changes_mid
     result_table = scene.GetFirstNodeByName("MRI triage results")
     assert patient_and_study_of(scene, result_table) == ("Anon 7", "MR brain")
     heatmaps = [n for n in scene.GetNodesByClass("vtkMRMLScalarVolumeNode") if n.GetAttribute("RadTriage.Role")]
-    assert len(heatmaps) == 4 and sorted(widget.ui.heatmapOutputComboBox.items) == sorted(
+    # T1 + T2 only: no heatmap for acute infarct (needs DWI/ADC) and acute haemorrhage (needs SWI)
+    assert len(heatmaps) == 2 and sorted(widget.ui.heatmapOutputComboBox.items) == sorted(
         n.GetAttribute("RadTriage.Output") for n in heatmaps)  # fmt: skip
     for node in heatmaps:
         assert patient_and_study_of(scene, node) == ("Anon 7", "MR brain")

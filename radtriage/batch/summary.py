@@ -15,7 +15,7 @@ BASE_COLUMNS = (
 
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {
     "mri_triage": ("p_abnormal", "p_acute_infarct", "p_acute_haemorrhage", "p_mass_effect", "abnormal",
-                   "critical_findings", "urgency_score"),
+                   "not_assessable", "critical_findings", "urgency_score"),
     "cmb_detect": ("cmb_count", "cmb_candidates_scored"),
     "lge_certainty": ("lge_slices", "lge_max", "lge_mean", "lge_low_certainty_slices"),
     "body_region": ("modality", "region_ranges", "regions", "uncertain_slices"),
@@ -49,6 +49,7 @@ def _mri(out: Mapping[str, Any]) -> dict[str, Any]:
         "p_acute_haemorrhage": _round(probs.get("acute_haemorrhage")),
         "p_mass_effect": _round(probs.get("mass_effect")),
         "abnormal": bool(decisions.get("abnormal")) if "abnormal" in decisions else None,
+        "not_assessable": ";".join(out.get("not_assessable") or {}),
         "critical_findings": ";".join(urgency.get("critical_findings") or []),
         "urgency_score": _round(urgency.get("score")),
     }

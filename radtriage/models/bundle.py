@@ -231,6 +231,12 @@ def parse_metadata(raw: Any, where: Path, default_name: str) -> BundleMeta:
         ch = outputs["channels"]
         ok = isinstance(ch, int) and not isinstance(ch, bool) and ch > 0
         _need(ok, where, f"radtriage.outputs.channels must be a positive integer, got {ch!r}")
+    if "output_requirements" in rt:
+        from radtriage.models.output_requirements import check_requirements
+
+        contrasts = (rt.get("inputs") or {}).get("contrasts") or []
+        problem = check_requirements(rt["output_requirements"], names, contrasts)
+        _need(problem is None, where, problem or "")
     band = rt.get("certainty_band")
     if task == "lge_certainty" or band is not None:
         _need(

@@ -12,6 +12,7 @@ import numpy as np
 
 from radtriage.image import Image
 from radtriage.labelsets import BRAIN_FINDINGS, MR_CONTRASTS
+from radtriage.models.output_requirements import DEFAULT_REQUIREMENTS, REQUIREMENTS_KEY, output_requirements
 from radtriage.preprocess import GridSpec
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class TriageModel:
     bundle_info: dict[str, Any] = field(default_factory=dict)
     saliency_layer: str | None = None
     """Layer Grad-CAM reads (None: the last 3D convolution); a bundle may set ``radtriage.saliency_layer``."""
+    requirements: dict[str, tuple[str, ...]] = field(default_factory=lambda: output_requirements(None, BRAIN_FINDINGS))
+    """Contrasts (any of) each output needs to be assessable (``radtriage.output_requirements``)."""
 
     @classmethod
     def from_bundle(
@@ -91,6 +94,7 @@ class TriageModel:
             device=loaded.device,
             bundle_info=info,
             saliency_layer=meta.raw.get("radtriage", {}).get("saliency_layer"),
+            requirements=output_requirements(meta.raw.get("radtriage", {}).get(REQUIREMENTS_KEY), meta.class_names),
         )
 
     # ------------------------------------------------------------------ geometry and input
@@ -181,6 +185,7 @@ def write_untrained_bundle(
         outputs={"kind": "multilabel", "activation": "sigmoid", "channels": len(BRAIN_FINDINGS)},
         thresholds={k: {"balanced": float((thresholds or {}).get(k, 0.5))} for k in BRAIN_FINDINGS},
     )
+    meta["radtriage"][REQUIREMENTS_KEY] = {k: list(v) for k, v in DEFAULT_REQUIREMENTS.items()}
     preprocessing = {"patch_size": patch, "resize": "resize", "normalize": "zscore", "array_order": "kji",
                      "channel_first": True}
     return write_bundle(folder, network, meta, {"_target_": NETWORK_NAME, **args},

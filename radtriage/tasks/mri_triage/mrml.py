@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.image import Image
+from radtriage.models.output_requirements import decision_text, probability_text
 from radtriage.tasks.mri_triage.model import CRITICAL_OUTPUTS
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 TABLE_NAME = "MRI triage results"
 TABLE_COLUMNS: list[tuple[str, type]] = [
     ("output", str),
-    ("probability", float),
+    ("probability", str),
     ("decision", str),
     ("threshold", float),
 ]
@@ -219,10 +220,11 @@ def show_heatmap(scene: Any, background: Any, heatmap: Any, opacity: float, colo
 
 
 def table_rows(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per model output from a result's ``outputs``."""
+    """One row per model output from a result's ``outputs`` (probability as text: "not assessable" when the
+    study lacks the contrasts the output needs)."""
     return [
-        {"output": f["output"], "probability": float(f["probability"]),
-         "decision": "positive" if f["decision"] else "negative", "threshold": float(f["threshold"])}
+        {"output": f["output"], "probability": probability_text(f),
+         "decision": decision_text(f), "threshold": float(f["threshold"])}
         for f in outputs["findings"]
     ]
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from radtriage.image import Image
+from radtriage.models.output_requirements import NOT_ASSESSABLE, unassessable
 from radtriage.preprocess import PreparedInputs, prepare_to_grid
 from radtriage.tasks.mri_triage.inputs import StudyContrasts, assign_study_contrasts
 from radtriage.tasks.mri_triage.model import (
@@ -32,19 +33,27 @@ FOREGROUND_FRACTION = 0.1
 """Heatmaps are kept only inside the head: voxels above this fraction of the 1-99th percentile range."""
 
 
-def urgency(probabilities: Mapping[str, float], decisions: Mapping[str, bool]) -> dict[str, Any]:
+def urgency(probabilities: Mapping[str, float], decisions: Mapping[str, bool],
+            not_assessable: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Urgency of a study: critical when any critical output is positive; ``score`` = critical + P(abnormal).
 
+    Outputs that are not assessable have no probability and no decision, so they never make a study critical;
+    ``complete`` is False when a critical output could not be assessed (the study needs a full human read).
     Sorting by ``score`` (descending) puts critical studies first, then by abnormal probability.
     """
     critical = [name for name in CRITICAL_OUTPUTS if decisions.get(name)]
-    p_abnormal = float(probabilities.get("abnormal", max(probabilities.values(), default=0.0)))
+    p_abnormal = probabilities.get("abnormal")
+    p_abnormal = None if p_abnormal is None else float(p_abnormal)
+    missing = [name for name in CRITICAL_OUTPUTS if name in (not_assessable or {})]
     return {
         "critical": bool(critical),
         "critical_findings": critical,
         "abnormal_probability": p_abnormal,
-        "max_critical_probability": max((float(probabilities.get(n, 0.0)) for n in CRITICAL_OUTPUTS), default=0.0),
-        "score": float(bool(critical)) + p_abnormal,
+        "max_critical_probability": max((float(probabilities[n]) for n in CRITICAL_OUTPUTS if n in probabilities),
+                                        default=0.0),
+        "not_assessable": missing,
+        "complete": not missing,
+        "score": float(bool(critical)) + (p_abnormal or 0.0),
     }
 
 
@@ -111,8 +120,10 @@ def native_heatmaps(
 
 
 def _notices(model: TriageModel, study: StudyContrasts, decisions: Mapping[str, bool],
-             prepared: PreparedInputs | None = None) -> list[str]:
+             prepared: PreparedInputs | None = None, not_assessable: Mapping[str, str] | None = None) -> list[str]:
     notices = []
+    for name, why in (not_assessable or {}).items():
+        notices.append(f"{name}: {NOT_ASSESSABLE} — {why}; no probability or decision is given")
     for name, reg in (prepared.registrations if prepared is not None else {}).items():
         if (move := reg.implausible_move()) is not None:
             notices.append(f"{name}: {move}")
@@ -148,7 +159,9 @@ def run(
     model: TriageModel | None = None,
     **options: Any,
 ) -> TaskResult:
-    """Probability, decision and heatmap per output (abnormal, acute infarct, acute haemorrhage, mass effect).
+    """Probability, decision and heatmap per output (abnormal, acute infarct, acute haemorrhage, mass effect);
+    an output whose needed contrasts are all missing is "not assessable" (``outputs.not_assessable``: reason)
+    and has no probability, decision or heatmap.
 
     ``inputs`` maps a key to a native volume (keys that are contrast names act as overrides); ``contrasts``
     overrides the contrast of any input key. ``register``: ``"auto"`` registers a series only when it is on a
@@ -180,28 +193,34 @@ def run(
     timings["preprocess_s"] = time.perf_counter() - t
     report(0.5, "running the network")
     t = time.perf_counter()
-    probabilities = model.predict(x, mask)
+    not_assessable = unassessable(model.requirements, study.channels)
+    predicted = model.predict(x, mask)
+    probabilities = {name: p for name, p in predicted.items() if name not in not_assessable}
     decisions = model.decisions(probabilities)
     timings["inference_s"] = time.perf_counter() - t
     volumes: dict[str, Image] = {}
-    if heatmaps:
+    assessed = [name for name in model.outputs if name not in not_assessable]
+    if heatmaps and assessed:
         report(0.7, f"computing {saliency} heatmaps")
         t = time.perf_counter()
-        volumes = native_heatmaps(model, prepared, x, study.channels[study.reference], None, saliency)
+        volumes = native_heatmaps(model, prepared, x, study.channels[study.reference], assessed, saliency)
         timings["heatmaps_s"] = time.perf_counter() - t
     findings = [
-        {"output": name, "probability": probabilities[name], "decision": decisions[name],
-         "threshold": model.thresholds.get(name, 0.5), "critical": name in CRITICAL_OUTPUTS}
+        {"output": name, "probability": probabilities.get(name), "decision": decisions.get(name),
+         "threshold": model.thresholds.get(name, 0.5), "critical": name in CRITICAL_OUTPUTS,
+         "assessable": name not in not_assessable, "reason": not_assessable.get(name, ""),
+         "needs": list(model.requirements.get(name, ()))}
         for name in model.outputs
     ]
     outputs = {
         "probabilities": probabilities,
         "decisions": decisions,
+        "not_assessable": not_assessable,
         "thresholds": {name: model.thresholds.get(name, 0.5) for name in model.outputs},
         "operating_point": model.operating_point,
         "decision_threshold": decision_threshold,
         "findings": findings,
-        "urgency": urgency(probabilities, decisions),
+        "urgency": urgency(probabilities, decisions, not_assessable),
         "contrasts": study.to_dict(),
         "missing_contrasts": list(study.missing),
         "availability": {c: bool(a) for c, a in zip(model.contrasts, mask, strict=True)},
@@ -217,4 +236,4 @@ def run(
     }
     report(0.95, "triaged")
     return TaskResult(TASK, dict(model.bundle_info), outputs, volumes=volumes,
-                      notices=_notices(model, study, decisions, prepared))
+                      notices=_notices(model, study, decisions, prepared, not_assessable))

@@ -2,8 +2,9 @@
 
 Studies: each sub-folder of ``DIR`` (its DICOM series and volume files), and each volume file directly in ``DIR``.
 Ranking: critical studies first (acute infarct, acute haemorrhage or mass effect above its threshold), then
-studies that could not be triaged (they need a human read as much as any), then the rest; within each group by
-abnormal probability, highest first. Writes ``worklist.csv``, ``worklist.json`` and ``reports/<study>.md``
+studies that could not be triaged (they need a human read as much as any), then incomplete ones (a critical
+output not assessable, e.g. no DWI/ADC for acute infarct), then the rest; within each group by abnormal
+probability, highest first. Writes ``worklist.csv``, ``worklist.json`` and ``reports/<study>.md``
 (plus ``results/<study>/`` with ``result.json`` and heatmaps when asked).
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from radtriage.errors import RadTriageError
 from radtriage.labelsets import BRAIN_FINDINGS
+from radtriage.models.output_requirements import NOT_ASSESSABLE, decision_text, probability_text
 from radtriage.tasks.mri_triage.inputs import load_study_series
 from radtriage.tasks.mri_triage.model import TriageModel
 from radtriage.tasks.mri_triage.pipeline import run
@@ -48,18 +50,24 @@ class WorklistEntry:
 
     @property
     def status(self) -> str:
-        """``critical``, ``routine`` or ``failed``."""
+        """``critical``, ``failed``, ``incomplete`` (a critical output not assessable: no DWI/ADC or no SWI) or
+        ``routine``."""
         if self.result is None:
             return "failed"
-        return "critical" if self.result.outputs["urgency"]["critical"] else "routine"
+        u = self.result.outputs["urgency"]
+        if u["critical"]:
+            return "critical"
+        return "routine" if u.get("complete", True) else "incomplete"
 
     def sort_key(self) -> tuple[int, float, float]:
-        """Ascending sort key: critical, then failed, then routine; abnormal probability descending."""
-        group = {"critical": 0, "failed": 1, "routine": 2}[self.status]
+        """Ascending sort key: critical, then failed, then incomplete, then routine; abnormal probability
+        descending (a study whose abnormal output is not assessable sorts first within its group)."""
+        group = {"critical": 0, "failed": 1, "incomplete": 2, "routine": 3}[self.status]
         if self.result is None:
             return (group, 0.0, 0.0)
         u = self.result.outputs["urgency"]
-        return (group, -u["abnormal_probability"], -u["max_critical_probability"])
+        p_abnormal = u["abnormal_probability"]
+        return (group, -1.0 if p_abnormal is None else -p_abnormal, -u["max_critical_probability"])
 
     def row(self) -> dict[str, Any]:
         """The CSV/JSON row."""
@@ -70,9 +78,12 @@ class WorklistEntry:
             out = self.result.outputs
             row["urgency_score"] = round(out["urgency"]["score"], 4)
             row["critical_findings"] = ";".join(out["urgency"]["critical_findings"])
+            not_assessable = out.get("not_assessable") or {}
             for name in BRAIN_FINDINGS:
-                row[f"p_{name}"] = round(out["probabilities"].get(name, float("nan")), 4)
-                row[f"{name}_positive"] = int(bool(out["decisions"].get(name)))
+                p = out["probabilities"].get(name)
+                row[f"p_{name}"] = NOT_ASSESSABLE if name in not_assessable else ("" if p is None else round(p, 4))
+                row[f"{name}_positive"] = "" if name not in out["decisions"] else int(bool(out["decisions"][name]))
+            row["not_assessable"] = "; ".join(f"{k}: {why}" for k, why in not_assessable.items())
             row["contrasts_used"] = ";".join(out["contrasts"]["used"])
             row["missing_contrasts"] = ";".join(out["missing_contrasts"])
             row["skipped_series"] = "; ".join(f"{k}: {why}" for k, why in (out.get("skipped_series") or {}).items())
@@ -117,8 +128,8 @@ def study_report(entry: WorklistEntry) -> str:
         "|---|---|---|---|",
     ]
     for f in out["findings"]:
-        decision = "**positive**" if f["decision"] else "negative"
-        lines.append(f"| {f['output']} | {f['probability']:.3f} | {f['threshold']:.3f} | {decision} |")
+        decision = "**positive**" if f["decision"] else decision_text(f)
+        lines.append(f"| {f['output']} | {probability_text(f)} | {f['threshold']:.3f} | {decision} |")
     if res.notices:
         lines += ["", "## Notices", ""] + [f"- {n}" for n in res.notices]
     if entry.files:
@@ -244,7 +255,9 @@ def run_triage(args: argparse.Namespace) -> int:
                             contrasts=_contrast_pairs(args.contrast), save_results=args.save_results, model=model,
                             **options)
     for e in entries:
-        p = "" if e.result is None else f"P(abnormal)={e.result.outputs['urgency']['abnormal_probability']:.3f}"
+        p_abnormal = None if e.result is None else e.result.outputs["urgency"]["abnormal_probability"]
+        p = "" if e.result is None else ("P(abnormal) not assessable" if p_abnormal is None
+                                         else f"P(abnormal)={p_abnormal:.3f}")
         crit = "" if e.result is None else ",".join(e.result.outputs["urgency"]["critical_findings"])
         print(f"{e.rank:>3}  {e.status:<8}  {e.study}  {p}  {crit}")
     print(f"worklist: {out / WORKLIST_CSV}")
