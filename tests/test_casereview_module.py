@@ -441,7 +441,7 @@ def test_bad_case_list_names_the_file_and_writes_nothing(demo, tmp_path: Path) -
     with pytest.raises(InputError) as error:
         opening.open_reader_session(opening.open_path_case_list(csv), project, "R1", False, "body_region")
     assert error.value.path == str(tmp_path / "missing.nii.gz")
-    with pytest.raises(ValueError, match="names no task"):
+    with pytest.raises(InputError, match="names no task"):
         body_ct = str(demo["cases"] / "05-body-ct" / "body_ct.nii.gz")
         opening.open_reader_session(CaseList([CaseRef("c1", image_paths=(body_ct,))]), project, "R1", False)
 

@@ -117,7 +117,7 @@ def sort_out_cases(cases: CaseList, task: str | None = None) -> CheckedCases:
     for case in cases:
         try:
             tasks[case.case_id] = check_cases([case], task or column_tasks.get(case.case_id))[case.case_id]
-        except (RadTriageError, ValueError) as exc:
+        except RadTriageError as exc:
             skipped[case.case_id] = str(exc)
             log.warning("case %s skipped: %s", case.case_id, exc)
             continue
@@ -131,13 +131,13 @@ def sort_out_cases(cases: CaseList, task: str | None = None) -> CheckedCases:
 
 def check_cases(cases: Iterable[CaseRef], task: str | None = None) -> dict[str, str]:
     """Check a whole case list before anything is written: every case has a task (its manifest's or ``task``),
-    readable inputs and valid options. Returns each case's task by case id. Raises InputError naming the bad manifest or
-    missing file, ValueError for a case without any task."""
+    readable inputs and valid options. Returns each case's task by case id. Raises InputError naming the bad
+    manifest, the missing file or the case without any task."""
     tasks = {}
     for case in cases:
         found = case_task(case, task)
         if found is None:
-            raise ValueError(f"case {case.case_id!r} names no task (no case.json): choose the task to review")
+            raise InputError(None, f"case {case.case_id!r} names no task (no case.json): choose the task to review")
         case_inputs(case)
         case_options(case, found)
         tasks[case.case_id] = found
