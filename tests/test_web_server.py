@@ -31,51 +31,45 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert access.is_loopback(host) is loopback
 
 
-def test_token_is_required_only_off_loopback() -> None:
-    assert access.resolve_token("127.0.0.1", None) is None
-    generated = access.resolve_token("0.0.0.0", None)
-    assert generated and len(generated) >= 24
-    assert access.resolve_token("0.0.0.0", None) != generated  # fresh every start
-    assert access.resolve_token("127.0.0.1", "given") == "given"  # a loopback bind may still ask for one
+def test_a_token_is_required_on_every_bind() -> None:
+    generated = access.resolve_token(None)
+    assert generated and len(generated) >= 22  # at least 128 random bits
+    assert access.resolve_token(None) != generated  # fresh every start
+    assert access.resolve_token("given-token-16ch") == "given-token-16ch"
     with pytest.raises(ValueError):
-        access.resolve_token("0.0.0.0", "  ")
-
-
-def test_request_check_accepts_query_or_cookie_and_nothing_else() -> None:
-    assert access.request_allowed(None, {}, {})
-    assert access.request_allowed("s3cret", {"token": "s3cret"}, {})
-    assert access.request_allowed("s3cret", {}, {access.TOKEN_COOKIE: "s3cret"})
-    assert not access.request_allowed("s3cret", {}, {})
-    assert not access.request_allowed("s3cret", {"token": "s3cre"}, {access.TOKEN_COOKIE: "wrong"})
+        access.resolve_token("a")
 
 
 def test_middleware_refuses_requests_without_the_token_and_sets_the_cookie() -> None:
-    """A real aiohttp server with the middleware: 403 without token, 200 + cookie with it, cookie then suffices."""
-    from aiohttp import web
+    """A real aiohttp server with the middleware: 403 without token, the token exchanged for a cookie named with
+    the port (and removed from the URL), the cookie then suffices."""
+    from aiohttp import CookieJar, web
     from aiohttp.test_utils import TestClient, TestServer
+
+    token = "s3cret-s3cret-s3cret"
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text="page")
 
     async def scenario() -> None:
-        app = web.Application()
-        app.middlewares.append(access.token_middleware("s3cret"))
+        app = web.Application(middlewares=[access.access_middleware([token], access.Origins("127.0.0.1"),
+                                                                     secret="wslink")])
+        app.router.add_get("/index.html", page)
         app.router.add_get("/", page)
-        async with TestClient(TestServer(app)) as client:
-            refused = await client.get("/")
-            assert refused.status == 403
-            wrong = await client.get("/?token=nope")
-            assert wrong.status == 403
-            ok = await client.get("/?token=s3cret")
+        async with TestClient(TestServer(app), cookie_jar=CookieJar(unsafe=True)) as client:
+            assert (await client.get("/")).status == 403
+            assert (await client.get("/?token=nope")).status == 403
+            ok = await client.get(f"/?token={token}")  # redirected to index.html?secret=wslink, cookie set
             assert ok.status == 200 and await ok.text() == "page"
-            assert access.TOKEN_COOKIE in ok.cookies
-            again = await client.get("/")  # the client now sends the cookie
+            assert "token" not in str(ok.url) and ok.url.query["secret"] == "wslink"
+            assert access.cookie_name(client.server.port) in ok.history[0].cookies
+            again = await client.get("/index.html?secret=wslink")  # the client now sends the cookie
             assert again.status == 200
 
     asyncio.run(scenario())
 
 
-def test_install_token_check_adds_the_middleware_on_bind() -> None:
+def test_install_access_sets_the_wslink_secret_and_guards_on_bind() -> None:
     class Ctrl:
         def __init__(self) -> None:
             self.callbacks: list = []
@@ -86,15 +80,16 @@ def test_install_token_check_adds_the_middleware_on_bind() -> None:
 
     class Server:
         controller = Ctrl()
+        cli = argparse.ArgumentParser()
 
     class Bound:
-        app = type("App", (), {"middlewares": []})()
+        app = type("App", (), {"middlewares": [], "on_response_prepare": []})()
 
-    access.install_token_check(Server, None)
-    assert Server.controller.callbacks == []
-    access.install_token_check(Server, "tok")
+    Server.cli.add_argument("--authKey", default="wslink-secret")
+    access.install_access(Server, "t" * 20, "per-launch", access.Origins("127.0.0.1"))
+    assert Server.cli.parse_args([]).authKey == "per-launch"
     Server.controller.callbacks[0](Bound)
-    assert len(Bound.app.middlewares) == 1
+    assert len(Bound.app.middlewares) == 1 and len(Bound.app.on_response_prepare) == 1
 
 
 # ------------------------------------------------------------------------------------------------ keyboard
@@ -213,8 +208,34 @@ def test_serve_arguments_default_to_loopback_and_the_demo() -> None:
     assert args.host == "127.0.0.1" and args.cases is None and not args.blind
     args = parser.parse_args(["--host", "0.0.0.0", "--port", "9000", "--blind", "--reader", "dr-a"])
     assert (args.port, args.blind, args.reader) == (9000, True, "dr-a")
+    assert args.allowed_origin == [] and args.readers is None
     assert page_url("0.0.0.0", 9000, "tok") == "http://127.0.0.1:9000/?token=tok"
-    assert page_url("127.0.0.1", 8080, None) == "http://127.0.0.1:8080/"
+    assert page_url("127.0.0.1", 8080, "tok") == "http://127.0.0.1:8080/?token=tok"
+
+
+@pytest.mark.parametrize(("argv", "problem"), [
+    (["--token", "a"], "at least 16 characters"),
+    (["--allowed-origin", "review.example.org"], "not an origin"),
+    (["--readers", "/nonexistent/readers.txt"], "cannot read the readers file"),
+    (["--cases", "/nonexistent/cases"], "/nonexistent/cases"),
+    (["--port", "99999"], "not a port number"),
+])
+def test_bad_serve_arguments_are_one_line_before_anything_starts(argv, problem, tmp_path: Path, capsys) -> None:
+    from radtriage.cli import main
+
+    assert main(["serve", "--workdir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radtriage: error:") and problem in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cases_without_a_task_are_one_line(tmp_path: Path, capsys) -> None:
+    from radtriage.cli import main
+
+    (tmp_path / "cases" / "c1").mkdir(parents=True)
+    (tmp_path / "cases" / "c1" / "T1.nii.gz").write_bytes(b"")
+    assert main(["serve", "--workdir", str(tmp_path), "--cases", str(tmp_path / "cases")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radtriage: error:") and "task" in err and "\n" not in err
 
 
 def test_serve_is_a_radtriage_subcommand() -> None:
