@@ -104,6 +104,8 @@ def test_heatmaps_are_on_the_native_grid_and_inside_the_head(model, case) -> Non
         assert heat.array.shape == ref.array.shape
         assert heat.array.min() >= 0.0 and heat.array.max() <= 1.0
         assert heat.array.max() > 0.0
+        p = result.outputs["probabilities"][heat.metadata["output"]]  # absolute scale: the map peaks at p
+        assert 0.5 * p <= heat.array.max() <= p + 1e-6, (name, heat.array.max(), p)
         high = heat.array >= 0.5 * heat.array.max()
         assert (high & ~head).sum() <= 0.02 * high.sum(), name  # the hot spots lie on the head
         assert not heat.array[far].any()  # nothing in the air around it

@@ -105,16 +105,24 @@ def foreground_mask(image: Image) -> np.ndarray:
 def native_heatmaps(
     model: TriageModel, prepared: PreparedInputs, x: np.ndarray, reference: Image,
     outputs: Sequence[str] | None = None, method: str = DEFAULT_SALIENCY,
+    probabilities: Mapping[str, float] | None = None,
 ) -> dict[str, Image]:
-    """One heatmap per output (values 0..1) on the reference's native grid, zero outside the imaged head."""
+    """One heatmap per output on the reference's native grid, zero outside the imaged head.
+
+    Values are on an absolute scale: the saliency map (peak 1) times the output's probability, so a heatmap
+    peaks at the probability of its output — a normal study shows faint maps, not a full-strength blob (without
+    ``probabilities`` the maps keep their own 0..1 scale)."""
     from radtriage.saliency import heatmap_image
 
     maps = model.saliency(x, outputs, method)
     head = foreground_mask(reference)
     out = {}
     for name, m in maps.items():
-        native = heatmap_image(m, prepared, metadata={"description": f"{method} heatmap for {name}", "output": name})
-        arr = np.clip(np.asarray(native.array, dtype=np.float32), 0.0, 1.0) * head
+        weight = 1.0 if probabilities is None else float(probabilities[name])
+        description = f"{method} heatmap for {name}" + (", weighted by its probability" if probabilities else "")
+        native = heatmap_image(m, prepared, metadata={"description": description, "output": name,
+                                                      "scale": "probability" if probabilities else "saliency"})
+        arr = np.clip(np.asarray(native.array, dtype=np.float32), 0.0, 1.0) * head * weight
         out[f"{HEATMAP_PREFIX}{name}"] = native.with_array(arr.astype(np.float32))
     return out
 
@@ -203,7 +211,8 @@ def run(
     if heatmaps and assessed:
         report(0.7, f"computing {saliency} heatmaps")
         t = time.perf_counter()
-        volumes = native_heatmaps(model, prepared, x, study.channels[study.reference], assessed, saliency)
+        volumes = native_heatmaps(model, prepared, x, study.channels[study.reference], assessed, saliency,
+                                  probabilities)
         timings["heatmaps_s"] = time.perf_counter() - t
     findings = [
         {"output": name, "probability": probabilities.get(name), "decision": decisions.get(name),
@@ -231,6 +240,7 @@ def run(
         "grid": {"size": list(prepared.grid.size), "spacing": list(prepared.grid.spacing),
                  "origin": list(prepared.grid.origin)},
         "heatmaps": {"method": saliency if heatmaps else None, "volumes": list(volumes),
+                     "scale": "saliency x probability: a map peaks at its output's probability (0..1)",
                      "space": f"native grid of the {study.reference} input ({study.inputs[study.reference]})"},
         "timings_s": timings,
     }
