@@ -242,3 +242,50 @@ def evaluate_detection(
             "fp_rates": [float(r) for r in fp_rates],
         }
     return to_plain(result)
+
+
+def operating_point_metrics(detections_per_scan: Any, truth_per_scan: Any, match_mm: float) -> dict[str, Any]:
+    """Metrics of the detections a model REPORTS (already cut at its operating point), as detection papers give
+    them: lesion-level sensitivity, mean per-subject sensitivity, false positives per subject, precision and F1,
+    and the subject-level read (a subject is positive when anything is reported) with its sensitivity,
+    specificity and balanced accuracy. Proportions carry Wilson intervals (small sets)."""
+    from radtriage.evaluation.classification import proportion
+
+    det_lists, truth_lists, keys = _scans(detections_per_scan, truth_per_scan)
+    if not keys:
+        raise EvaluationError("no scans to evaluate (truth_per_scan is empty)")
+    tp = fp = n_lesions = 0
+    per_subject: list[float] = []
+    subject = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
+    for key, dets, truth in zip(keys, det_lists, truth_lists, strict=True):
+        lesions = [as_lesion(item, f"scan {key} lesion {i}") for i, item in enumerate(truth)]
+        detections = [as_detection(item, f"scan {key} detection {i}") for i, item in enumerate(dets)]
+        matched = match_scan(detections, lesions, float(match_mm))
+        hits = sum(1 for _, lesion in matched if lesion is not None)
+        tp, fp, n_lesions = tp + hits, fp + len(matched) - hits, n_lesions + len(lesions)
+        if lesions:
+            per_subject.append(hits / len(lesions))
+        cell = ("tp" if detections else "fn") if lesions else ("fp" if detections else "tn")
+        subject[cell] += 1
+    n = len(keys)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / n_lesions if n_lesions else None
+    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else (0.0 if tp == 0 and
+                                                                                       n_lesions else None)
+    sens = proportion(subject["tp"], subject["tp"] + subject["fn"], what="subjects with lesions")
+    spec = proportion(subject["tn"], subject["tn"] + subject["fp"], what="subjects without lesions")
+    balanced = (sens["value"] + spec["value"]) / 2 if sens.get("value") is not None and \
+        spec.get("value") is not None else None
+    return to_plain({
+        "n_subjects": n,
+        "n_lesions": n_lesions,
+        "n_reported": tp + fp,
+        "lesion_sensitivity": proportion(tp, n_lesions, what="lesions"),
+        "mean_subject_sensitivity": float(np.mean(per_subject)) if per_subject else None,
+        "fp_per_subject": fp / n,
+        "precision": proportion(tp, tp + fp, what="reported detections"),
+        "f1": f1,
+        "subject_level": {"confusion": subject, "sensitivity": sens, "specificity": spec,
+                          "balanced_accuracy": balanced,
+                          "rule": "a subject is called positive when at least one detection is reported"},
+    })

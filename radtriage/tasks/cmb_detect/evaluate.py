@@ -96,28 +96,26 @@ def evaluate_runs(runs: Sequence[Any], scans: Sequence[dict[str, Any]], match_mm
     cascade, stage 1 + 2) or ``"stage1"`` (the screener's heatmap peak alone); the operating point counts the
     candidates whose score is at or above ``threshold`` (default: each run's own threshold)."""
     from radtriage.evaluation import evaluate_detection
+    from radtriage.evaluation.detection import operating_point_metrics
 
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     dets: dict[str, list[dict[str, Any]]] = {}
+    kept: dict[str, list[dict[str, Any]]] = {}
     truth: dict[str, list[dict[str, Any]]] = {}
-    op_fp = op_tp = n_lesions = 0
     for run, scan in zip(runs, scans, strict=True):
         cut = run.threshold if threshold is None else float(threshold)
         dets[scan["name"]] = [{"center": list(c.center_ras), "score": _score(c, score)} for c in run.candidates]
         truth[scan["name"]] = [{"center": t["center_ras"], "radius_mm": t.get("radius_mm")} for t in scan["truth"]]
-        kept = [{"center": list(c.center_ras), "score": 1.0} for c in run.candidates if _score(c, score) >= cut]
-        op = evaluate_detection({"s": kept}, {"s": truth[scan["name"]]}, match_mm)
-        op_fp += op["froc"]["n_false_positive"]
-        op_tp += op["froc"]["n_true_positive"]
-        n_lesions += len(scan["truth"])
+        kept[scan["name"]] = [d for d in dets[scan["name"]] if d["score"] >= cut]
     result = evaluate_detection(dets, truth, match_mm)
-    n = max(1, len(scans))
     result["score"] = "stage 1 + stage 2 confidence" if score == "confidence" else "stage 1 heatmap peak only"
+    op = operating_point_metrics(kept, truth, match_mm) if scans else {}
     result["operating_point"] = {
         "threshold": None if not runs else (runs[0].threshold if threshold is None else float(threshold)),
-        "sensitivity": (op_tp / n_lesions) if n_lesions else None,
-        "fp_per_scan": op_fp / n,
+        "sensitivity": (op.get("lesion_sensitivity") or {}).get("value"),
+        "fp_per_scan": op.get("fp_per_subject", 0.0),
+        **op,
     }
     result["target"] = {**TARGET, "met": _target_met(result)}
     return result
@@ -167,6 +165,19 @@ def _target_met(result: dict[str, Any]) -> bool | None:
     return bool(best >= TARGET["sensitivity"])
 
 
+def operating_point_line(op: dict[str, Any]) -> str:
+    """One line of the operating-point metrics (the seed paper's set) for the terminal."""
+    def value(metric: Any) -> str:
+        v = metric.get("value") if isinstance(metric, dict) else metric
+        return "n/a" if v is None else f"{v:.2f}"
+
+    subject = op.get("subject_level") or {}
+    return (f"at the operating point {op.get('threshold')}: lesion sensitivity {value(op.get('lesion_sensitivity'))}, "
+            f"per-subject sensitivity {value(op.get('mean_subject_sensitivity'))}, FP/subject "
+            f"{value(op.get('fp_per_subject'))}, precision {value(op.get('precision'))}, F1 {value(op.get('f1'))}, "
+            f"subject-level balanced accuracy {value(subject.get('balanced_accuracy'))}")
+
+
 def write_evaluation(result: dict[str, Any], out_dir: str | Path, prefix: str = "cmb_") -> dict[str, Path]:
     """``<prefix>froc.json`` and ``<prefix>froc.png`` in ``out_dir``."""
     from radtriage.evaluation import plot_froc, write_summary
@@ -209,4 +220,5 @@ def run_evaluate_detection(args: argparse.Namespace) -> int:
     points = ", ".join(f"{p['fp_per_scan']:g} FP: {p['sensitivity']:.2f}" for p in result["sensitivity_at_fp"]
                        if p["sensitivity"] is not None)
     print(f"FROC on {len(scans)} scan(s): {points or 'no lesions'}; wrote {paths['json']}")
+    print(operating_point_line(result["operating_point"]))
     return 0
