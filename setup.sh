@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 # EGL/Mesa and X client libraries for headless VTK/Slicer; PostgreSQL server binaries for the team-store tests.
-APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglu1-mesa libxrender1 libxt6 libgomp1 postgresql chromium fonts-liberation)
+APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglu1-mesa libxrender1 libxt6 libgomp1 postgresql chromium fonts-liberation orthanc orthanc-dicomweb)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -171,8 +171,17 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     series = _series_choices(args.series, paths)
     progress(0.0, f"reading {len(paths)} input(s)")
     images = {key: read_image(path, series_uid=series.get(key)) for key, path in paths.items()}
+    if args.dicom_out:
+        from radtriage.dicom_out import check_dicom_inputs
+
+        check_dicom_inputs(images)  # refused before the task runs
     result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress, **options)
     written = write_result_staged(result, output)
+    if args.dicom_out:
+        from radtriage.dicom_out import write_dicom_results
+
+        for n, path in enumerate(write_dicom_results(result, images, args.dicom_out)):
+            written[f"dicom_{n}"] = path
     progress(1.0, "done")
     if as_job:
         emit_result({role: str(path) for role, path in written.items()})
@@ -184,6 +193,16 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from radtriage.bench import format_report, run_benchmarks
 
+    if args.dicom_node:
+        from radtriage.bench.dicom_node import format_node_report, run_node_benchmark
+        from radtriage.dicom_node.command import require_node_packages
+
+        require_node_packages()
+        node_report = run_node_benchmark(device=args.device)
+        print(format_node_report(node_report))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(node_report, indent=2, default=str))
+        return 1 if any(r.get("error") for r in node_report["tasks"].values()) else 0
     report = run_benchmarks(args.task or None, repeats=args.repeats, device=args.device)
     print(format_report(report))
     if args.json_out:
@@ -218,6 +237,8 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.batch", "add_batch_arguments", "run_batch"),
     ("serve", "web review station in a browser (trame-slicer): slice/3D views, tasks, overlays, labels",
      "radtriage.web", "add_serve_arguments", "run_serve"),
+    ("listen", "DICOM node: receive studies (C-STORE), run the routed tasks, send SR/SEG back to the PACS",
+     "radtriage.dicom_node", "add_listen_arguments", "run_listen"),
     ("doctor", "the Slicer modules' dependency check: what is missing, the install plan, offline or not",
      "radtriage.doctor", "add_doctor_arguments", "run_doctor"),
 )
@@ -230,6 +251,8 @@ EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.tasks.lge_certainty.ratings", "add_evaluate_ratings_arguments", "run_evaluate_ratings"),
     ("detection", "CMB detection FROC on phantoms or a folder of scans with truth JSON",
      "radtriage.tasks.cmb_detect", "add_evaluate_detection_arguments", "run_evaluate_detection"),
+    ("localisation", "MRI triage heatmaps: pointing game (peak within 15 mm of the lesion) per output and method",
+     "radtriage.tasks.mri_triage.localisation", "add_evaluate_localisation_arguments", "run_evaluate_localisation"),
 )
 
 
@@ -305,6 +328,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "task's options and allowed values: radtriage options TASK, and below)")
     p.add_argument("--series", action="append", metavar="[KEY=]UID",
                    help="SeriesInstanceUID to read when an input folder holds several series (KEY=UID: that input)")
+    p.add_argument("--dicom-out", metavar="DIR", help="also write a DICOM SR (+ SEG of the volumes) into DIR "
+                                                      "(DICOM input only)")
     p.set_defaults(func=_cmd_infer)
     _list_options_in_help(p)
 
@@ -326,6 +351,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="runs per stage; the median is reported")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--json-out", help="also write the report as JSON to this file")
+    p.add_argument("--dicom-node", action="store_true", help="instead: last instance received -> SR in the PACS, "
+                                                             "per task, through radtriage listen (Orthanc if present)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="run the embedded demo on phantom cases and write a report and a Slicer scene")

@@ -83,6 +83,67 @@ def _try_task(task: str, inputs: dict[str, Any], section: DemoSection, **options
     return result
 
 
+TRIAGE_DEMO_CASES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("normal", None), ("infarct", None), ("haemorrhage", None), ("mass_effect", None),
+    ("infarct", ("T1", "T2", "FLAIR", "SWI")),  # no DWI/ADC: acute infarct is not assessable
+)
+SEED_TRIAGE_AUC = {"abnormal": 0.91, "acute_infarct": 0.95, "acute_haemorrhage": 0.90, "mass_effect": 0.93}
+"""Nael et al. 2021 (internal test), the seed the demo's outputs are modelled on."""
+
+
+def miss_mark(finding: dict[str, Any], truth: Any) -> str:
+    """`` — MISS`` for a negative call on a positive phantom, `` — FALSE ALARM`` for the reverse, else ''."""
+    if finding.get("decision") is None or truth is None:
+        return ""
+    if bool(truth) and not finding["decision"]:
+        return " — **MISS**"
+    return " — **FALSE ALARM**" if finding["decision"] and not bool(truth) else ""
+
+
+def triage_cases_table(seed: int) -> list[str]:
+    """A small triage worklist of fresh phantoms (normal, each finding, one without DWI/ADC): each output's
+    call with misses and false alarms marked, then the bundle's test AUCs beside the seed paper's."""
+    from radtriage.labelsets import BRAIN_FINDINGS
+    from radtriage.models.output_requirements import decision_text
+    from radtriage.phantoms import make_brain_case
+    from radtriage.tasks import run_task
+
+    lines = ["", "Triage of fresh phantoms (seeds the demo model never saw):", "",
+             "| case | contrasts | " + " | ".join(BRAIN_FINDINGS) + " | urgency |",
+             "| --- | --- |" + " --- |" * (len(BRAIN_FINDINGS) + 1)]
+    bundle: dict[str, Any] = {}
+    for k, (finding, contrasts) in enumerate(TRIAGE_DEMO_CASES):
+        case = make_brain_case(seed + 1000 + k, finding, shape=(48, 48, 36), spacing=(4.0, 4.0, 4.0),
+                               contrasts=list(contrasts) if contrasts else None)
+        result = run_task("mri_triage", inputs=dict(case.images), saliency="none")
+        bundle = result.bundle
+        by_output = {f["output"]: f for f in result.outputs["findings"]}
+        cells = [decision_text(by_output[n]).split(" (")[0] + miss_mark(by_output[n], case.labels.get(n))
+                 for n in BRAIN_FINDINGS]
+        u = result.outputs["urgency"]
+        status = "critical" if u["critical"] else ("incomplete" if not u["complete"] else "routine")
+        lines.append(f"| {finding} | {'all 8' if not contrasts else ', '.join(contrasts)} | " + " | ".join(cells)
+                     + f" | {status} |")
+    test_auc = _bundle_test_auc(bundle)
+    lines += ["", "| output | demo bundle test AUC (phantoms, all contrasts) | seed paper AUC (Nael 2021, real) |",
+              "| --- | --- | --- |"]
+    for name in BRAIN_FINDINGS:
+        ours = test_auc.get(name)
+        lines.append(f"| {name} | {'n/a' if ours is None else f'{ours:.2f}'} | {SEED_TRIAGE_AUC[name]:.2f} |")
+    lines.append("The demo figures are on phantoms and say nothing about real scans; the seed's are on real studies.")
+    return lines
+
+
+def _bundle_test_auc(bundle: dict[str, Any]) -> dict[str, float]:
+    from radtriage.models.bundle import read_metadata
+
+    try:
+        raw = read_metadata(bundle["path"]).raw.get("radtriage") or {}
+    except Exception:  # no bundle path in the result: nothing to show
+        return {}
+    return dict((raw.get("test_auc") or {}).get("all contrasts") or {})
+
+
 def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSection:
     from radtriage.io import read_image
     from radtriage.io.contrast import assign_contrasts
@@ -160,7 +221,9 @@ def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSe
 
         for f in outputs["findings"]:
             section.lines.append(f"| {f['output']} | {probability_text(f)} | {f['threshold']:.3f} | "
-                                 f"{decision_text(f)} | {truth.get(f['output'])} |")
+                                 f"{decision_text(f)}{miss_mark(f, truth.get(f['output']))} | "
+                                 f"{truth.get(f['output'])} |")
+        section.lines += triage_cases_table(seed)
         add_mri_triage_outputs(scene, result, background=dwi, patient_name=DEMO_PATIENT,
                                study_name="Brain MRI phantom", heatmaps=result.volumes)
         show_slice_through(slice_logic, tuple(centre_ras), size=(384, 384))

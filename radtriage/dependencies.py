@@ -97,6 +97,8 @@ OPTIONAL_EXTRAS: dict[str, str] = {
     "trame_slicer": "web",
     "trame_server": "web",
     "aiohttp": "web",
+    "pynetdicom": "dicom-node",
+    "dicomweb_client": "dicom-node",
 }
 """Import name -> the pyproject extra that provides it (for the one-line "install radtriage[X]" error)."""
 

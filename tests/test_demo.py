@@ -53,6 +53,27 @@ def test_every_task_with_an_installed_bundle_runs_in_the_demo(demo_dir):
         assert accuracy > 0.8  # the demo CT bundle on a fresh whole-body phantom
 
 
+def test_the_triage_worklist_marks_misses_and_abstains_without_dwi(demo_dir):
+    report = (demo_dir / "report.md").read_text()
+    if "**mri_triage** ran" not in report:
+        pytest.skip("no mri_triage bundle installed")
+    rows = re.findall(r"^\| (normal|infarct|haemorrhage|mass_effect) \| (all 8|[A-Z0-9, ]+) \| (.+) \|$", report, re.M)
+    assert [r[0] for r in rows] == ["normal", "infarct", "haemorrhage", "mass_effect", "infarct"]
+    no_dwi = rows[-1][2].split(" | ")
+    assert rows[-1][1] == "T1, T2, FLAIR, SWI" and no_dwi[1] == "not assessable"  # acute_infarct column
+    truth = {"normal": set(), "infarct": {"acute_infarct"}, "haemorrhage": {"acute_haemorrhage"},
+             "mass_effect": {"mass_effect"}}
+    for finding, _, cells in rows[:4]:  # every miss and false alarm is marked
+        for name, cell in zip(("abnormal", "acute_infarct", "acute_haemorrhage", "mass_effect"), cells.split(" | "),
+                              strict=False):
+            positive = name in truth[finding] or (name == "abnormal" and finding != "normal")
+            if cell.startswith("negative"):
+                assert ("MISS" in cell) == positive, (finding, name, cell)
+            elif cell.startswith("positive"):
+                assert ("FALSE ALARM" in cell) == (not positive), (finding, name, cell)
+    assert "| acute_infarct | " in report and "| 0.95 |" in report  # the seed paper's AUC beside ours
+
+
 def test_brain_figure_shows_the_overlay_colour(demo_dir):
     rgb = mpimg.imread(demo_dir / "figures" / "brain_dwi_truth_overlay.png")[..., :3]
     warm = (rgb[..., 0] > 0.8) & (rgb[..., 0] - rgb[..., 2] > 0.3)
