@@ -14,6 +14,7 @@ from radtriage.image import Image
 from radtriage.labelsets import BRAIN_FINDINGS, MR_CONTRASTS
 from radtriage.models.output_requirements import DEFAULT_REQUIREMENTS, REQUIREMENTS_KEY, output_requirements
 from radtriage.preprocess import GridSpec
+from radtriage.tasks.mri_triage.options import DEFAULT_SALIENCY
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +28,6 @@ DEMO_NOTICE = "demo, not for clinical use"
 CRITICAL_OUTPUTS: tuple[str, ...] = ("acute_infarct", "acute_haemorrhage", "mass_effect")
 """Outputs whose positive decision makes a study critical (read first)."""
 DEFAULT_OPERATING_POINT = "balanced"
-DEFAULT_SALIENCY = "gradcam"
 
 
 def _threshold(value: Any, operating_point: str) -> float:

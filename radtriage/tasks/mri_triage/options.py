@@ -7,6 +7,9 @@ from radtriage.tasks.options import Option
 REGISTER_MODES = ("auto", "always", "never")
 SALIENCY_CHOICES = ("gradcam", "gradcam++", "occlusion", "none")
 """Heatmap methods; ``none`` writes no heatmap."""
+DEFAULT_SALIENCY = "occlusion"
+"""The heatmap method that points at the lesion (``radtriage evaluate localisation``, 36 fresh lesion phantoms:
+peak within 15 mm in 33 for occlusion, 5 for Grad-CAM on the last layer)."""
 OPERATING_POINTS = ("balanced", "default")
 """Operating points a bundle stores: thresholds tuned per output, or 0.5 for every output."""
 
@@ -18,7 +21,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("register", "choice", "auto",
            "register series to the reference: auto (only when on another grid and frame of reference)",
            choices=REGISTER_MODES),
-    Option("saliency", "choice", "gradcam", "heatmap method (none: no heatmaps)", choices=SALIENCY_CHOICES),
+    Option("saliency", "choice", DEFAULT_SALIENCY, "heatmap method (none: no heatmaps)", choices=SALIENCY_CHOICES),
     Option("heatmaps", "bool", True, "write one heatmap per output"),
     Option("contrasts", "mapping", None, "contrast of input keys, e.g. {\"scan3\": \"FLAIR\"}", nullable=True),
 )
