@@ -81,3 +81,13 @@ def test_a_study_without_the_needed_contrasts_is_never_critical_on_those_outputs
     # every threshold is 0: each assessable output is positive, no unassessable one is
     assert set(out["urgency"]["critical_findings"]) == {"acute_infarct", "acute_haemorrhage", "mass_effect"} - missing
     assert out["urgency"]["complete"] == (not missing & {"acute_infarct", "acute_haemorrhage", "mass_effect"})
+
+
+def test_the_review_panel_says_which_findings_are_not_assessable() -> None:
+    from radtriage.review.label_controls import label_controls
+    from radtriage.review.panel import hint_text
+
+    outputs = {"probabilities": {"abnormal": 0.7, "mass_effect": 0.2}, "decisions": {"abnormal": True,
+               "mass_effect": False}, "not_assessable": {"acute_infarct": "needs DWI or ADC; the study has T2"}}
+    findings = next(c for c in label_controls("mri_triage", outputs) if c.kind == "multilabel")
+    assert "not assessable: acute_infarct (needs DWI or ADC; the study has T2)" in hint_text(findings)

@@ -16,7 +16,7 @@ from radtriage.annotations import LabelEntry
 from radtriage.review import label_controls
 from radtriage.web import access, keys
 from radtriage.web.cli import add_serve_arguments, page_url
-from radtriage.web.jobs import TaskJob, infer_argv
+from radtriage.web.jobs import TaskJob
 from radtriage.web.labels import control_state, controls_state, label_for, to_plain
 from radtriage.web.slice_info import current_slice_info
 
@@ -180,9 +180,15 @@ def test_lge_score_of_the_slice_nearest_the_viewed_plane() -> None:
 # ------------------------------------------------------------------------------------------------ task job
 
 
-def test_infer_argv_names_every_input_and_stages_the_output(tmp_path: Path) -> None:
-    argv = infer_argv("cmb_detect", {"MAGNITUDE": tmp_path / "m.nii.gz", "PHASE": tmp_path / "p.nii.gz"})
+def test_a_task_job_names_every_input_stages_the_output_and_checks_the_case_options(tmp_path: Path) -> None:
+    from radtriage.tasks.options import OptionError
+
+    inputs = {"MAGNITUDE": tmp_path / "m.nii.gz", "PHASE": tmp_path / "p.nii.gz"}
+    argv = TaskJob("c", "cmb_detect", inputs, tmp_path / "out", options={"threshold": "0.7"}).job.argv
     assert argv[:4] == [sys.executable, "-m", "radtriage", "infer"]
+    assert argv[argv.index("--option") + 1] == "threshold=0.7"
+    with pytest.raises(OptionError, match="threshold=2 is not allowed"):
+        TaskJob("c", "cmb_detect", inputs, tmp_path / "out", options={"threshold": 2})
     assert f"MAGNITUDE={tmp_path / 'm.nii.gz'}" in argv and f"PHASE={tmp_path / 'p.nii.gz'}" in argv
     assert argv[argv.index("--output") + 1] == "{output_dir}" and argv[argv.index("--progress") + 1] == "json"
 
@@ -301,7 +307,9 @@ def test_station_blind_mode_hides_outputs_until_a_keyboard_label(tmp_path: Path,
     assert station.state.result_exists and not station.state.outputs_shown
     assert "hidden" in station.state.summary
     assert station.controls and all(c["suggestion"] is None for c in station.state.controls)  # blind
-    station.on_key("1")  # region choice 1 for the first slice range
+    station.on_key("1")  # region choice 1 for the first slice range: 17 regions, so "1" waits for a second digit
+    assert session.labels("05-body-ct") == [] and station.state.pending_digit == 1
+    station.on_key("Enter")  # ... Enter applies the 1 alone
     labels = session.labels("05-body-ct")
     assert len(labels) == 1 and labels[0].model_version == "blinded"
     assert station.state.outputs_shown and station.state.slice_info.get("region")  # revealed after the label

@@ -17,12 +17,36 @@ from radtriage.annotations import (
     TASK_SCHEMAS,
     Label,
     LabelEntry,
+    LabelSchema,
     candidate_target,
     slice_range_target,
     slice_target,
 )
 
 MRI_ABNORMAL_THRESHOLD = 0.5
+NO_MICROBLEEDS = "no microbleeds"
+CMB_CASE_READ = LabelSchema(
+    "cmb_case_read",
+    "cmb_detect",
+    "choice",
+    "case",
+    (NO_MICROBLEEDS, "microbleeds present"),
+    description="the reader's read of a case the model found no candidate on: no microbleeds, or some (added "
+                "as missed ones)",
+)
+REVIEW_SCHEMAS: dict[str, tuple[LabelSchema, ...]] = {"cmb_detect": (CMB_CASE_READ,)}
+"""Schemas a review adds to a task's built-in ones (registered in the store by the review session)."""
+
+
+def review_schemas(task: str) -> tuple[str, ...]:
+    """Every schema a reader records on the task's cases: the built-in ones, then the review's own."""
+    return (*TASK_SCHEMAS[task], *(s.name for s in REVIEW_SCHEMAS.get(task, ())))
+
+
+def done_schemas(task: str) -> frozenset[str]:
+    """A label in any of these marks the case done for its reader: the task's read (its first built-in schema;
+    any CMB decision) or, for a case without candidates, the CMB case read ('no microbleeds')."""
+    return frozenset({TASK_SCHEMAS[task][0], *(s.name for s in REVIEW_SCHEMAS.get(task, ()))})
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,7 @@ def _mri_controls(outputs: Mapping[str, Any] | None) -> list[LabelControl]:
     normal_abnormal = BUILTIN_SCHEMAS["mri_normal_abnormal"]
     findings = BUILTIN_SCHEMAS["mri_critical_findings"]
     suggested_findings = [name for name in findings.classes if decisions.get(name)]
+    unassessed = (outputs or {}).get("not_assessable") or {}  # about the input, not the model: shown when blind too
     return [
         LabelControl(normal_abnormal.name, "choice", "", "Normal / abnormal", normal_abnormal.classes,
                      suggestion=None if abnormal is None else
@@ -67,7 +92,8 @@ def _mri_controls(outputs: Mapping[str, Any] | None) -> list[LabelControl]:
                      context={"probability": abnormal} if abnormal is not None else {}),
         LabelControl(findings.name, "multilabel", "", "Critical findings", findings.classes,
                      suggestion=suggested_findings if outputs else None,
-                     context={"probabilities": {n: probs.get(n) for n in findings.classes}} if probs else {}),
+                     context={**({"probabilities": {n: probs.get(n) for n in findings.classes}} if probs else {}),
+                              **({"not_assessable": dict(unassessed)} if unassessed else {})}),
     ]
 
 
@@ -87,8 +113,12 @@ def _lge_controls(outputs: Mapping[str, Any] | None, n_slices: int | None) -> li
 
 def _cmb_controls(outputs: Mapping[str, Any] | None) -> list[LabelControl]:
     schema = BUILTIN_SCHEMAS["cmb_review"]
+    detections = (outputs or {}).get("detections") or []
+    if outputs is not None and not detections:  # nothing to accept or reject: the reader's read of the case
+        return [LabelControl(CMB_CASE_READ.name, "choice", "", "No candidate: microbleeds on this case?",
+                             CMB_CASE_READ.classes)]
     controls = []
-    for det in (outputs or {}).get("detections") or []:
+    for det in detections:
         controls.append(LabelControl(
             schema.name, "cmb", candidate_target(det["label"]), f"{det['label']} ({det.get('location', '?')})",
             ("accept", "reject"), suggestion=float(det["confidence"]),
@@ -138,7 +168,7 @@ def label_controls(
     values = {(e.schema, e.target): e.value for e in current}
     known = {(c.schema, c.target) for c in controls}
     extra = [_control_for_entry(e) for e in current if (e.schema, e.target) not in known
-             and e.schema in TASK_SCHEMAS[task]]
+             and e.schema in review_schemas(task)]
     filled = []
     for c in controls + [x for x in extra if x is not None]:
         suggestion = c.suggestion if show_suggestions else None

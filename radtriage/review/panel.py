@@ -92,6 +92,9 @@ def hint_text(control: LabelControl) -> str:
             parts.append(f"model: {suggestion}")
     if context.get("probability") is not None:
         parts.append(f"p = {float(context['probability']):.2f}")
+    if context.get("not_assessable"):
+        unassessed = context["not_assessable"].items()
+        parts.append("not assessable: " + "; ".join(f"{name} ({why})" for name, why in unassessed))
     if context.get("ras_mm") is not None:
         parts.append("at " + ras_text(context["ras_mm"]))
     if context.get("location") not in (None, "unknown"):

@@ -20,7 +20,14 @@ from radtriage.annotations import (
 from radtriage.annotations.backend import is_postgres_location
 from radtriage.annotations.records import check_identifier
 from radtriage.review.case_inputs import case_inputs, case_task, check_cases
-from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, label_controls
+from radtriage.review.label_controls import (
+    REVIEW_SCHEMAS,
+    TASK_SCHEMAS,
+    LabelControl,
+    done_schemas,
+    label_controls,
+    review_schemas,
+)
 from radtriage.review.results import model_version_of, read_result, result_folder, write_result_atomically
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,7 @@ class ReviewSession:
         self._tasks = checked_tasks if checked_tasks is not None else check_cases(cases, task)
         store.add_reader(reader_id)
         store.add_cases(cases)
+        store.register_schemas([s for extra in REVIEW_SCHEMAS.values() for s in extra])
 
     # ------------------------------------------------------------------ navigation
     def case(self, case: CaseRef | str | None = None) -> CaseRef:
@@ -100,12 +108,13 @@ class ReviewSession:
 
     def done_case_ids(self) -> set[str]:
         """Ids of the listed cases this reader has done: a current label in the first schema of the case's task
-        (its read: normal/abnormal for MRI, any slice rating, any CMB decision, any region correction)."""
+        (its read: normal/abnormal for MRI, any slice rating, any CMB decision, any region correction) or, on a
+        CMB case without candidates, its case read (see :func:`radtriage.review.label_controls.done_schemas`)."""
         labelled: dict[str, set[str]] = {}
         for entry in self.store.current_labels(reader_id=self.reader_id):
             labelled.setdefault(entry.case_id, set()).add(entry.schema)
         return {c.case_id for c in self.cases
-                if TASK_SCHEMAS[self.task_of(c)][0] in labelled.get(c.case_id, set())}
+                if done_schemas(self.task_of(c)) & labelled.get(c.case_id, set())}
 
     def resume(self) -> int | None:
         """Move to the first case this reader has not done and return its index; None (cursor unchanged) when
@@ -125,7 +134,7 @@ class ReviewSession:
     def is_done(self, case: CaseRef | str | None = None) -> bool:
         """Whether this reader has committed the read of the case (see :meth:`done_case_ids`)."""
         c = self._case(case)
-        return TASK_SCHEMAS[self.task_of(c)][0] in {e.schema for e in self.labels(c)}
+        return bool(done_schemas(self.task_of(c)) & {e.schema for e in self.labels(c)})
 
     # ------------------------------------------------------------------ case contents
     def task_of(self, case: CaseRef | str | None = None) -> str:
@@ -142,7 +151,7 @@ class ReviewSession:
 
     def schemas(self, case: CaseRef | str | None = None) -> list[str]:
         """Names of the label schemas the case's task records."""
-        return list(TASK_SCHEMAS[self.task_of(case)])
+        return list(review_schemas(self.task_of(case)))
 
     def result_folder(self, case: CaseRef | str | None = None) -> Path:
         """The folder of the case's task result."""
@@ -201,6 +210,23 @@ class ReviewSession:
         c = self._case(case)
         shown = BLINDED if self.blind and not self.is_done(c) else self.model_version(c)
         return self.store.commit_labels(c.case_id, self.reader_id, list(labels), model_version=shown)
+
+    def last_commit(self, case: CaseRef | str | None = None) -> list[LabelEntry]:
+        """The still-current entries of this reader's latest commit on the case that has any (what
+        :meth:`undo_last_commit` would withdraw); empty when there is nothing to undo."""
+        c = self._case(case)
+        history = self.store.history(case_id=c.case_id, reader_id=self.reader_id)
+        retracted = {e.retracts for e in history if e.action == "retract"}
+        live = [e for e in history if e.action == "set" and e.entry_id not in retracted]
+        if not live:
+            return []
+        latest = max(live, key=lambda e: e.entry_id).submission_uid
+        return [e for e in live if e.submission_uid == latest]
+
+    def undo_last_commit(self, case: CaseRef | str | None = None) -> list[Submission]:
+        """Withdraw this reader's latest commit on the case: a retraction per entry (appended, history kept), so
+        each label's previous value, if any, is current again. Returns the retraction submissions."""
+        return [self.store.retract_entry(e.entry_id, model_version=e.model_version) for e in self.last_commit(case)]
 
 
 def open_session(

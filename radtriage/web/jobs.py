@@ -10,18 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, BackgroundJob, JobState, radtriage_argv
+from radtriage.runtime.infer_command import infer_argv
+from radtriage.runtime.runner import BackgroundJob, JobState
 
 logger = logging.getLogger(__name__)
-
-
-def infer_argv(task: str, inputs: Mapping[str, Path], *, device: str = "cpu", bundle: str | None = None) -> list[str]:
-    """The ``radtriage infer`` command for one case: every input as ``KEY=PATH``, JSON progress, staged output."""
-    argv = radtriage_argv("infer", "--task", task, "--input", *[f"{key}={path}" for key, path in inputs.items()],
-                          "--output", OUTPUT_DIR_PLACEHOLDER, "--progress", "json", "--device", device)
-    if bundle:
-        argv += ["--bundle", bundle]
-    return argv
 
 
 @dataclass
@@ -48,11 +40,13 @@ class TaskJob:
     """One task run for one case: :meth:`start`, then :meth:`poll` from a timer until ``status.state`` is final."""
 
     def __init__(self, case_id: str, task: str, inputs: Mapping[str, Path], output_dir: Path, *,
-                 device: str = "cpu", bundle: str | None = None, env: Mapping[str, str] | None = None) -> None:
+                 device: str = "cpu", bundle: str | None = None, env: Mapping[str, str] | None = None,
+                 options: Mapping[str, Any] | None = None) -> None:
         self.case_id = case_id
         self.task = task
         self.output_dir = Path(output_dir)
-        self.job = BackgroundJob(infer_argv(task, inputs, device=device, bundle=bundle), self.output_dir, env=env)
+        argv = infer_argv(task, dict(inputs), options=options, device=device, bundle=bundle, progress="json")
+        self.job = BackgroundJob(argv, self.output_dir, env=env)
         self.status = JobStatus(case_id=case_id)
 
     def start(self) -> JobStatus:

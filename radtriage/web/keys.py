@@ -6,7 +6,11 @@ Pure functions over plain values (no trame, no MRML), shared by the app and its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+TYPE_AHEAD_S = 0.8
+"""How long a first digit waits for a second one on a control with more than nine options."""
 
 SHORTCUTS: dict[str, str] = {
     "ArrowRight": "next",
@@ -17,6 +21,8 @@ SHORTCUTS: dict[str, str] = {
     "j": "focus_next",
     "k": "focus_previous",
     "o": "toggle_overlay",
+    "u": "undo",
+    "Enter": "enter",
 }
 """Key (``KeyboardEvent.key``) -> action. Digits 0-9 set the focused label control (see :func:`value_for_digit`)."""
 
@@ -25,8 +31,11 @@ SHORTCUT_HELP: tuple[tuple[str, str], ...] = (
     ("← / PageUp", "previous case"),
     ("r", "run the case's task"),
     ("j / k", "focus next / previous label control"),
-    ("1-9", "choose option N of the focused control and commit (rating: 0-9 = 0-90, shift = 100)"),
+    ("1-9", "choose option N of the focused control and commit (rating: 0-9 = 0-90, shift+0 = 100)"),
+    ("two digits", "option 10 and up when the control has more than 9 (1 then 7 = option 17; Enter: just the 1)"),
     ("o", "show / hide the overlay"),
+    ("u", "undo my last commit on this case"),
+    ("left-drag", "window / level (a slice view); wheel: scroll slices; right-drag: zoom; middle-drag: pan"),
 )
 
 
@@ -62,3 +71,30 @@ def value_for_digit(control: Mapping[str, Any], digit: int) -> Any | None:
         current = list(control.get("current") or [])
         return [c for c in current if c != option] if option in current else [*current, option]
     return option
+
+
+@dataclass
+class TypeAhead:
+    """Digits to option numbers on a control with ``n`` options: one digit when ``n`` <= 9; above, a digit that
+    could start a two-digit number waits up to ``timeout_s`` for the second (``1`` then ``7`` = 17) and
+    :meth:`flush` (Enter, or the timer) applies it alone."""
+
+    timeout_s: float = TYPE_AHEAD_S
+    pending: int | None = None
+    since: float = 0.0
+
+    def feed(self, digit: int, n: int, now: float) -> int | None:
+        """The option number to apply now, or None while a first digit waits for its second."""
+        if self.pending is not None and now - self.since <= self.timeout_s:
+            first, self.pending = self.pending, None
+            return 10 * first + digit
+        self.pending = None
+        if n <= 9 or digit == 0 or 10 * digit > n:
+            return digit
+        self.pending, self.since = digit, now
+        return None
+
+    def flush(self) -> int | None:
+        """The waiting digit on its own (None when none waits)."""
+        digit, self.pending = self.pending, None
+        return digit

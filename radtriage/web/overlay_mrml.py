@@ -16,6 +16,11 @@ from radtriage.mrml.volumes import volume_node_to_image, vtk_matrix_to_numpy
 logger = logging.getLogger(__name__)
 
 AXIAL = "Red"
+SLICE_VIEWS = ("Red", "Yellow", "Green")
+"""The slice views of the station's layout (axial, sagittal, coronal)."""
+STACK_VIEW = "Yellow"
+"""The view turned to the LGE short-axis reformat's slices."""
+POSITIVE_LETTERS, NEGATIVE_LETTERS = "RAS", "LPI"
 
 
 def set_overlay_opacity(scene: Any, opacity: float) -> None:
@@ -112,3 +117,64 @@ def shown_heatmap(scene: Any) -> Any | None:
         if composite.GetLayoutName() == AXIAL and composite.GetForegroundVolumeID():
             return scene.GetNodeByID(composite.GetForegroundVolumeID())
     return None
+
+
+def direction_letter(direction: Any) -> str:
+    """The anatomical letter of a RAS direction (its largest component): R/L, A/P, S/I."""
+    d = np.asarray(direction, dtype=float)
+    axis = int(np.argmax(np.abs(d)))
+    return (POSITIVE_LETTERS if d[axis] > 0 else NEGATIVE_LETTERS)[axis]
+
+
+def view_info(app_logic: Any, volume_node: Any, layout: str) -> dict[str, Any]:
+    """One slice view's orientation letters (at its right and top edges), slice offset in mm and the slice of
+    ``volume_node`` it shows (1-based, of how many; None when between or outside its slices)."""
+    logic = get_slice_logic(app_logic, layout)
+    slice_to_ras = vtk_matrix_to_numpy(logic.GetSliceNode().GetSliceToRAS())
+    index = current_slice_index(app_logic, volume_node, layout)
+    axis, _ = _view_slice(app_logic, volume_node, layout)
+    right, up = direction_letter(slice_to_ras[:3, 0]), direction_letter(slice_to_ras[:3, 1])
+    flip = dict(zip(POSITIVE_LETTERS + NEGATIVE_LETTERS, NEGATIVE_LETTERS + POSITIVE_LETTERS, strict=True))
+    return {"right": right, "left": flip[right], "top": up, "bottom": flip[up],
+            "offset_mm": round(float(logic.GetSliceOffset()), 1),
+            "slice": None if index is None else index + 1,
+            "of": int(volume_node.GetImageData().GetDimensions()[axis])}
+
+
+def views_info(app_logic: Any, volume_node: Any) -> dict[str, dict[str, Any]]:
+    """:func:`view_info` of every slice view, by layout name."""
+    return {layout: view_info(app_logic, volume_node, layout) for layout in SLICE_VIEWS}
+
+
+def view_showing_stack(app_logic: Any, stack_node: Any) -> str | None:
+    """The slice view that shows the stack's own (k) slices — the LGE short-axis slices the task rated."""
+    from radtriage.tasks.lge_certainty.mrml import slice_in_view
+
+    for layout in SLICE_VIEWS:
+        if slice_in_view(stack_node, get_slice_logic(app_logic, layout).GetSliceNode()) is not None:
+            return layout
+    return None
+
+
+def show_stack_in(app_logic: Any, stack_node: Any, layout: str) -> None:
+    """Turn a slice view to the stack's own slices (the LGE task's) and centre it on the stack."""
+    from radtriage.tasks.lge_certainty.mrml import show_stack_slices
+
+    logic = get_slice_logic(app_logic, layout)
+    show_stack_slices(logic.GetSliceNode(), stack_node)
+    logic.FitSliceToBackground()
+    logic.SnapSliceOffsetToIJK()
+
+
+def show_slice_intersections(scene: Any, app_logic: Any, visible: bool = True) -> None:
+    """Draw in each slice view where the other views cut it (the crosshair linking the three planes), as
+    trame-slicer's MPR button does."""
+    app_logic.SetIntersectingSlicesEnabled(app_logic.IntersectingSlicesVisibility, visible)
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceDisplayNode")):
+        scene.GetNthNodeByClass(i, "vtkMRMLSliceDisplayNode").SetIntersectingSlicesVisibility(visible)
+
+
+def xy_to_ras(app_logic: Any, layout: str, x: float, y: float) -> list[float]:
+    """The RAS point (mm) under pixel (x, y) of a slice view (VTK display coordinates, origin bottom left)."""
+    xy_to_ras_matrix = vtk_matrix_to_numpy(get_slice_logic(app_logic, layout).GetSliceNode().GetXYToRAS())
+    return [float(v) for v in (xy_to_ras_matrix @ np.array([float(x), float(y), 0.0, 1.0]))[:3]]
