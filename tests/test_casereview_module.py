@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from radtriage.annotations import BLINDED, CaseList, CaseRef, open_store
+from radtriage.annotations import BLINDED, CaseList, CaseRef
 from radtriage.errors import InputError
 from radtriage.review import label_controls, opening, panel
 from radtriage.review.case_mrml import clear_case, show_case
@@ -421,20 +421,25 @@ def test_bad_case_list_names_the_file_and_writes_nothing(demo, tmp_path: Path) -
     broken.mkdir()
     (broken / "case.json").write_text('{"task": "lge_certainty", "inputs": ')
     project = tmp_path / "project"
-    with pytest.raises(InputError) as error:
-        opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
-    assert error.value.path == str(broken / "case.json") and "cannot be read as JSON" in error.value.problem
-    assert not project.exists()  # not even the store file
+    # a broken case is left out with its reason (naming its file); the others open
+    session = opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
+    assert session.cases.ids == ["a-good"]
+    assert str(broken / "case.json") in session.skipped_cases["b-broken"]
+    assert "cannot be read as JSON" in session.skipped_cases["b-broken"]
+    session.store.close()
 
     (broken / "case.json").write_text(json.dumps({"task": "lge_certainty", "inputs": {"LGE": "gone.nii.gz"}}))
-    store = open_store(project)  # an existing store keeps its counts
-    before = store.counts()
-    store.close()
-    with pytest.raises(InputError) as error:
-        opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
-    assert error.value.path == str(broken / "gone.nii.gz") and "does not exist" in error.value.problem
-    with open_store(project) as store:
-        assert store.counts() == before and store.readers() == []
+    session = opening.open_reader_session(opening.open_path_case_list(cases, "folder"), project, "R1", True)
+    assert "does not exist" in session.skipped_cases["b-broken"] and str(broken / "gone.nii.gz") in \
+        session.skipped_cases["b-broken"]
+    session.store.close()
+    project = tmp_path / "project-2"
+    only_broken = tmp_path / "only-broken"
+    shutil.copytree(broken, only_broken / "b-broken")
+    with pytest.raises(InputError) as error:  # nothing usable: refused, nothing written
+        opening.open_reader_session(opening.open_path_case_list(only_broken, "folder"), project, "R1", True)
+    assert error.value.path == str(only_broken / "b-broken" / "gone.nii.gz") and "does not exist" in error.value.problem
+    assert not project.exists()  # not even the store file
 
     csv = tmp_path / "list.csv"
     csv.write_text("case_id,image\nc1,missing.nii.gz\n")

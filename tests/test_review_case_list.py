@@ -67,7 +67,10 @@ def test_problem_cases_are_listed_with_the_reason_and_the_rest_kept(tmp_path: Pa
     assert sort_out_cases(open_case_list(root), "body_region").tasks["d-no-task"] == "body_region"
     only_bad = tmp_path / "bad"
     (only_bad / "x").mkdir(parents=True)
-    with pytest.raises(InputError, match="no case of the list can be reviewed — x: case 'x' names no task"):
+    with pytest.raises(InputError, match="case 'x' names no task"):  # one case: its own problem
+        sort_out_cases(open_case_list(only_bad))
+    (only_bad / "y").mkdir()
+    with pytest.raises(InputError, match=r"no case of the list can be reviewed — x: case 'x' names no task.*; y: "):
         sort_out_cases(open_case_list(only_bad))
 
 
@@ -95,3 +98,16 @@ def test_a_symbolic_link_inside_the_case_folder_is_followed_and_dot_dot_refused(
     (folder / "case.json").write_text(json.dumps({"task": "body_region", "inputs": {"CT": "../../store/ct.nii.gz"}}))
     with pytest.raises(InputError, match="points outside the case folder"):
         check_cases(open_case_list(tmp_path / "cases"))
+
+
+def test_a_session_opens_on_the_usable_cases_and_names_the_others(tmp_path: Path) -> None:
+    from radtriage.review import open_session
+    from radtriage.review.panel import case_header
+
+    root = tmp_path / "cases"
+    _case_folder(root, "a-good", {})
+    (_case_folder(root, "b-missing-file", {}) / "ct.nii.gz").unlink()
+    session = open_session(open_case_list(root), tmp_path / "project", "reader1")
+    assert session.cases.ids == ["a-good"] and list(session.skipped_cases) == ["b-missing-file"]
+    assert "1 case(s) left out: b-missing-file (" in case_header(session)["progress"]
+    assert "input file does not exist" in session.skipped_cases["b-missing-file"]

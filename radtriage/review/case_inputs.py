@@ -114,14 +114,18 @@ def sort_out_cases(cases: CaseList, task: str | None = None) -> CheckedCases:
     usable, naming the first reasons."""
     column_tasks = csv_tasks(cases)
     usable, tasks, skipped = [], {}, {}
+    errors: list[RadTriageError] = []
     for case in cases:
         try:
             tasks[case.case_id] = check_cases([case], task or column_tasks.get(case.case_id))[case.case_id]
         except RadTriageError as exc:
             skipped[case.case_id] = str(exc)
+            errors.append(exc)
             log.warning("case %s skipped: %s", case.case_id, exc)
             continue
         usable.append(case)
+    if not usable and len(errors) == 1:
+        raise errors[0]  # a one-case list: its own problem, naming its own file
     if not usable:
         reasons = "; ".join(f"{case_id}: {why}" for case_id, why in list(skipped.items())[:3])
         more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""

@@ -27,8 +27,17 @@ def case_header(session: ReviewSession) -> dict[str, Any]:
     if case is not None:
         title = f"{case.case_id} ({session.task_of()})" + (" - labelled" if session.is_done() else "")
     percent = round(100 * progress["done"] / progress["total"]) if progress["total"] else 0
-    return {"title": title, "progress": progress_text(progress), "percent": percent,
-            "caseId": case.case_id if case is not None else None}  # fmt: skip
+    return {"title": title, "progress": progress_text(progress) + skipped_text(session.skipped_cases),
+            "percent": percent, "caseId": case.case_id if case is not None else None}  # fmt: skip
+
+
+def skipped_text(skipped: dict[str, str], shown: int = 2) -> str:
+    """`` - 2 case(s) left out: c7 (reason); c9 (reason)`` for the cases the list could not review ('' if none)."""
+    if not skipped:
+        return ""
+    items = [f"{case_id} ({why})" for case_id, why in list(skipped.items())[:shown]]
+    more = f"; {len(skipped) - shown} more in the log" if len(skipped) > shown else ""
+    return f" - {len(skipped)} case(s) left out: " + "; ".join(items) + more
 
 
 def overlay_text(shown: bool, visible: bool, has_result: bool) -> str:

@@ -19,7 +19,7 @@ from radtriage.annotations import (
 )
 from radtriage.annotations.backend import is_postgres_location
 from radtriage.annotations.records import check_identifier
-from radtriage.review.case_inputs import case_inputs, case_task, check_cases
+from radtriage.review.case_inputs import case_inputs, case_task, check_cases, sort_out_cases
 from radtriage.review.label_controls import (
     REVIEW_SCHEMAS,
     TASK_SCHEMAS,
@@ -72,6 +72,8 @@ class ReviewSession:
         check_identifier(reader_id, "reader id")
         # a bad list raises before anything is written to the store (open_session has checked it already)
         self._tasks = checked_tasks if checked_tasks is not None else check_cases(cases, task)
+        self.skipped_cases: dict[str, str] = {}
+        """Cases of the opened list left out, with the reason (see :func:`open_session`)."""
         store.add_reader(reader_id)
         store.add_cases(cases)
         store.register_schemas([s for extra in REVIEW_SCHEMAS.values() for s in extra])
@@ -239,17 +241,21 @@ def open_session(
     results_dir: str | Path | None = None,
 ) -> ReviewSession:
     """Check the reader id and every case, then open (creating when needed) the project's store and a session on
-    it. A bad list or reader id raises before anything is created — not even the store file."""
+    the usable cases. A case that cannot be reviewed (missing file, no task, bad options) is left out and listed
+    with the reason in ``session.skipped_cases``; a bad reader id, or a list without one usable case, raises
+    before anything is created — not even the store file."""
     from radtriage.annotations import open_store
 
     check_identifier(reader_id, "reader id")
-    tasks = check_cases(cases, task)
+    checked = sort_out_cases(cases, task)
     if not is_postgres_location(store_location) and not Path(store_location).suffix:
         Path(store_location).mkdir(parents=True, exist_ok=True)
     store = open_store(store_location)
     try:
-        return ReviewSession(cases, store, reader_id, task=task, blind=blind, results_dir=results_dir,
-                             checked_tasks=tasks)
+        session = ReviewSession(checked.cases, store, reader_id, task=task, blind=blind, results_dir=results_dir,
+                                checked_tasks=checked.tasks)
     except BaseException:
         store.close()
         raise
+    session.skipped_cases = dict(checked.skipped)
+    return session

@@ -92,7 +92,7 @@ def open_session(args: argparse.Namespace, reader_id: str | None = None):  # -> 
                             task=args.task, blind=args.blind, results_dir=args.results)
     except RadTriageError:
         raise
-    except ValueError as exc:  # the case checks refuse a case list without tasks (no case.json, no --task)
+    except ValueError as exc:  # a reader id or store location the session refuses
         raise InputError(source, str(exc)) from None
 
 
@@ -133,6 +133,8 @@ def run_station(args: argparse.Namespace, token: str, origins: Origins) -> int:
     """One station for one reader: the session, the trame server with its guards, the ready URL, serve."""
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")  # headless: no X server needed
     session = open_session(args)
+    for case_id, why in session.skipped_cases.items():
+        print(f"[serve] case {case_id} left out: {why}", flush=True)
     from trame.app import get_server
 
     from radtriage.web.access import install_access, new_token

@@ -201,6 +201,9 @@ def _worklist_panel() -> None:
             v.VListItemSubtitle("{{ c.task }} · {{ c.status }}"
                                 "{{ c.probability !== null ? ' · p ' + c.probability.toFixed(2) : '' }}"
                                 "{{ c.hidden ? ' · urgency hidden (blind)' : '' }}")
+        with html.Div(v_if="skipped_cases.length", classes="text-caption text-warning pa-2", id="rt-skipped"):
+            html.Div("Left out of the list ({{ skipped_cases.length }}):")
+            html.Div("{{ s.id }}: {{ s.reason }}", v_for="s in skipped_cases", key="s.id")
 
 
 def _shortcut_help() -> None:
