@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
-from radtriage.annotations.errors import LabelValueError, UnknownSchemaError
+from radtriage.annotations.errors import LabelValueError
 from radtriage.labelsets import MR_REGION_NAMES
 
 KINDS = ("choice", "multilabel", "rating", "cmb", "region")
@@ -62,14 +62,6 @@ def parse_slice_range(target: str) -> tuple[int, int]:
     if not m:
         raise ValueError(f"not a slice-range target: {target!r}")
     return int(m.group(1)), int(m.group(2))
-
-
-def parse_slice(target: str) -> int:
-    """Slice index of a ``slice:K`` target; ``ValueError`` otherwise."""
-    m = _SLICE.match(target)
-    if not m:
-        raise ValueError(f"not a slice target: {target!r}")
-    return int(m.group(1))
 
 
 @dataclass(frozen=True)
@@ -286,11 +278,3 @@ TASK_SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 """Task -> the built-in schemas its readers (and its model, in ``radtriage batch --store``) record, the case's
 read first (normal/abnormal for MRI)."""
-
-
-def builtin_schema(name: str) -> LabelSchema:
-    """A built-in schema by name; ``UnknownSchemaError`` lists the known ones."""
-    try:
-        return BUILTIN_SCHEMAS[name]
-    except KeyError:
-        raise UnknownSchemaError(f"no built-in label schema {name!r}; known: {', '.join(BUILTIN_SCHEMAS)}") from None

@@ -44,10 +44,6 @@ class BatchSummary:
     def failed(self) -> int:
         return self.counts.get("error", 0)
 
-    def cases_per_minute(self) -> float:
-        """Cases run (not skipped) per minute of wall time."""
-        ran = self.counts.get("ok", 0) + self.counts.get("error", 0)
-        return 60.0 * ran / self.wall_s if self.wall_s > 0 else 0.0
 
 
 def effective_scheduler(scheduler: str, workers: int) -> str:

@@ -139,16 +139,6 @@ class GridSpec:
         """A zero-filled :class:`Image` on this grid."""
         return Image(np.zeros(self.shape, dtype=dtype), self.spacing, self.origin, self.direction.copy())
 
-    def to_sitk_reference(self) -> Any:
-        """A ``SimpleITK.Image`` (uint8 zeros) with this geometry, e.g. as a resampling reference."""
-        import SimpleITK as sitk
-
-        ref = sitk.Image([int(s) for s in self.size], sitk.sitkUInt8)
-        ref.SetSpacing(self.spacing)
-        ref.SetOrigin(self.origin)
-        ref.SetDirection(tuple(float(v) for v in self.direction.ravel()))
-        return ref
-
     def __repr__(self) -> str:
         return (
             f"GridSpec(size={self.size}, spacing={tuple(round(s, 4) for s in self.spacing)}, "

@@ -1,7 +1,7 @@
 """The four reading-aid tasks and the one entry point every front end calls.
 
-Each task registers a runner here when its implementation lands; until then
-``run_task`` refuses clearly instead of producing anything that looks like a result.
+Each task's package registers its runner here when it is imported (:func:`register_runner`); ``run_task``
+checks the options and inputs, then runs it, and refuses clearly when a task has no runner or no model.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ Everything that touches the scene runs on the server's event loop; the only slow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from trame_server.utils.asynchronous import create_task
@@ -54,6 +56,7 @@ class ReviewStation:
         self.job: TaskJob | None = None
         self.controls: list[Any] = []
         self.loaded: dict[str, Any] = {}
+        self._loading = False
         self.type_ahead = TypeAhead()
         self.window_level = wl.Follower(self._on_window_level)
         self._markers: Any | None = None
@@ -152,7 +155,11 @@ class ReviewStation:
                 "heatmap": s.heatmap, "worklist": [r["id"] for r in s.worklist], "can_undo": s.can_undo,
                 "pending_digit": s.pending_digit, "add_mode": s.add_mode}
 
-    def _publish(self) -> None:
+    def _publish(self, *, loaded: bool = False) -> None:
+        """Write the status summary; while a case loads, only its end (``loaded``) does, so the page never sees
+        the new case id with the previous case's controls (slice observers fire mid-load)."""
+        if self._loading and not loaded:
+            return
         self.state.status_text = json.dumps(to_plain(self._status()))
 
     def _refresh_case_list(self) -> None:
@@ -182,6 +189,15 @@ class ReviewStation:
             self.state.focus_control = 0
 
     # ------------------------------------------------------------------ scene
+    @contextlib.contextmanager
+    def _loading_case(self) -> Iterator[None]:
+        """While a case loads, status updates wait for its end (see :meth:`_publish`)."""
+        self._loading = True
+        try:
+            yield
+        finally:
+            self._loading = False
+
     def load_current_case(self, *, reset_views: bool = False) -> None:
         """(Re)load the case under the cursor into the scene: inputs, and overlays when the reader may see them.
         Opening another case clears what belonged to the previous one (message, drafts, its job's progress)."""
@@ -192,7 +208,7 @@ class ReviewStation:
         self.window_level.follow(None)
         clear_case(scene)
         self.loaded, self._markers = {}, None
-        with self.state:
+        with self._loading_case(), self.state:
             if case is None or case.case_id != self.state.case_id:
                 self.state.message = ""
                 self.state.add_mode = False
@@ -201,7 +217,7 @@ class ReviewStation:
             self.state.job = self._job_state(case.case_id if case is not None else "")
             if case is None:
                 self.state.case_id, self.state.message = "", "the case list is empty"
-                self._publish()
+                self._publish(loaded=True)
                 return
             try:
                 self.loaded = load_case(scene, self.session, case)
@@ -213,7 +229,7 @@ class ReviewStation:
                 self.controls, self.state.controls = [], []
                 self.state.backgrounds, self.state.background, self.state.heatmaps, self.state.heatmap = [], "", [], ""
                 self.state.colour_bar, self.state.cmb_points, self.state.region_legend = None, [], []
-                self._publish()
+                self._publish(loaded=True)
                 return
             reference = self.loaded["reference"]
             if self.volume_rendering:
@@ -246,7 +262,7 @@ class ReviewStation:
             self._refresh_case_list()
             self.state.scene_revision += 1
             self.update_slice_info()
-            self._publish()
+            self._publish(loaded=True)
         logger.info("case %d loaded into the scene in %.2f s", self.session.cases.index, time.perf_counter() - started)
         self._render_all()
 

@@ -43,12 +43,6 @@ class PatchSet:
         return out
 
 
-def concat(sets: Sequence[PatchSet]) -> PatchSet:
-    """One PatchSet from several."""
-    return PatchSet(np.concatenate([s.patches for s in sets]), np.concatenate([s.labels for s in sets]),
-                    np.concatenate([s.seeds for s in sets]), [k for s in sets for k in s.kinds])
-
-
 def working_of(case: SwiCase, with_phase: bool = True) -> WorkingVolume:
     """The phantom's magnitude (and phase) on the 1 mm working grid, normalised as at inference."""
     return prepare_working_volume(case.magnitude, case.phase if with_phase else None)
