@@ -113,8 +113,12 @@ def run_decoded(
     bundle: str | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Run the task on a decoded case and write its result; returns the case's row (``timeline`` included)."""
+    """Run the task on a decoded case and write its result; returns the case's row (``timeline`` included).
+    A worker loads each bundle once and keeps it for the next cases."""
+    from radtriage.models.safe_load import keep_loaded_bundles
     from radtriage.tasks import run_task
+
+    keep_loaded_bundles()
 
     job = decoded.job
     timeline = {"decode_start": decoded.decode_start, "decode_end": decoded.decode_end}

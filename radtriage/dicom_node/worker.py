@@ -29,8 +29,12 @@ RUN_ERRORS = (RadTriageError, ValueError, RuntimeError, OSError, KeyError, Index
 
 
 def local_runner(device: str = "auto") -> TaskRunner:
-    """Run tasks in this process with :func:`radtriage.tasks.run_task` (model weights cached by the registry)."""
+    """Run tasks in this process with :func:`radtriage.tasks.run_task`, each bundle loaded once and kept
+    (:func:`radtriage.models.safe_load.keep_loaded_bundles`)."""
+    from radtriage.models.safe_load import keep_loaded_bundles
     from radtriage.tasks import run_task
+
+    keep_loaded_bundles()
 
     def run(task: str, images: dict[str, Image]) -> TaskResult:
         return run_task(task, inputs=images, bundle=None, device=device, progress=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,12 +161,47 @@ def load_bundle(
     """Check and load the bundle at ``path`` onto ``device`` (default: :func:`radtriage.runtime.select_device`).
 
     ``task`` and ``contrasts`` (optional) are checked against the bundle; see :func:`check_compatibility`.
+    With :func:`keep_loaded_bundles` on, an unchanged bundle already loaded in this process is returned as is.
     """
-    from radtriage.runtime.device import select_device
-
     folder = Path(path)
     if not (folder / METADATA_FILE).is_file():
         raise BundleError(folder, f"not a model bundle (no {METADATA_FILE})")
+    key = _cache_key(folder, device, task, contrasts) if _CACHE_SIZE else None
+    if key is not None and key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    loaded = _load(folder, device, task, contrasts)
+    if key is not None:
+        _CACHE[key] = loaded
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return loaded
+
+
+_CACHE: OrderedDict[tuple[Any, ...], LoadedBundle] = OrderedDict()
+_CACHE_SIZE = 0
+
+
+def keep_loaded_bundles(size: int = 4) -> None:
+    """Keep up to ``size`` loaded bundles in this process (least recently used dropped first), so a long-lived
+    process — the DICOM node, a batch worker — loads each model once; 0 turns it off (the default: a process
+    that trains or fine-tunes changes the networks it loaded). A bundle whose files change is loaded again."""
+    global _CACHE_SIZE
+    _CACHE_SIZE = max(0, int(size))
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+
+
+def _cache_key(folder: Path, device: Any, task: str | None, contrasts: Iterable[str] | None) -> tuple[Any, ...]:
+    stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                   for p in sorted((folder / "configs").glob("*.json")) + sorted((folder / "models").glob("*"))
+                   if p.is_file())
+    return (str(folder.resolve()), stamps, str(device), task, tuple(contrasts) if contrasts is not None else None)
+
+
+def _load(folder: Path, device: Any, task: str | None, contrasts: Iterable[str] | None) -> LoadedBundle:
+    from radtriage.runtime.device import select_device
+
     meta = read_metadata(folder)
     check_monai_version(meta, folder / METADATA_FILE)
     config = read_inference_config(folder)

@@ -1,0 +1,29 @@
+"""A long-lived process keeps the bundles it loaded (the DICOM node, batch workers): an unchanged bundle is
+loaded once; a changed one again; off by default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from radtriage.models.safe_load import keep_loaded_bundles, load_bundle
+from radtriage.tasks.mri_triage import write_untrained_bundle
+
+
+@pytest.fixture
+def bundle(tmp_path: Path):
+    yield write_untrained_bundle(tmp_path / "mri-cache-test")
+    keep_loaded_bundles(0)
+
+
+def test_off_by_default_then_one_load_per_unchanged_bundle(bundle: Path) -> None:
+    keep_loaded_bundles(0)
+    assert load_bundle(bundle, "cpu").network is not load_bundle(bundle, "cpu").network
+    keep_loaded_bundles(2)
+    first = load_bundle(bundle, "cpu")
+    assert load_bundle(bundle, "cpu") is first
+    weights = bundle / "models" / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
+    assert load_bundle(bundle, "cpu") is not first  # the files changed: loaded (and checked) again
