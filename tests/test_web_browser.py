@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from web_server_fixture import READY
+from web_server_fixture import serve_station
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -33,36 +29,13 @@ START_TIMEOUT_S = 120
 TIMINGS: dict[str, float] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    """``radtriage serve`` on a free loopback port with a temporary workdir; yields (url, workdir)."""
+    """``radtriage serve`` on a free loopback port with a temporary workdir; yields (url with token, workdir)."""
     workdir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    log = (workdir / "serve.log").open("w")
-    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "radtriage", "serve", "--workdir", str(workdir), "--port",
-                             str(port), "--reader", READER], stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        while "[serve] ready" not in (workdir / "serve.log").read_text():
-            assert proc.poll() is None, (workdir / "serve.log").read_text()[-3000:]
-            assert time.monotonic() - started < START_TIMEOUT_S, "server did not start"
-            time.sleep(0.3)
-        TIMINGS["server_ready_s"] = time.monotonic() - started
-        yield READY.search((workdir / "serve.log").read_text()).group(1), workdir  # the URL with its token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_station(workdir, "--reader", READER) as served:
+        TIMINGS["server_ready_s"] = served.ready_s
+        yield served.url, workdir
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +58,7 @@ def page(server):
 
 def status(pg) -> dict:
     """The page's state summary (the hidden #rt-status element the server keeps up to date)."""
-    return json.loads(pg.evaluate("document.getElementById('rt-status').textContent") or "{}")
+    return json.loads(pg.evaluate("document.getElementById('rt-status')?.textContent") or "{}")
 
 
 def wait_status(pg, predicate, timeout_s: float = 60.0, what: str = "") -> dict:

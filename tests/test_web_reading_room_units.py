@@ -208,6 +208,15 @@ def test_station_reading_room_actions(tmp_path: Path, monkeypatch) -> None:
     added = [e for e in session.labels("03-swi-microbleeds") if e.target == "candidate:reader-1"]
     assert added and added[0].value == {"decision": "add", "ras_mm": [1.0, 2.0, 3.0]} and not state.add_mode
 
+    # the crosshair (Shift+click): shown at the point in every view, every slice view moved through it
+    station.place_crosshair([5.0, -10.0, 20.0])
+    crosshair = station.slicer.scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+    assert list(crosshair.GetCrosshairRAS()) == pytest.approx([5.0, -10.0, 20.0])
+    assert crosshair.GetCrosshairMode() == crosshair.ShowBasic
+    views = json.loads(state.status_text)["slice_info"]["views"]
+    assert views["Red"]["offset_mm"] == pytest.approx(20.0, abs=1.0)  # axial through S 20
+    assert json.loads(state.status_text)["crosshair"] == [5.0, -10.0, 20.0]
+
     # LGE: the score follows the view that shows the stack's slices
     station.go_to("04-lge-stack")
     info = state.slice_info

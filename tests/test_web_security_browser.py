@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import json
 import os
 import signal
 import socket
@@ -20,19 +19,16 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from test_web_browser import CHROMIUM, CHROMIUM_ARGS, status, wait_status
 from web_server_fixture import Served, free_port, serve_station
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason="needs Debian's chromium at /usr/bin/chromium (setup.sh installs it)"),
 ]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SOLO = "solo-reader"
 READERS = {"dr-a": "a" * 24, "dr-b": None}  # dr-b's token is generated and printed
 GB = 1024 ** 3
@@ -64,20 +60,6 @@ def browser():
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
-
-
-def status(pg) -> dict:
-    return json.loads(pg.evaluate("document.getElementById('rt-status')?.textContent") or "{}")
-
-
-def wait_status(pg, predicate, timeout_s: float = 60.0, what: str = "") -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        current = status(pg)
-        if current and predicate(current):
-            return current
-        pg.wait_for_timeout(200)
-    raise AssertionError(f"timed out waiting for {what}: {status(pg)}")
 
 
 def open_station(browser, url: str, timeout_s: float = 150.0):

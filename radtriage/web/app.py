@@ -123,6 +123,7 @@ class ReviewStation:
         s.can_undo = False
         s.pending_digit = None
         s.add_mode = False
+        s.crosshair = None
         s.drawer_tab = "read"
         self.state.change("overlay_opacity", "overlay_visible")(self._on_opacity)
         self.state.change("wl_preset")(self._on_wl_preset)
@@ -153,7 +154,7 @@ class ReviewStation:
                 "cmb_points": len(s.cmb_points), "message": s.message, "wl_preset": s.wl_preset,
                 "window_level": self._window_level(), "background": s.background, "backgrounds": s.backgrounds,
                 "heatmap": s.heatmap, "worklist": [r["id"] for r in s.worklist], "can_undo": s.can_undo,
-                "pending_digit": s.pending_digit, "add_mode": s.add_mode}
+                "pending_digit": s.pending_digit, "add_mode": s.add_mode, "crosshair": s.crosshair}
 
     def _publish(self, *, loaded: bool = False) -> None:
         """Write the status summary; while a case loads, only its end (``loaded``) does, so the page never sees
@@ -580,8 +581,18 @@ class ReviewStation:
             self.state.add_mode = bool(on) and self.state.task == "cmb_detect"
             self._publish()
 
+    def place_crosshair(self, ras: list[float]) -> None:
+        """Shift+click in a slice view: the crosshair at that point in every view, every slice view through it."""
+        point = overlays.place_crosshair(self.slicer.scene, ras)
+        with self.state:
+            self.state.crosshair = [round(v, 1) for v in point]
+            self.update_slice_info()
+            self._publish()
+        self._render_all()
+
     def _observe_clicks(self) -> None:
-        """A left click in a slice view while 'add microbleed' is armed adds one at the clicked RAS point."""
+        """A left click in a slice view while 'add microbleed' is armed adds one at the clicked RAS point;
+        Shift+click places the crosshair there."""
         from vtkmodules.vtkCommonCore import vtkCommand
 
         for view in self.slicer.view_manager.get_slice_views():
@@ -589,9 +600,13 @@ class ReviewStation:
             interactor = view.interactor()
 
             def on_press(obj: Any, _event: str, layout: str = layout) -> None:
-                if self.state.add_mode:
+                if self.state.add_mode or obj.GetShiftKey():
                     x, y = obj.GetEventPosition()
-                    self.add_microbleed(overlays.xy_to_ras(self.slicer.app_logic, layout, x, y))
+                    ras = overlays.xy_to_ras(self.slicer.app_logic, layout, x, y)
+                    if self.state.add_mode:
+                        self.add_microbleed(ras)
+                    else:
+                        self.place_crosshair(ras)
 
             interactor.AddObserver(vtkCommand.LeftButtonPressEvent, on_press, 1.0)
 

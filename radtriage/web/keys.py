@@ -36,6 +36,7 @@ SHORTCUT_HELP: tuple[tuple[str, str], ...] = (
     ("o", "show / hide the overlay"),
     ("u", "undo my last commit on this case"),
     ("left-drag", "window / level (a slice view); wheel: scroll slices; right-drag: zoom; middle-drag: pan"),
+    ("shift+click", "crosshair at that point in every view; every slice view moves through it"),
 )
 
 

@@ -169,6 +169,8 @@ def _findings_panel() -> None:
         html.Div("{{ slice_info.text }}", classes="text-body-2", id="rt-slice-info")
         html.Div("Heatmap peak on this slice: {{ heatmap_peak.value.toFixed(2) }}", v_if="heatmap_peak",
                  classes="text-caption")
+        html.Div("Crosshair at R {{ crosshair[0] }}, A {{ crosshair[1] }}, S {{ crosshair[2] }} mm (shift+click)",
+                 v_if="crosshair", classes="text-caption", id="rt-crosshair")
         with html.Div(v_if="cmb_points.length", classes="text-caption", id="rt-cmb-list"):
             html.Div("{{ p.label }} · confidence {{ p.confidence.toFixed(2) }} · {{ p.location }}",
                      v_for="p in cmb_points", key="p.label", style="cursor: pointer",

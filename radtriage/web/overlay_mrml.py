@@ -5,6 +5,7 @@ confidence labels, the 3D rendering, and where the view is (slice index, heatmap
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,20 @@ def show_slice_intersections(scene: Any, app_logic: Any, visible: bool = True) -
     app_logic.SetIntersectingSlicesEnabled(app_logic.IntersectingSlicesVisibility, visible)
     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceDisplayNode")):
         scene.GetNthNodeByClass(i, "vtkMRMLSliceDisplayNode").SetIntersectingSlicesVisibility(visible)
+
+
+def place_crosshair(scene: Any, ras: Sequence[float]) -> list[float]:
+    """Show Slicer's crosshair at ``ras`` (mm) in every view and move every slice view through that point (the
+    crosshair node's cursor position, as Shift+move does in Slicer); returns the point."""
+    from radtriage.review.mrml_views import jump_slices_to
+
+    point = [float(v) for v in ras]
+    node = scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+    if node is not None:
+        node.SetCrosshairMode(node.ShowBasic)
+        node.SetCrosshairRAS(*point)
+    jump_slices_to(scene, point)
+    return point
 
 
 def xy_to_ras(app_logic: Any, layout: str, x: float, y: float) -> list[float]:
