@@ -239,6 +239,8 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.web", "add_serve_arguments", "run_serve"),
     ("listen", "DICOM node: receive studies (C-STORE), run the routed tasks, send SR/SEG back to the PACS",
      "radtriage.dicom_node", "add_listen_arguments", "run_listen"),
+    ("train-body-region", "train a body-region bundle on scans + TotalSegmentator label maps (per-slice truth)",
+     "radtriage.tasks.body_region.cohort", "add_train_body_region_arguments", "run_train_body_region"),
     ("doctor", "the Slicer modules' dependency check: what is missing, the install plan, offline or not",
      "radtriage.doctor", "add_doctor_arguments", "run_doctor"),
 )
@@ -253,6 +255,8 @@ EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.tasks.cmb_detect", "add_evaluate_detection_arguments", "run_evaluate_detection"),
     ("localisation", "MRI triage heatmaps: pointing game (peak within 15 mm of the lesion) per output and method",
      "radtriage.tasks.mri_triage.localisation", "add_evaluate_localisation_arguments", "run_evaluate_localisation"),
+    ("body-region", "body-region per-slice agreement with TotalSegmentator-derived truth, beside Raffy 2021",
+     "radtriage.tasks.body_region.agreement", "add_evaluate_body_region_arguments", "run_evaluate_body_region"),
 )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.io.dicom import DicomSeries, is_probably_dicom, read_dicom_series, scan_dicom
+from radtriage.io.png import PNG_SUFFIX, read_png
 from radtriage.io.volume import VOLUME_SUFFIXES, read_volume, volume_suffix, write_volume
 
 __all__ = [
@@ -61,8 +62,11 @@ def read_image(path: str | Path, series_uid: str | None = None) -> Image:
         return read_dicom_series(_pick_series(path, series, series_uid))
     if volume_suffix(path) is not None:
         return read_volume(path)
+    if path.suffix.lower() == PNG_SUFFIX:
+        return read_png(path)
     if not is_probably_dicom(path):
         raise InputError(
-            path, f"not a recognised image file: expected a volume ({', '.join(VOLUME_SUFFIXES)}) or a DICOM file"
+            path, f"not a recognised image file: expected a volume ({', '.join(VOLUME_SUFFIXES)}), a DICOM file "
+                  "or a PNG slice"
         )
     return read_dicom_series([path])

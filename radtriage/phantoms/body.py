@@ -51,12 +51,18 @@ _MR_T1 = np.array([0, 950, 350, 30, 800, 25, 550, 150, 220, 500, 400, 420, 380, 
 
 @dataclass
 class BodyCase:
-    """A body phantom: image, per-slice region labels (indexed by k) and their label set."""
+    """A body phantom: image, per-slice region labels (indexed by k) and their label set.
+
+    ``structures`` is a TotalSegmentator-style label map of the named structures (brain, skull, lungs, heart,
+    liver, kidneys, hip bones, sacrum, bladder, femora ...; one id per structure, ``structure_names`` maps
+    ids to TotalSegmentator's names) for deriving slice labels from a segmentation."""
 
     image: Image
     slice_labels: np.ndarray
     labelset: LabelSet
     tissue: Image
+    structures: Image
+    structure_names: dict[int, str]
     modality: str
     start_region: str
     end_region: str
@@ -111,6 +117,9 @@ class _Habitus:
     arms_down: bool
     shift: np.ndarray
     yaw: float
+    sacrum_end: float = 855.0  # how far down the sacrum and coccyx reach, standard mm
+    bladder_fill: float = 1.0  # bladder size (0.3 nearly empty ... 1.3 full)
+    wing: float = 1.0  # thickness scale of the iliac wings
 
 
 Mask = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -138,13 +147,16 @@ def _arm_profile(h: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
     return (_interp(h, knots, [45, 40, 36, 28, 42, 30]) * w, _interp(h, knots, [45, 38, 33, 22, 16, 10]) * w)
 
 
-def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, Mask]]:
-    """Ordered (h0, h1, tissue, mask) drawing list; later entries paint over earlier ones."""
-    w = hb.width
-    out: list[tuple[float, float, int, Mask]] = []
+def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, Mask, str]]:
+    """Ordered (h0, h1, tissue, mask, structure) drawing list; later entries paint over earlier ones.
 
-    def add(h0: float, h1: float, tissue: int, fn: Mask) -> None:
-        out.append((h0, h1, tissue, fn))
+    ``structure`` names the anatomical structure (TotalSegmentator's names) for the structure label map, ``""``
+    for unnamed soft tissue."""
+    w = hb.width
+    out: list[tuple[float, float, int, Mask, str]] = []
+
+    def add(h0: float, h1: float, tissue: int, fn: Mask, structure: str = "") -> None:
+        out.append((h0, h1, tissue, fn, structure))
 
     def head_r(x: np.ndarray, y: np.ndarray, h: np.ndarray, shrink: float = 0.0) -> np.ndarray:
         t = np.clip(1.0 - ((h - 112.0) / 112.0) ** 2, 1e-4, 1.0)
@@ -173,35 +185,40 @@ def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, 
     # Head: scalp, skull, brain, ventricles; face: orbits, sinuses, nasal cavity, jaw.
     add(0, 224, MUSCLE, lambda x, y, h: head_r(x, y, h) < 1)
     add(0, 200, BONE, lambda x, y, h: (head_r(x, y, h, 5) < 1) & ((head_r(x, y, h, 12) >= 1) | (h > 125))
-        & ((h < 125) | (y > 10 * w)))
-    add(110, 140, BONE, lambda x, y, h: shapes.ellipse_radius(x, y, 0, 0, 60 * w, 12 * w) < 1)
-    add(0, 125, BRAIN, lambda x, y, h: head_r(x, y, h, 12) < 1)
+        & ((h < 125) | (y > 10 * w)), "skull")
+    add(110, 140, BONE, lambda x, y, h: shapes.ellipse_radius(x, y, 0, 0, 60 * w, 12 * w) < 1, "skull")
+    add(0, 125, BRAIN, lambda x, y, h: head_r(x, y, h, 12) < 1, "brain")
     add(40, 90, CSF, lambda x, y, h: (np.abs(np.abs(x) - 8 * w) < 4 * w) & (np.abs(y + 5) < 22 * w))
-    add(110, 175, BRAIN, lambda x, y, h: shapes.ellipse_radius(x, y, 0, 35 * w, 45 * w, 35 * w) < 1)
+    add(110, 175, BRAIN, lambda x, y, h: shapes.ellipse_radius(x, y, 0, 35 * w, 45 * w, 35 * w) < 1, "brain")
     add(115, 150, FLUID, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 32 * w, -62 * w, 12 * w, 12 * w) < 1)
     add(140, 185, GAS, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 24 * w, -48 * w, 14 * w, 16 * w) < 1)
     add(135, 200, GAS, lambda x, y, h: shapes.ellipse_radius(x, y, 0, -60 * w, 5 * w, 18 * w) < 1)
     add(185, 222, BONE, lambda x, y, h: (shapes.ellipse_radius(x, y, 0, -20 * w, 55 * w, 62 * w) < 1)
-        & (shapes.ellipse_radius(x, y, 0, -20 * w, 47 * w, 54 * w) >= 1) & (y < -10 * w))
+        & (shapes.ellipse_radius(x, y, 0, -20 * w, 47 * w, 54 * w) >= 1) & (y < -10 * w), "skull")
     # Neck and trunk outline with subcutaneous fat.
     add(200, 935, FAT, lambda x, y, h: _trunk_r(x, y, h, w, 0.0) < 1)
     add(200, 935, MUSCLE, lambda x, y, h: _trunk_r(x, y, h, w, hb.fat) < 1)
     # Spine (vertebral bodies with marrow, canal with CSF) from the skull base to the sacrum.
-    add(150, 860, MARROW, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w), 16 * w, 14 * w) < 1)
-    add(150, 820, CSF, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w) + 24 * w, 7 * w, 7 * w) < 1)
+    for v0, v1, level in ((150, 282, "vertebrae_C4"), (282, 560, "vertebrae_T6"), (560, 750, "vertebrae_L3")):
+        add(v0, v1, MARROW, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w), 16 * w, 14 * w) < 1, level)
+    add(150, 800, CSF, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w) + 24 * w, 7 * w, 7 * w) < 1)
     add(220, 430, GAS, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _interp(h, [220, 430], [-25, 0]) * w,
                                                              8 * w, 8 * w) < 1)
     add(230, 420, BLOOD, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 22 * w, -8 * w, 5 * w, 5 * w) < 1)
     # Shoulders: humeral heads, clavicles, scapulae.
-    add(295, 360, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 145 * w, 0, 24 * w, 24 * w) < 1)
-    add(295, 360, MARROW, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 145 * w, 0, 19 * w, 19 * w) < 1)
-    add(288, 312, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 70 * w, -85 * w, 60 * w, 8 * w) < 1)
-    add(300, 440, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 95 * w, 75 * w, 45 * w, 7 * w) < 1)
+    add(295, 360, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 145 * w, 0, 24 * w, 24 * w) < 1,
+        "humerus_left")
+    add(295, 360, MARROW, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 145 * w, 0, 19 * w, 19 * w) < 1,
+        "humerus_left")
+    add(288, 312, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 70 * w, -85 * w, 60 * w, 8 * w) < 1,
+        "clavicula_left")
+    add(300, 440, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 95 * w, 75 * w, 45 * w, 7 * w) < 1,
+        "scapula_left")
     # Chest: lungs, heart, aorta, ribs, sternum.
-    add(300, 580, LUNG, lambda x, y, h: _lung(x, y, h, w))
-    add(420, 545, BLOOD, lambda x, y, h: shapes.ellipse_radius(x, y, 22 * w, -22 * w, 55 * w, 45 * w) < 1)
+    add(300, 580, LUNG, lambda x, y, h: _lung(x, y, h, w), "lung_lower_lobe_left")
+    add(420, 545, BLOOD, lambda x, y, h: shapes.ellipse_radius(x, y, 22 * w, -22 * w, 55 * w, 45 * w) < 1, "heart")
     add(420, 545, MUSCLE, lambda x, y, h: (shapes.ellipse_radius(x, y, 22 * w, -22 * w, 55 * w, 45 * w) < 1)
-        & (shapes.ellipse_radius(x, y, 22 * w, -22 * w, 45 * w, 35 * w) >= 1))
+        & (shapes.ellipse_radius(x, y, 22 * w, -22 * w, 45 * w, 35 * w) >= 1), "heart")
     add(380, 820, BLOOD, lambda x, y, h: shapes.ellipse_radius(x, y, 14 * w, _spine_y(h, w) - 28 * w,
                                                                11 * w, 11 * w) < 1)
     add(310, 640, BONE, lambda x, y, h: _ribs(x, y, h, w, hb.fat))
@@ -212,29 +229,46 @@ def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, 
         add(390, 505, GLAND, lambda x, y, h: _breast(x, y, h, w, 0.6))
     # Abdomen: liver, spleen, kidneys, bowel, psoas.
     add(510, 700, LIVER, lambda x, y, h: shapes.ellipse_radius(x, y, -55 * w, -5 * w, _interp(h, [510, 560, 700],
-                                                               [40, 90, 35]) * w, 80 * w) < 1)
-    add(545, 650, SPLEEN, lambda x, y, h: shapes.ellipse_radius(x, y, 90 * w, 45 * w, 32 * w, 45 * w) < 1)
-    add(600, 730, KIDNEY, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 68 * w, 50 * w, 27 * w, 33 * w) < 1)
-    add(600, 850, BOWEL, lambda x, y, h: _bowel(x, y, h, w, hb.fat))
+                                                               [40, 90, 35]) * w, 80 * w) < 1, "liver")
+    add(545, 650, SPLEEN, lambda x, y, h: shapes.ellipse_radius(x, y, 90 * w, 45 * w, 32 * w, 45 * w) < 1, "spleen")
+    add(600, 730, KIDNEY, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 68 * w, 50 * w, 27 * w, 33 * w) < 1,
+        "kidney_left")
+    add(600, 850, BOWEL, lambda x, y, h: _bowel(x, y, h, w, hb.fat), "small_bowel")
     add(600, 850, GAS, lambda x, y, h: _bowel(x, y, h, w, hb.fat) & (_gas_pattern(x, y, h) > 0.75))
     add(560, 620, GAS, lambda x, y, h: shapes.ellipse_radius(x, y, 45 * w, -45 * w, 35 * w, 22 * w) < 1)
     add(660, 860, MUSCLE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 42 * w, _spine_y(h, w), 18 * w,
                                                                 18 * w) < 1)
-    # Pelvis: iliac wings, sacrum, bladder; hips: femoral heads and necks, ischia.
-    add(740, 850, BONE, lambda x, y, h: _iliac(x, y, h, w))
-    add(760, 870, MARROW, lambda x, y, h: shapes.ellipse_radius(x, y, 0, 75 * w, 38 * w, 18 * w) < 1)
-    add(810, 910, FLUID, lambda x, y, h: shapes.ellipse_radius(x, y, 0, -40 * w, 45 * w, 35 * w) < 1)
-    add(840, 890, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 92 * w, 0, 26 * w, 26 * w) < 1)
-    add(840, 890, MARROW, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 92 * w, 0, 21 * w, 21 * w) < 1)
-    add(880, 935, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 55 * w, 45 * w, 16 * w, 18 * w) < 1)
+    # Pelvis (iliac crests to the top of the femoral heads): flaring iliac wings joined to the sacrum, bladder.
+    add(740, 848, BONE, lambda x, y, h: _ilium(x, y, h, w, 0.0, hb.wing), "hip_left")
+    add(740, 848, MARROW, lambda x, y, h: _ilium(x, y, h, w, 2.5 * w, hb.wing), "hip_left")
+    add(745, hb.sacrum_end, BONE, lambda x, y, h: _sacrum(x, y, h, w, 0.0, hb.sacrum_end), "sacrum")
+    add(745, hb.sacrum_end, MARROW, lambda x, y, h: _sacrum(x, y, h, w, 4.0 * w, hb.sacrum_end), "sacrum")
+    add(795, 880, FLUID, lambda x, y, h: shapes.ellipse_radius(x, y, 0, -45 * w, _interp(h, [795, 830, 880],
+                                                               [25, 45, 30]) * w * hb.bladder_fill,
+                                                               35 * w * hb.bladder_fill) < 1, "urinary_bladder")
+    # Hip (femoral heads to the ischial tuberosities): acetabula around the femoral heads, femoral necks and
+    # greater trochanters, pubic rami and symphysis, ischial tuberosities.
+    add(835, 880, BONE, lambda x, y, h: _acetabulum(x, y, h, w), "hip_left")
+    add(840, 885, BONE, lambda x, y, h: _femoral_head(x, y, h, w, 0.0), "femur_left")
+    add(840, 885, MARROW, lambda x, y, h: _femoral_head(x, y, h, w, 4.0 * w), "femur_left")
+    add(872, 912, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, _interp(h, [872, 912], [105, 98]) * w,
+                                                              5 * w, 30 * w, 19 * w) < 1, "femur_left")
+    add(872, 912, MARROW, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, _interp(h, [872, 912], [105, 98]) * w,
+                                                                5 * w, 24 * w, 13 * w) < 1, "femur_left")
+    add(878, 918, BONE, lambda x, y, h: (shapes.ellipse_radius(np.abs(x), y, 38 * w, -62 * w, 32 * w, 9 * w) < 1)
+        & (shapes.ellipse_radius(np.abs(x), y, 38 * w, -62 * w, 24 * w, 4 * w) >= 1), "hip_left")
+    add(885, 935, BONE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 55 * w, 45 * w, 16 * w, 20 * w) < 1,
+        "hip_left")
+    add(890, 930, MARROW, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 55 * w, 45 * w, 10 * w, 14 * w) < 1,
+        "hip_left")
     # Legs: thighs with femur, knees, lower legs with tibia and fibula, ankles, feet.
     for s in (-1.0, 1.0):
         add(920, 1700, FAT, lambda x, y, h, s=s: leg_r(x, y, h, s) < 1)
         add(920, 1700, MUSCLE, lambda x, y, h, s=s: leg_r(x, y, h, s, 0.88) < 1)
-        add(880, 1240, BONE, lambda x, y, h, s=s: shapes.ellipse_radius(x, y, s * _leg_centre(h, w), 0,
-                                                                        15 * w, 15 * w) < 1)
-        add(880, 1230, MARROW, lambda x, y, h, s=s: shapes.ellipse_radius(x, y, s * _leg_centre(h, w), 0,
-                                                                          9 * w, 9 * w) < 1)
+        add(905, 1240, BONE, lambda x, y, h, s=s: shapes.ellipse_radius(x, y, s * _leg_centre(h, w), 0,
+                                                                        15 * w, 15 * w) < 1, "femur_left")
+        add(905, 1230, MARROW, lambda x, y, h, s=s: shapes.ellipse_radius(x, y, s * _leg_centre(h, w), 0,
+                                                                          9 * w, 9 * w) < 1, "femur_left")
         add(1230, 1345, MARROW, lambda x, y, h, s=s: leg_r(x, y, h, s, 0.72, dy=5 * w, ry=0.75) < 1)
         add(1215, 1275, BONE, lambda x, y, h, s=s: shapes.ellipse_radius(x, y, s * _leg_centre(h, w), -48 * w,
                                                                          20 * w, 9 * w) < 1)
@@ -313,11 +347,44 @@ def _gas_pattern(x: np.ndarray, y: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.cos(x / 9.0) * np.cos(y / 7.0 + h / 23.0) * np.cos(h / 11.0 + x / 13.0)
 
 
-def _iliac(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float) -> np.ndarray:
-    cx = _interp(h, [740, 850], [110, 85]) * w
-    outer = shapes.ellipse_radius(np.abs(x), y, cx, 35 * w, 22 * w, 60 * w) < 1
-    inner = shapes.ellipse_radius(np.abs(x), y, cx, 35 * w, 14 * w, 52 * w) < 1
-    return outer & ~inner
+def _segment_2d(x: np.ndarray, y: np.ndarray, p0: tuple[np.ndarray, np.ndarray],
+                p1: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Distance (mm) of in-plane points from the segment p0-p1 (end points may vary per voxel)."""
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+    t = np.clip(((x - p0[0]) * dx + (y - p0[1]) * dy) / np.maximum(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
+    return np.hypot(x - p0[0] - t * dx, y - p0[1] - t * dy)
+
+
+def _ilium(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float, thick: float = 1.0) -> np.ndarray:
+    """Iliac wings: thin plates flaring from the sacro-iliac joints forward and outward at the crest, becoming
+    the thick, more medial ilium body just above the acetabulum (``thick`` scales the plate thickness)."""
+    knots = [740, 790, 825, 848]
+    p0 = (_interp(h, knots, [58, 56, 58, 62]) * w, _interp(h, knots, [72, 62, 50, 40]) * w)
+    p1 = (_interp(h, knots, [140, 128, 112, 100]) * w, _interp(h, knots, [-15, -30, -30, -30]) * w)
+    half = _interp(h, knots, [4.0, 5.0, 8.0, 14.0]) * w * thick - inset
+    return _segment_2d(np.abs(x), y, p0, p1) < np.maximum(half, 0.0)
+
+
+def _sacrum(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float, end: float = 855.0
+            ) -> np.ndarray:
+    """Sacrum: wide alae at the top (meeting the ilia), tapering and curving back toward the coccyx at ``end``."""
+    knots = [745, 790, max(end, 791.0)]
+    a = _interp(h, knots, [50, 44, 12]) * w - inset
+    b = _interp(h, knots, [17, 15, 7]) * w - inset
+    return shapes.ellipse_radius(x, y, 0, _interp(h, [745, 855], [68, 88]) * w, np.maximum(a, 0.5),
+                                 np.maximum(b, 0.5)) < 1
+
+
+def _acetabulum(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float) -> np.ndarray:
+    """Acetabular cup: a ring of bone around the medial part of each femoral head."""
+    r = shapes.ellipse_radius(np.abs(x), y, 92 * w, 0, 33 * w, 33 * w)
+    return (r < 1) & (r >= 0.78) & (np.abs(x) < 100 * w)
+
+
+def _femoral_head(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float) -> np.ndarray:
+    """Femoral heads: spheres of 24 mm radius centred 862 mm below the vertex."""
+    r = 24 * w * np.sqrt(np.clip(1.0 - ((h - 862.0) / 24.0) ** 2, 0.04, 1.0)) - inset
+    return shapes.ellipse_radius(np.abs(x), y, 92 * w, 0, np.maximum(r, 0.5), np.maximum(r, 0.5)) < 1
 
 
 def _foot(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, s: float, scale: float) -> np.ndarray:
@@ -347,6 +414,7 @@ def make_body_case(
     origin: Sequence[float] | None = None,
     direction: np.ndarray | Sequence[Sequence[float]] | None = None,
     noise: bool = True,
+    randomise_appearance: bool = False,
 ) -> BodyCase:
     """A seeded body case of axial slices from ``start_region`` to ``end_region`` (random extents when ``None``).
 
@@ -357,7 +425,9 @@ def make_body_case(
     range is ``n_slices`` slices from the start.  The direction's k axis must run
     mostly along S (axial slices); with the identity direction slice 0 is the most
     inferior, so labels read head to feet by descending k (see
-    :meth:`BodyCase.slice_order_head_to_feet`).
+    :meth:`BodyCase.slice_order_head_to_feet`).  ``randomise_appearance`` draws the appearance per case for
+    training (domain randomisation, see :func:`_intensities`): CT contrast enhancement and oral contrast; MR
+    contrast family (T1, T2, fat-suppressed or random tissue values), tissue jitter, bias field, noise and blur.
     """
     mod = modality.upper()
     if mod not in ("CT", "MR"):
@@ -374,7 +444,8 @@ def make_body_case(
     hb = _Habitus(height=float(rng_anat.uniform(0.9, 1.08)), width=float(rng_anat.uniform(0.88, 1.15)),
                   fat=float(rng_anat.uniform(6.0, 30.0)), female=bool(rng_anat.random() < 0.5 or chain is BREAST_CHAIN),
                   arms_down=bool(rng_anat.random() < 0.75), shift=rng_anat.uniform(-8, 8, 2),
-                  yaw=float(rng_anat.uniform(-4, 4)))
+                  yaw=float(rng_anat.uniform(-4, 4)), sacrum_end=float(rng_anat.uniform(800.0, 860.0)),
+                  bladder_fill=float(rng_anat.uniform(0.3, 1.3)), wing=float(rng_anat.uniform(0.8, 1.6)))
 
     s0, s1 = _region_span(chain, start)
     e0, e1 = _region_span(chain, end)
@@ -410,12 +481,17 @@ def make_body_case(
     tissue = np.zeros(x.shape, dtype=np.uint8)
     chain_name = {id(AXIAL_CHAIN): "axial", id(ARM_CHAIN): "arm", id(BREAST_CHAIN): "breast"}[id(chain)]
     h_lo, h_hi = h.reshape(n, -1).min(axis=1), h.reshape(n, -1).max(axis=1)
-    for a0, a1, t, fn in _structures(hb, chain_name):
+    structures = np.zeros(x.shape, dtype=np.uint8)
+    names = [""]
+    for a0, a1, t, fn, name in _structures(hb, chain_name):
         ks = np.nonzero((h_hi >= a0) & (h_lo <= a1))[0]
         if not len(ks):
             continue
         sub = fn(xb[ks], yb[ks], h[ks]) & (h[ks] >= a0) & (h[ks] <= a1)
         tissue[ks] = np.where(sub, np.uint8(t), tissue[ks])
+        if name and name not in names:
+            names.append(name)
+        structures[ks] = np.where(sub, np.uint8(names.index(name)), structures[ks])
     if mod == "CT" and chain_name == "axial":
         back = float(np.max(_trunk_axes(np.clip(h, 200, 930), hb.width)[1]))
         tissue[(tissue == AIR) & _ct_table(xb, yb, back)] = TABLE
@@ -427,13 +503,14 @@ def make_body_case(
     region = _label_at(chain, slice_h)
     slice_labels = np.array([labelset.index(r) for r in region], dtype=np.int64)
 
-    image = _intensities(tissue, mod, rng_noise, x, y, z, noise)
+    image = _intensities(tissue, mod, rng_noise, x, y, z, noise, randomise_appearance)
     meta = {"phantom": "body", "seed": int(seed), "modality": mod,
             "description": f"{mod} body phantom, {start} to {end} ({chain_name} chain)"}
     return BodyCase(
         image=grid.with_array(image, **meta, units="HU" if mod == "CT" else "arbitrary"),
         slice_labels=slice_labels, labelset=labelset,
         tissue=grid.with_array(tissue, **meta, tissue_names=list(TISSUE_NAMES)),
+        structures=grid.with_array(structures, **meta), structure_names=dict(enumerate(names[1:], start=1)),
         modality=mod, start_region=start, end_region=end, seed=int(seed),
     )
 
@@ -471,15 +548,58 @@ def _default_spacing(chain: tuple[tuple[str, float], ...], hb: _Habitus, h0: flo
     return (px, px), (5.0 if mod == "CT" else 6.0)
 
 
+_MR_T2 = np.array([0, 700, 250, 30, 550, 20, 500, 1000, 120, 300, 600, 650, 500, 0, 1000, 500, 0], dtype=np.float32)
+_DARK = (AIR, BONE, LUNG, GAS, TABLE)
+
+
+def _ct_table_random(rng: np.random.Generator) -> np.ndarray:
+    """HU per tissue with a random contrast phase: enhanced blood and organs, sometimes oral contrast."""
+    hu = _CT_HU.copy()
+    phase = float(rng.uniform(0.0, 1.0))  # 0 = unenhanced ... 1 = arterial/portal venous peak
+    hu[BLOOD] += 250.0 * phase
+    hu[KIDNEY] += 180.0 * phase
+    hu[[LIVER, SPLEEN]] += 70.0 * phase
+    if rng.random() < 0.3:
+        hu[BOWEL] += float(rng.uniform(100.0, 400.0))
+    hu[[FAT, MUSCLE, FLUID]] += rng.normal(0.0, 10.0, size=3).astype(np.float32)
+    hu[BONE] = float(rng.uniform(600.0, 1300.0))
+    hu[MARROW] = float(rng.uniform(120.0, 350.0))
+    return hu
+
+
+def _mr_table_random(rng: np.random.Generator) -> np.ndarray:
+    """MR signal per tissue: a random contrast family with per-tissue jitter (domain randomisation)."""
+    family = rng.choice(["T1", "T2", "fat_sat", "random"], p=[0.25, 0.25, 0.1, 0.4])
+    if family == "random":
+        table = rng.uniform(60.0, 1000.0, size=len(TISSUE_NAMES)).astype(np.float32)
+    else:
+        table = (_MR_T2 if family == "T2" else _MR_T1).copy()
+        table *= rng.uniform(0.75, 1.3, size=len(table)).astype(np.float32)
+    if family == "fat_sat":
+        table[[FAT, MARROW]] *= 0.15
+    table[list(_DARK)] = rng.uniform(0.0, 40.0, size=len(_DARK))
+    table[[AIR, GAS]] = 0.0
+    return table.astype(np.float32)
+
+
 def _intensities(tissue: np.ndarray, mod: str, rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
-                 z: np.ndarray, noise: bool) -> np.ndarray:
+                 z: np.ndarray, noise: bool, randomise: bool = False) -> np.ndarray:
+    """Image values from the tissue map: fixed CT HU / T1-like MR, or per-case random appearance."""
+    blur = (0.0, 0.5, 0.5)
+    if randomise:
+        s_blur = float(rng.uniform(0.3, 1.4))
+        blur = (float(rng.uniform(0.0, 0.8)), s_blur, s_blur)
     if mod == "CT":
-        img = shapes.point_spread(_CT_HU[tissue], (0.0, 0.5, 0.5))
+        table = _ct_table_random(rng) if randomise else _CT_HU
+        img = shapes.point_spread(table[tissue], blur)
         if noise:
-            img = img + rng.normal(0.0, rng.uniform(8.0, 20.0), size=img.shape).astype(np.float32)
+            img = img + rng.normal(0.0, rng.uniform(8.0, 40.0 if randomise else 20.0), size=img.shape).astype(
+                np.float32)
         return np.maximum(img, -1024.0).astype(np.float32)
-    img = shapes.point_spread(_MR_T1[tissue], (0.0, 0.5, 0.5))
-    img = img * shapes.bias_field(x, y, z, rng, strength=0.12, scale_mm=400.0)
+    table = _mr_table_random(rng) if randomise else _MR_T1
+    img = shapes.point_spread(table[tissue], blur)
+    strength, scale = (float(rng.uniform(0.05, 0.4)), float(rng.uniform(200.0, 500.0))) if randomise else (0.12, 400.0)
+    img = img * shapes.bias_field(x, y, z, rng, strength=strength, scale_mm=scale)
     if noise:
-        img = shapes.rician(img, float(rng.uniform(8.0, 20.0)), rng)
+        img = shapes.rician(img, float(rng.uniform(8.0, 45.0 if randomise else 20.0)), rng)
     return img.astype(np.float32)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -72,6 +72,106 @@ class LgeSlice:
     certainty: str
     has_enhancement: bool
     seed: int
+    reader_ratings: dict[str, float] = field(default_factory=dict)
+    """Simulated blinded readers' 0-100 LGE likelihood (see :func:`simulate_readers`)."""
+
+
+AMBIGUOUS_PATTERNS = frozenset(SUBTLE_PATTERNS)
+"""Patterns readers find ambiguous (faint/small enhancement and artefacts): ratings near equipoise."""
+
+
+def simulate_readers(likelihood: float, pattern: str, rng: np.random.Generator, n_readers: int = 2,
+                     noise: float = 6.0) -> dict[str, float]:
+    """Two (or ``n_readers``) blinded readers' 0-100 ratings of one slice.
+
+    Clear-cut slices (no enhancement, clear patterns): the reference likelihood plus reader noise (sd ``noise``).
+    Ambiguous slices (faint/small enhancement, blood-pool, ghosting and nulling artefacts): each reader lands near
+    equipoise (50 +- 15, pulled 30 % towards the reference), and one reader in four leans strongly either way, so
+    readers disagree as they do on real ambiguous slices.
+    """
+    out = {}
+    for k in range(n_readers):
+        if pattern in AMBIGUOUS_PATTERNS:
+            value = 50.0 + 0.3 * (likelihood - 50.0) + rng.normal(0.0, 10.0)
+            if rng.random() < 0.25:
+                value += float(rng.choice([-1.0, 1.0])) * rng.uniform(20.0, 35.0)
+        else:
+            value = likelihood + rng.normal(0.0, noise)
+        out[f"R{k + 1}"] = float(np.round(np.clip(value, 0.0, 100.0), 1))
+    return out
+
+
+@dataclass
+class _Style:
+    """Domain randomisation of the appearance (PSIR/magnitude, nulling, bias, motion, noise, resolution)."""
+
+    psir: bool
+    myo: float
+    blood: float
+    fat: float
+    background: float
+    tissue: float
+    bias: float
+    ghost: float
+    blur: float
+    noise: float
+    gamma: float
+    crop: float
+    scar: float
+
+
+def _draw_style(rng: np.random.Generator) -> _Style:
+    return _Style(
+        psir=bool(rng.random() < 0.4), myo=float(rng.uniform(0.02, 0.22)), blood=float(rng.uniform(0.3, 0.75)),
+        fat=float(rng.uniform(0.45, 0.95)), background=float(rng.uniform(0.0, 0.35)),
+        tissue=float(rng.uniform(0.15, 0.45)), bias=float(rng.uniform(0.0, 0.6)),
+        ghost=float(rng.uniform(0.0, 0.25) if rng.random() < 0.4 else 0.0), blur=float(rng.uniform(0.3, 1.6)),
+        noise=float(rng.uniform(0.01, 0.06)), gamma=float(np.exp(rng.uniform(-0.35, 0.35))),
+        crop=float(rng.uniform(0.0, 0.25) if rng.random() < 0.4 else 0.0), scar=float(rng.uniform(0.7, 1.0)),
+    )
+
+
+def _apply_style(img: np.ndarray, labels: dict[str, np.ndarray], style: _Style, rng: np.random.Generator,
+                 spacing: Sequence[float]) -> np.ndarray:
+    """Re-paint tissues with the style's contrast, then bias field, blur (resolution), ghosting, PSIR sign."""
+    out = img.copy()
+    out[labels["body"]] = style.tissue
+    out[labels["subcut"]] = style.fat
+    out[labels["liver"]] = style.tissue * float(rng.uniform(0.8, 1.4))
+    out[labels["lung"]] = style.background * 0.3
+    out[labels["epi_fat"]] = style.fat * 0.9
+    out[labels["rv_cavity"]] = style.blood * float(rng.uniform(0.85, 1.05))
+    out[labels["cavity"]] = style.blood
+    myo = labels["myo"]
+    out[myo & ~labels["enhanced"]] = style.myo
+    out[labels["enhanced"]] = np.maximum(style.scar * out[labels["enhanced"]], style.blood + 0.1)
+    out[~labels["body"]] = style.background * 0.2
+    from scipy import ndimage
+
+    texture = ndimage.gaussian_filter(rng.standard_normal(out.shape).astype(np.float32),
+                                      (0.0, float(rng.uniform(1.5, 5.0)), float(rng.uniform(1.5, 5.0))))
+    texture /= float(texture.std()) + 1e-6
+    tissue = labels["body"] & ~labels["myo"] & ~labels["cavity"] & ~labels["rv_cavity"]
+    out[tissue] *= (1.0 + float(rng.uniform(0.1, 0.35)) * texture[tissue])
+    k = out.shape[0]
+    yy, xx = np.meshgrid(np.linspace(-1, 1, out.shape[1]), np.linspace(-1, 1, out.shape[2]), indexing="ij")
+    a, b, c = rng.uniform(-1, 1, 3)
+    bias = np.exp(style.bias * (a * yy + b * xx + c * (yy * xx)))[None].astype(np.float32)
+    out = out * np.repeat(bias, k, axis=0)
+    out = shapes.point_spread(out, (0.0, style.blur, style.blur))
+    if style.ghost > 0:
+        shift = max(1, round(float(rng.uniform(10.0, 40.0)) / float(spacing[1])))
+        out = out + np.float32(style.ghost) * 0.5 * (np.roll(out, shift, axis=1) + np.roll(out, -shift, axis=1))
+    out = np.clip(out, 0.0, None) ** np.float32(style.gamma)
+    if style.psir:
+        out = out - np.float32(style.myo * 0.8)  # phase-sensitive: nulled myocardium near zero, air negative-ish
+    if style.crop > 0:  # zero-padded borders (as in resampled/cropped exports)
+        n = int(style.crop * out.shape[1])
+        side = int(rng.integers(0, 4))
+        sl = [slice(None)] * 3
+        sl[1 + side % 2] = slice(0, n) if side < 2 else slice(out.shape[1 + side % 2] - n, None)
+        out[tuple(sl)] = 0.0
+    return out.astype(np.float32)
 
 
 @dataclass
@@ -144,8 +244,8 @@ def _heart_coordinates(grid: Image, heart: _Heart, level_mm: float) -> tuple[np.
     return p.astype(np.float32), q.astype(np.float32), ll.astype(np.float32)
 
 
-def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | None, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | None, rng: np.random.Generator,
+            style: _Style | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Noisy image, LV myocardium mask and enhancement mask on ``grid``."""
     p, q, ll = _heart_coordinates(grid, heart, level_mm)
     r = np.sqrt(p * p + q * q)
@@ -209,14 +309,26 @@ def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | Non
             trab = shapes.fourier_field(p, q, ll, rng, (4.0, 8.0), 12)
             fingers = myo & in_range & (r < r_endo + 1.0 + 1.5 * np.maximum(trab, 0.0))
             img[(cavity & in_range) | fingers] = heart.blood + 0.25
-    clean = shapes.point_spread(img, (0.0, 0.7, 0.7))
+    if style is not None:
+        labels = {"body": body, "subcut": subcut, "liver": liver, "lung": lung, "epi_fat": epi_fat,
+                  "rv_cavity": rv_cavity, "cavity": cavity, "myo": myo, "enhanced": enhanced}
+        if enh is not None and enh.pattern not in _TRUE_ENHANCEMENT:
+            labels["myo"] = myo & ~(img > 0.05)  # keep artefact paint (poor nulling, blood-pool fingers)
+            labels["cavity"] = cavity & ~(img > heart.blood)
+        clean = _apply_style(img, labels, style, rng, grid.spacing)
+    else:
+        clean = shapes.point_spread(img, (0.0, 0.7, 0.7))
     if enh is not None and enh.pattern == "ghosting":
         shift_mm = rng.uniform(15.0, 35.0)
         shift = max(1, round(shift_mm / grid.spacing[1]))
         ghost = 0.5 * (np.roll(clean, shift, axis=1) + np.roll(clean, -shift, axis=1))
         clean = clean + np.float32(enh.intensity * 1.5) * ghost
     gain = float(rng.uniform(700.0, 1300.0))
-    out = shapes.rician(clean * np.float32(gain), heart.noise * gain, rng)
+    if style is not None and style.psir:
+        out = (clean + rng.normal(0.0, style.noise, clean.shape).astype(np.float32)) * np.float32(gain)
+        return out.astype(np.float32), myo.astype(np.uint8), enhanced.astype(np.uint8)
+    noise = heart.noise if style is None else style.noise
+    out = shapes.rician(clean * np.float32(gain), noise * gain, rng)
     return out, myo.astype(np.uint8), enhanced.astype(np.uint8)
 
 
@@ -257,11 +369,14 @@ def make_lge_slice(
     slice_thickness: float = 8.0,
     origin: Sequence[float] | None = None,
     direction: np.ndarray | Sequence[Sequence[float]] | None = None,
+    randomize: bool = False,
 ) -> LgeSlice:
     """One short-axis LGE slice (``(1, J, I)`` image) of grade ``none``, ``clear`` or ``subtle`` (alias ``ambiguous``).
 
     The same seed gives the same heart whatever the grade.  ``direction`` defaults to
-    :data:`SAX_DIRECTION`; ``origin`` to a grid centred on LPS (0, 0, 0).
+    :data:`SAX_DIRECTION`; ``origin`` to a grid centred on LPS (0, 0, 0). ``randomize`` adds domain
+    randomisation (PSIR or magnitude appearance, nulling error, coil bias, ghosting/motion, noise, resolution,
+    padded borders). ``reader_ratings`` holds two simulated readers (:func:`simulate_readers`).
     """
     grade = _check_grade(enhancement)
     rng_anat, rng_enh, rng_noise = (shapes.rng_stream(seed, s) for s in (20, 21, 22))
@@ -271,17 +386,19 @@ def make_lge_slice(
     if enh is not None:
         enh.levels = (min(enh.levels[0], level - 0.02), max(enh.levels[1], level + 0.02))
     grid = _slice_grid(size, spacing, slice_thickness, origin, direction, 1)
-    img, myo, enhanced = _render(grid, heart, level * heart.length, enh, rng_noise)
+    style = _draw_style(shapes.rng_stream(seed, 23)) if randomize else None
+    img, myo, enhanced = _render(grid, heart, level * heart.length, enh, rng_noise, style)
     if enh is not None and enh.pattern in _TRUE_ENHANCEMENT and not enhanced.any():
         logger.info("LGE phantom: the enhancement missed this slice; it is graded none")
     g, pattern, likelihood, certainty, has = _truth(grade, enh, level, enhanced, rng_enh)
+    readers = simulate_readers(likelihood, pattern, shapes.rng_stream(seed, 24))
     meta = {"phantom": "lge", "seed": int(seed), "modality": "MR", "contrast": "LGE"}
     return LgeSlice(
         image=grid.with_array(img, **meta, description="short-axis LGE, inversion recovery (phantom)"),
         myocardium_mask=grid.with_array(myo, **meta, description="LV myocardium"),
         enhancement_mask=grid.with_array(enhanced, **meta, description="true enhancement"),
         enhancement=g, pattern=pattern, likelihood=likelihood, certainty=certainty, has_enhancement=has,
-        seed=int(seed),
+        seed=int(seed), reader_ratings=readers,
     )
 
 

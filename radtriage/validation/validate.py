@@ -77,6 +77,9 @@ def _check_one(image: Any, key: str, contract: InputContract, contrast: str | No
     if not isinstance(image, Image):
         raise InputError(None, f"input {key!r} is not an image (got {type(image).__name__})")
     notices = []
+    if image.metadata.get("spacing_unknown") and contract.task != "lge_certainty":
+        raise InputError(source_of(image, key), f"a picture without a voxel size cannot feed {contract.task} (sizes in "
+                                                "mm would be guessed); give the DICOM series or a NIfTI/NRRD volume")
     if warning := image.metadata.get("geometry_warning"):
         notices.append(f"input {key!r} ({Path(source_of(image, key)).name}): {warning}")
     check_grid(image, key, contract)

@@ -23,6 +23,7 @@ from radtriage.tasks.body_region.bundle_meta import DEMO_NOTICE, FOV_MM, SLICE_S
 from radtriage.tasks.body_region.header_qa import header_qa
 from radtriage.tasks.body_region.intensity import determine_modality, fill_value, scale_slices
 from radtriage.tasks.body_region.ranges import region_ranges, slice_rows
+from radtriage.tasks.body_region.score import body_part_score, score_jumps
 from radtriage.tasks.body_region.slices import SliceGeometry, canonical_slices, slice_geometry
 from radtriage.tasks.body_region.smoothing import smooth_slice_probabilities
 from radtriage.tasks.options import option_default, validate_options
@@ -202,6 +203,10 @@ def run(
     for row in rows:
         row["uncertain"] = bool(row["confidence"] < min_confidence)
     uncertain = [row["index"] for row in rows if row["uncertain"]]
+    score = body_part_score(probs, labelset)
+    for row, value in zip(rows, score, strict=True):
+        row["body_part_score"] = float(value)
+    jumps = score_jumps(score, geo.head_to_feet(), geo.spacing)
     qa = header_qa(ranges, image.metadata.get("dicom_tags"), labelset)
     volumes = {}
     if options.get("label_volume", True):
@@ -225,6 +230,9 @@ def run(
         notices.append(f"header QA: {qa['message']}")
     if uncertain:
         notices.append(f"{len(uncertain)} slice(s) labelled with confidence below {min_confidence:.2f}: check them")
+    if jumps:
+        notices.append(f"body-part score jumps at {len(jumps)} slice(s) (e.g. slice {jumps[0]}): check the labels "
+                       "there")
     outputs = {
         "input": key,
         "modality": mod,
@@ -240,6 +248,7 @@ def run(
         "slices": rows,
         "min_confidence": min_confidence,
         "uncertain_slices": uncertain,
+        "score_jumps": jumps,
         "header_qa": qa,
         "timing_s": times,
     }

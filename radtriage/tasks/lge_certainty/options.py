@@ -14,5 +14,7 @@ OPTIONS: tuple[Option, ...] = (
            choices=REFORMAT_MODES),
     Option("apex", "point", None, "left-ventricular apex for the long axis (with base)", nullable=True),
     Option("base", "point", None, "mitral-valve centre for the long axis (with apex)", nullable=True),
+    Option("pixel_mm", "float", None, "in-plane pixel size (mm) of a slice stored without one (e.g. a PNG)",
+           0.05, 20.0, nullable=True),
     Option("coordinates", "choice", "LPS", "coordinate system of apex and base", choices=("LPS", "RAS")),
 )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError
-from radtriage.tasks.lge_certainty.certainty import DEFAULT_CERTAINTY_BAND, CertaintyBand
+from radtriage.tasks.lge_certainty.certainty import DEFAULT_CERTAINTY_BAND, CertaintyBand, ReaderCertaintyRule
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,40 @@ def agreement_report(
     return result
 
 
+def inter_reader_certainty(ra: list[float], rb: list[float], band: tuple[float, float]) -> dict[str, Any]:
+    """Inter-reader accuracy of the high/low certainty class (each reader's own rating banded), as the seed
+    paper reports it (0.86 between its two experts)."""
+    cb = CertaintyBand.from_value(band)
+    la = [cb.is_low_certainty(v) for v in ra]
+    lb = [cb.is_low_certainty(v) for v in rb]
+    return {"accuracy": sum(x == y for x, y in zip(la, lb, strict=True)) / max(1, len(la)), "n": len(la),
+            "band": cb.as_list()}
+
+
+def model_certainty_report(
+    a: RatingSheet, b: RatingSheet, model_slices: list[dict[str, Any]], rule: ReaderCertaintyRule
+) -> dict[str, Any]:
+    """The seed's metrics (accuracy, precision, recall, F1, ROC AUC; low certainty = positive) of a model's
+    certainty class against the class the readers' ratings give by ``rule``, on slices both readers rated."""
+    from radtriage.tasks.lge_certainty.train import certainty_metrics
+
+    keys, ra, rb = paired_ratings(a, b)
+    by_index = {str(s.get("key", s.get("index"))): s for s in model_slices}
+    rows = [(k, x, y) for k, x, y in zip(keys, ra, rb, strict=True) if k in by_index]
+    if not rows:
+        raise ValueError("no slice key of the model result matches the rated slices")
+    truth = [int(rule.is_low([x, y])) for _, x, y in rows]
+    score = [
+        float(by_index[k].get("low_certainty_probability", 100.0 if by_index[k].get("flag") else 0.0)) / 100.0
+        for k, _, _ in rows
+    ]
+    out = certainty_metrics(truth, score)
+    out["rule"] = rule.to_dict()
+    out["certainty_source"] = sorted({str(by_index[k].get("certainty_source", "likelihood_band")) for k, _, _ in rows})
+    out["seed_paper_internal_test"] = {"accuracy": 0.94, "recall": 0.80, "precision": 0.97, "f1": 0.87, "roc_auc": 0.94}
+    return out
+
+
 def add_evaluate_ratings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``radtriage evaluate ratings``."""
     parser.add_argument("--a", required=True, help="reader A's rating sheet (JSON)")
@@ -163,6 +197,17 @@ def add_evaluate_ratings_arguments(parser: argparse.ArgumentParser) -> argparse.
         type=float,
         metavar=("LO", "HI"),
         help="certainty band (default: reader A's sheet, else 30 70)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="an lge_certainty result.json: adds the seed's certainty-class metrics of the model vs the readers",
+    )
+    parser.add_argument(
+        "--max-disagreement",
+        type=float,
+        default=30.0,
+        help="readers differing by more than this make a slice low certainty (with --model; default 30)",
     )
     return parser
 
@@ -177,6 +222,23 @@ def run_evaluate_ratings(args: argparse.Namespace) -> int:
         report = agreement_report(a, b, band)
     except ValueError as exc:
         raise InputError(args.b, str(exc)) from exc
+    report["inter_reader_certainty"] = inter_reader_certainty(
+        [a.ratings[k]["rating"] for k in report["slice_keys"]],
+        [b.ratings[k]["rating"] for k in report["slice_keys"]],
+        tuple(report["certainty_band"]),
+    )
+    if getattr(args, "model", None):
+        try:
+            result = json.loads(Path(args.model).read_text(encoding="utf-8"))
+            slices = (result.get("outputs") or result)["slices"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(args.model, f"not an lge_certainty result.json: {exc}") from exc
+        lo, hi = report["certainty_band"]
+        rule = ReaderCertaintyRule(lo, hi, float(getattr(args, "max_disagreement", 30.0)))
+        try:
+            report["model_certainty"] = model_certainty_report(a, b, slices, rule)
+        except ValueError as exc:
+            raise InputError(args.model, str(exc)) from exc
     out = Path(args.out)
     path = write_summary(report, out, "agreement.json")
     plots = write_plots(report, out)

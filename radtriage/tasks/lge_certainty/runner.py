@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from radtriage.errors import InputError
 from radtriage.image import Image
-from radtriage.tasks.lge_certainty.certainty import BAND_RULE, LOW_CERTAINTY_HINT
+from radtriage.tasks.lge_certainty.certainty import BAND_RULE, LOW_CERTAINTY_HINT, READER_RULE
 from radtriage.tasks.lge_certainty.reformat import (
     LongAxis,
     estimate_long_axis,
@@ -61,6 +62,15 @@ def resolve_long_axis(
     return estimate_long_axis(image)
 
 
+def with_pixel_size(image: Image, pixel_mm: float) -> Image:
+    """``image`` with in-plane spacing ``pixel_mm`` (for a 2D slice read without a pixel size)."""
+    if not (np.isfinite(pixel_mm) and pixel_mm > 0):
+        raise InputError(image.metadata.get("source_path"), f"pixel_mm must be positive, got {pixel_mm}")
+    spacing = (float(pixel_mm), float(pixel_mm), float(image.spacing[2]))
+    meta = {k: v for k, v in image.metadata.items() if k != "spacing_unknown"}
+    return replace(image, spacing=spacing, metadata=meta)
+
+
 def _slice_centres(stack: Image) -> np.ndarray:
     ni, nj, nk = stack.size
     idx = np.column_stack([np.full(nk, (ni - 1) / 2.0), np.full(nk, (nj - 1) / 2.0), np.arange(nk, dtype=float)])
@@ -78,6 +88,7 @@ def run(
     coordinates: str = "LPS",
     reformat: str = "auto",
     certainty_band: Sequence[float] | None = None,
+    pixel_mm: float | None = None,
     scorer: LgeSliceScorer | None = None,
     **options: Any,
 ) -> TaskResult:
@@ -85,7 +96,9 @@ def run(
 
     ``reformat``: ``"auto"`` reformats to short axis when apex/base are given or the stack's slices are axial,
     coronal or sagittal (then with the estimated axis and a notice); ``"always"``/``"never"`` force it.
-    ``apex``/``base`` are in ``coordinates`` (``"LPS"`` or ``"RAS"``). ``certainty_band`` overrides the bundle's.
+    ``apex``/``base`` are in ``coordinates`` (``"LPS"`` or ``"RAS"``). ``certainty_band`` overrides the bundle's
+    (and then the band, not a certainty head, gives the flag). ``pixel_mm`` sets the in-plane pixel size of an
+    input without one (a 2D PNG slice); it replaces the image's in-plane spacing.
     Raises :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
     if options:
@@ -93,10 +106,14 @@ def run(
     report = progress or (lambda fraction, message="": None)
     if reformat not in REFORMAT_MODES:
         raise ValueError(f"reformat must be one of {REFORMAT_MODES}, got {reformat!r}")
+    notices: list[str] = []
     key, image = pick_lge_input(inputs)
+    if pixel_mm is not None:
+        image = with_pixel_size(image, float(pixel_mm))
+    elif image.metadata.get("spacing_unknown"):
+        notices.append("the slice has no pixel size; assumed 1 mm (pass --option pixel_mm=MM)")
     report(0.05, "loading the LGE model")
     scorer = scorer or LgeSliceScorer.from_bundle(bundle, device, certainty_band)
-    notices: list[str] = []
     if scorer.bundle_info.get("demo"):
         notices.append(DEMO_NOTICE)
     points_given = apex is not None or base is not None
@@ -137,6 +154,13 @@ def run(
         "input": key,
         "certainty_band": scorer.band.as_list(),
         "band_rule": BAND_RULE,
+        "certainty_source": scorer.certainty_source,
+        "certainty_rule": (
+            BAND_RULE if scorer.certainty_source == "likelihood_band"
+            else "learned certainty head: low when p(low) >= threshold; trained on readers' ratings, "
+            + READER_RULE
+        ),
+        "certainty_head": scorer.certainty_head if scorer.certainty_source == "certainty_head" else None,
         "low_certainty_hint": LOW_CERTAINTY_HINT,
         "temperature": scorer.temperature,
         "likelihood_scale": [0, 100],

@@ -16,7 +16,7 @@ import numpy as np
 
 from radtriage.image import Image
 from radtriage.tasks.lge_certainty.calibration import likelihood_from_logits
-from radtriage.tasks.lge_certainty.certainty import CertaintyBand, SliceCall, band_slice
+from radtriage.tasks.lge_certainty.certainty import CertaintyBand, SliceCall, band_slice, head_slice
 from radtriage.tasks.lge_certainty.prep import SlicePrep, prepare_slice, slice_pixel_spacing
 
 if TYPE_CHECKING:
@@ -34,10 +34,25 @@ class SliceScore:
 
     call: SliceCall
     logit: float
+    certainty_logit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON."""
-        return {**self.call.to_dict(), "logit": round(self.logit, 4)}
+        out = {**self.call.to_dict(), "logit": round(self.logit, 4)}
+        if self.certainty_logit is not None:
+            out["certainty_logit"] = round(self.certainty_logit, 4)
+        return out
+
+
+def certainty_head_of(meta_outputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The bundle's certainty head (``radtriage.outputs.certainty_head``: channel, threshold, rule) or None."""
+    head = meta_outputs.get("certainty_head")
+    if not isinstance(head, dict):
+        return None
+    threshold = float(head.get("threshold", 0.5))
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"certainty head threshold must lie in (0, 1), got {threshold}")
+    return {**head, "channel": int(head.get("channel", 1)), "threshold": threshold}
 
 
 def calibration_of(meta_outputs: dict[str, Any]) -> float:
@@ -59,6 +74,15 @@ class LgeSliceScorer:
     prep: SlicePrep = field(default_factory=SlicePrep)
     device: Any = "cpu"
     bundle_info: dict[str, Any] = field(default_factory=dict)
+    certainty_head: dict[str, Any] | None = None
+    """``{"channel", "threshold", "rule"}`` when the network has a certainty head; else the band decides."""
+    band_forced: bool = False
+    """True when the caller asked for a band: the band then decides even if a certainty head exists."""
+
+    @property
+    def certainty_source(self) -> str:
+        """``"certainty_head"`` or ``"likelihood_band"``: what produces the flag."""
+        return "certainty_head" if self.certainty_head is not None and not self.band_forced else "likelihood_band"
 
     @classmethod
     def from_bundle(
@@ -78,8 +102,12 @@ class LgeSliceScorer:
         pp.update(fov_mm=spacing * patch, patch=patch)
         band = CertaintyBand.from_value(certainty_band if certainty_band is not None else meta.certainty_band)
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
+        head = certainty_head_of(meta.outputs)
+        use_head = head is not None and certainty_band is None
+        info["certainty_source"] = "certainty_head" if use_head else "likelihood_band"
         return cls(
-            loaded.network.eval(), calibration_of(meta.outputs), band, SlicePrep.from_dict(pp), loaded.device, info
+            loaded.network.eval(), calibration_of(meta.outputs), band, SlicePrep.from_dict(pp), loaded.device, info,
+            head, certainty_band is not None,
         )
 
     def prepare(self, image2d: Image | np.ndarray, pixel_spacing: Sequence[float] | None = None) -> np.ndarray:
@@ -93,7 +121,11 @@ class LgeSliceScorer:
         return prepare_slice(np.asarray(image2d), spacing, self.prep)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Raw logits for prepared slices ``(B, patch, patch)``."""
+        """Raw likelihood logits for prepared slices ``(B, patch, patch)``."""
+        return self.all_logits(batch)[:, 0]
+
+    def all_logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw ``(B, channels)`` logits: channel 0 the likelihood, the certainty head's channel when present."""
         import torch
 
         from radtriage.runtime.device import inference_mode
@@ -101,16 +133,23 @@ class LgeSliceScorer:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)[:, None]).to(self.device)
         with inference_mode(self.device, amp=False):
             out = self.network(x)
-        return out.float().reshape(out.shape[0], -1)[:, 0].cpu().numpy().astype(np.float64)
+        return out.float().reshape(out.shape[0], -1).cpu().numpy().astype(np.float64)
 
-    def call(self, logit: float) -> SliceScore:
-        """Calibrate and band one logit."""
-        likelihood = float(likelihood_from_logits(logit, self.temperature))
-        return SliceScore(band_slice(likelihood, self.band), float(logit))
+    def call(self, logit: float | Sequence[float] | np.ndarray) -> SliceScore:
+        """Calibrate one slice's logits (likelihood first); the certainty head (when present and its logit is
+        given) or else the band gives the class."""
+        row = np.atleast_1d(np.asarray(logit, dtype=np.float64))
+        likelihood = float(likelihood_from_logits(row[0], self.temperature))
+        head = self.certainty_head
+        if self.certainty_source == "certainty_head" and head is not None and row.size > int(head["channel"]):
+            c = float(row[int(self.certainty_head["channel"])])
+            p_low = float(likelihood_from_logits(c, 1.0)) / 100.0
+            return SliceScore(head_slice(likelihood, p_low, self.certainty_head["threshold"]), float(row[0]), c)
+        return SliceScore(band_slice(likelihood, self.band), float(row[0]))
 
     def score_slice(self, image2d: Image | np.ndarray, pixel_spacing: Sequence[float] | None = None) -> SliceScore:
         """Likelihood 0-100, certainty, flag and hint for one slice (independent of every other slice)."""
-        return self.call(float(self.logits(self.prepare(image2d, pixel_spacing)[None])[0]))
+        return self.call(self.all_logits(self.prepare(image2d, pixel_spacing)[None])[0])
 
     def score_stack(self, stack: Image, batch_size: int = 16) -> list[SliceScore]:
         """Every slice along ``k`` scored independently (batched only for speed)."""
@@ -119,5 +158,5 @@ class LgeSliceScorer:
         scores: list[SliceScore] = []
         for start in range(0, len(prepared), batch_size):
             chunk = np.stack(prepared[start : start + batch_size])
-            scores.extend(self.call(float(z)) for z in self.logits(chunk))
+            scores.extend(self.call(z) for z in self.all_logits(chunk))
         return scores

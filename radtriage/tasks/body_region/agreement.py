@@ -1,0 +1,166 @@
+"""Per-slice agreement of the body-region task with segmentation-derived truth, beside the seed paper's numbers.
+
+``radtriage evaluate body-region`` (or ``python -m radtriage.tasks.body_region.agreement``) runs the task on
+image/segmentation pairs — the TotalSegmentator examples in the shared data folder by default, or
+``--image``/``--segmentation`` pairs of your own — derives each slice's truth from the segmentation
+(:mod:`.from_segmentation`) and prints image-level (per-slice) accuracy next to Raffy et al. 2021's.
+
+Truth can also come from a reading of the image: :class:`RealCase` takes ``read_ranges`` (slice ranges and the
+region a reader gave them) for slices the segmentation does not cover.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radtriage.image import Image
+
+PAPER = "Raffy et al. 2021, image-level accuracy"
+PAPER_ACCURACY: dict[str, float] = {"CT": 0.919, "MR": 0.942}
+"""Seed paper (Raffy P. et al., deep learning body region classification of MRI and CT examinations, 2021):
+image-level accuracy on their CT and MR test sets — a different, far larger real cohort: context, not a
+like-for-like comparison."""
+
+
+@dataclass(frozen=True)
+class RealCase:
+    """One scan with its truth: each ``segmentation`` slice gives the truth of the image slice at its position
+    (shifted by ``seg_offset`` slices where a file's header is known to be off), plus optional ``read_ranges``
+    ``(first, last, region)`` read from the image (inclusive slice numbers)."""
+
+    name: str
+    image: str
+    segmentation: str
+    modality: str
+    seg_offset: int = 0
+    read_ranges: tuple[tuple[int, int, str], ...] = field(default_factory=tuple)
+    reading_note: str = ""
+
+
+SHARED_CASES: tuple[RealCase, ...] = (
+    RealCase("example_ct (abdomen-pelvis)", "TotalSegmentator/example_ct.nii.gz",
+             "TotalSegmentator/example_seg.nii.gz", "CT", seg_offset=82,
+             read_ranges=((0, 20, "hip"), (21, 61, "pelvis"), (62, 81, "abdomen")),
+             reading_note=("slices 82-111 from example_seg (the segmentation of example_ct_sm, which is example_ct "
+                           "slices 82-111 although its header places it at slices 0-29); below them read from the "
+                           "bones: femoral heads in the acetabula up to slice 20, iliac wings up to slice 61, "
+                           "lumbar spine and bowel above")),
+    RealCase("example_ct_sm (abdomen)", "TotalSegmentator/example_ct_sm.nii.gz",
+             "TotalSegmentator/example_seg.nii.gz", "CT"),
+    RealCase("example_ct_dicom (upper abdomen)", "TotalSegmentator/example_ct_dicom",
+             "TotalSegmentator/example_seg_dicom.nii.gz", "CT"),
+    RealCase("example_mr_sm (MR abdomen)", "TotalSegmentator/example_mr_sm.nii.gz",
+             "TotalSegmentator/example_seg_mr.nii.gz", "MR"),
+)
+"""The image/segmentation pairs in ``../shared/data`` (see its MANIFEST.md)."""
+
+
+def case_truth(case: RealCase, image: Image, segmentation: Image) -> list[str | None]:
+    """Truth region (or None) of every slice of ``image`` for ``case``."""
+    from radtriage.tasks.body_region.from_segmentation import regions_on_image
+
+    truth = regions_on_image(image, segmentation, case.modality, offset=case.seg_offset)
+    for first, last, region in case.read_ranges:
+        for k in range(first, last + 1):
+            truth[k] = truth[k] or region
+    return truth
+
+
+def slice_agreement(predicted: Sequence[str], truth: Sequence[str | None]) -> dict[str, Any]:
+    """Agreement of per-slice predictions with the truth (slices without truth left out)."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"{len(predicted)} predictions for {len(truth)} truth slices")
+    pairs = [(p, t) for p, t in zip(predicted, truth, strict=True) if t is not None]
+    agree = sum(p == t for p, t in pairs)
+    confusion = Counter(f"{t}->{p}" for p, t in pairs if p != t)
+    return {"slices": len(predicted), "with_truth": len(pairs), "agree": agree,
+            "accuracy": agree / len(pairs) if pairs else float("nan"), "errors": dict(confusion.most_common())}
+
+
+def evaluate_case(case: RealCase, root: Path, bundle: str | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Run the task on one case under ``root`` and score it; ``{"skipped": why}`` when its files are absent."""
+    from radtriage.io import read_image
+    from radtriage.models import BundleNotFoundError
+    from radtriage.tasks import run_task
+
+    paths = [root / case.image, root / case.segmentation]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        return {"case": case.name, "skipped": f"not present: {', '.join(missing)}"}
+    image, seg = read_image(paths[0]), read_image(paths[1])
+    try:
+        result = run_task("body_region", inputs={"image": image}, bundle=bundle, device=device,
+                          modality=case.modality)
+    except BundleNotFoundError as exc:
+        return {"case": case.name, "skipped": str(exc)}
+    slices = result.outputs["slices"]
+    truth = case_truth(case, image, seg)
+    out = {"case": case.name, "modality": case.modality, "bundle": f"{result.bundle['name']} "
+           f"{result.bundle['version']}", **slice_agreement([s["region"] for s in slices], truth),
+           "raw": slice_agreement([s["raw_region"] for s in slices], truth)["agree"]}
+    if case.read_ranges:
+        out["reading"] = case.reading_note
+    return out
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A small text table: per-slice agreement per scan, and the paper's image-level accuracy beside it."""
+    lines = [f"{'scan':34s} {'mod':3s} {'agree/slices':>12s} {'accuracy':>8s}   {PAPER}"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['case']:34s} skipped: {r['skipped']}")
+            continue
+        paper = PAPER_ACCURACY.get(r["modality"], float("nan"))
+        lines.append(f"{r['case']:34s} {r['modality']:3s} {r['agree']:>5d}/{r['with_truth']:<6d} "
+                     f"{r['accuracy']:8.1%}   {paper:.1%}")
+    return "\n".join(lines)
+
+
+def add_evaluate_body_region_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``radtriage evaluate body-region``."""
+    parser.add_argument("--shared-data", type=Path, default=None,
+                        help="folder with the TotalSegmentator examples (default: $RADTRIAGE_SHARED_DATA or "
+                             "../shared/data)")
+    parser.add_argument("--image", type=Path, action="append", default=[],
+                        help="a scan of your own (repeat, with one --segmentation each)")
+    parser.add_argument("--segmentation", type=Path, action="append", default=[],
+                        help="its TotalSegmentator label map (total task for CT, total_mr for MR), same grid")
+    parser.add_argument("--modality", choices=["CT", "MR"], default="CT", help="modality of --image scans")
+    parser.add_argument("--bundle", default=None, help="body-region bundle name or folder (default: newest)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the rows as JSON")
+    return parser
+
+
+def run_evaluate_body_region(args: argparse.Namespace) -> int:
+    """Evaluate the cases the arguments name; prints the table (and writes JSON when asked)."""
+    from radtriage.bench.real_data import shared_data_dir
+    from radtriage.errors import RadTriageError
+
+    if len(args.image) != len(args.segmentation):
+        raise RadTriageError("give one --segmentation per --image")
+    if args.image:
+        cases = [RealCase(Path(i).name, str(Path(i).resolve()), str(Path(s).resolve()), args.modality)
+                 for i, s in zip(args.image, args.segmentation, strict=True)]
+        root = Path("/")
+    else:
+        found = args.shared_data or shared_data_dir()
+        if found is None:
+            raise RadTriageError("no shared data folder: pass --shared-data DIR or --image/--segmentation pairs")
+        cases, root = list(SHARED_CASES), Path(found)
+    rows = [evaluate_case(c, root, args.bundle, args.device) for c in cases]
+    print(format_table(rows))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_evaluate_body_region(add_evaluate_body_region_arguments(
+        argparse.ArgumentParser(description=__doc__.split("\n\n")[0])).parse_args()))
