@@ -137,11 +137,14 @@ def test_stow_rs_path_and_dead_letter(orthanc: Orthanc, tmp_path: Path) -> None:
         c_store(Peer("RADTRIAGE", "127.0.0.1", node.port), [pydicom.dcmread(f) for f in ct])
         c_store(Peer("RADTRIAGE", "127.0.0.1", dead.port), [pydicom.dcmread(f) for f in ct])
         url = f"{orthanc.url}/dicom-web/studies/{study_uid}/series"
-        got = wait_for(lambda: [s for s in requests.get(url, timeout=5).json()
-                                if s.get("00080060", {}).get("Value") in (["SR"], ["SEG"])]
-                       if requests.get(url, timeout=5).status_code == 200 else None, timeout=60)
+        def results() -> list:  # the SR and the SEG, which arrive one after the other
+            answer = requests.get(url, timeout=5)
+            return [s for s in answer.json() if s.get("00080060", {}).get("Value") in (["SR"], ["SEG"])] \
+                if answer.status_code == 200 else []
+
+        got = wait_for(lambda: at_least(results(), 2), timeout=60)
         assert got and len(got) == 2
-        letters = wait_for(lambda: sorted((tmp_path / "dead" / "dead-letter").glob("*.dcm")) or None, timeout=60)
+        letters = wait_for(lambda: at_least(sorted((tmp_path / "dead" / "dead-letter").glob("*.dcm")), 2), timeout=60)
         assert letters and len(letters) == 2
         reason = letters[0].with_name(letters[0].name + ".reason.txt").read_text()
         assert f"NOBODY@127.0.0.1:{dead_port}" in reason
