@@ -190,7 +190,7 @@ def test_triage_runs_on_usable_series_lists_skipped_and_exits_1_on_a_failed_stud
     doc = json.loads((tmp_path / "wl" / "worklist.json").read_text())
     by_study = {s["study"]: s for s in doc["studies"]}
     assert by_study["empty"]["status"] == "failed" and "no volume files or DICOM" in by_study["empty"]["error"]
-    assert by_study["good"]["status"] in ("critical", "routine")
+    assert by_study["good"]["status"] == "incomplete"  # T1 + FLAIR: no DWI or SWI, so incomplete
     assert "inconsistent image size" in by_study["good"]["skipped_series"]
     assert any("skipped" in n for n in by_study["good"]["notices"])
 
