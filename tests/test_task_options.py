@@ -202,8 +202,10 @@ def test_body_region_options_change_the_result():
     from radtriage.phantoms.body import make_body_case
 
     inputs = {"ct": make_body_case(3, "CT").image}
-    base = _run("body_region", inputs)
-    assert base.outputs["uncertain_slices"] == [] and "region_labels" in base.volumes
+    base = _run("body_region", inputs)  # the declared default min_confidence is 0.5
+    assert base.outputs["uncertain_slices"] == [r["index"] for r in base.outputs["slices"] if r["confidence"] < 0.5]
+    assert "region_labels" in base.volumes
+    assert _run("body_region", inputs, min_confidence=0).outputs["uncertain_slices"] == []
     strict = _run("body_region", inputs, min_confidence="1")
     below = [r["index"] for r in strict.outputs["slices"] if r["confidence"] < 1.0]
     assert strict.outputs["uncertain_slices"] == below and len(below) > 0
