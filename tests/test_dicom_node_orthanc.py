@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_dicom_node import wait_for
 
 pytest.importorskip("pynetdicom", reason="the dicom-node extra (pynetdicom) is not installed")
 pytest.importorskip("dicomweb_client", reason="the dicom-node extra (dicomweb-client) is not installed")
@@ -38,15 +39,6 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory):
     pacs = Orthanc(tmp_path_factory.mktemp("orthanc"))  # storage in tmp, free loopback ports, DICOMweb plugin
     yield pacs
     pacs.stop()
-
-
-def wait_for(predicate, timeout: float = 150.0, step: float = 0.5):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := predicate():
-            return value
-        time.sleep(step)
-    return None
 
 
 def at_least(items: list, n: int) -> list | None:
@@ -82,7 +74,7 @@ def test_orthanc_sends_studies_and_gets_sr_and_seg_back(orthanc: Orthanc, tmp_pa
         for name in ("bad", "ct", "brain"):
             orthanc.send("radtriage", uploaded[name])
         sent_at = time.time()
-        srs = wait_for(lambda: at_least(orthanc.instances("SR"), 4))
+        srs = wait_for(lambda: at_least(orthanc.instances("SR"), 4), timeout=150)
         assert srs, json.loads((tmp_path / "node" / "worklist.json").read_text())
         print(f"last instance -> 4 SRs in Orthanc: {time.time() - sent_at:.1f} s")
         wl = json.loads((tmp_path / "node" / "worklist.json").read_text())
