@@ -86,3 +86,15 @@ def test_every_cut_inside_the_payload_is_refused(tmp_path: Path, offset: int) ->
     path.write_bytes(raw[:offset])
     with pytest.raises(InputError, match=r"header only|truncated"):
         read_image(path)
+
+
+def test_a_cut_file_whose_header_reads_as_vox_offset_0_is_refused(tmp_path: Path) -> None:
+    """Found by the fuzz test: with qform = sform = 0 nibabel reports vox_offset 0 for this file, yet reads its
+    voxels from byte 352; a file cut after 354 bytes must still be refused as truncated."""
+    data = _payload((1, 1, 15), np.float64, 0)
+    raw = bytearray(nib.Nifti1Image(data, np.eye(4)).to_bytes())
+    raw[252:256] = np.asarray((0, 0), dtype="<i2").tobytes()
+    path = tmp_path / "cut.nii"
+    path.write_bytes(bytes(raw[: int(len(raw) * 0.75)]))
+    with pytest.raises(InputError, match="truncated"):
+        read_image(path)

@@ -82,6 +82,10 @@ def check_nifti_file(path: str | Path) -> None:
     if dtype.kind == "c":
         raise InputError(path, f"complex-valued voxels ({dtype}): no task reads complex data; give the magnitude "
                                "(or the phase, for cmb_detect) as a real-valued volume")
+    # a single-file NIfTI's voxels start after the header and its extension flag even when vox_offset says less
+    # (nibabel reads from there): a cut file must be measured from that point
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        offset = max(offset, int(getattr(header, "sizeof_hdr", 348)) + 4)
     payload = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     expected = offset + payload
     compressed = path.name.lower().endswith(".gz")
