@@ -115,7 +115,7 @@ class ReviewStation:
         s.region_legend = []
         s.drafts = {}
         s.worklist = []
-        s.skipped_cases = [{"id": k, "reason": why} for k, why in getattr(self.session, "skipped_cases", {}).items()]
+        s.skipped_cases = [{"id": k, "reason": why} for k, why in self.session.skipped_cases.items()]
         s.worklist_sort = "urgency" if not self.session.blind else "file"
         s.worklist_filter = "all"
         s.worklist_sorts = [{"value": k, "title": t} for k, t in worklist.SORTS.items()]
