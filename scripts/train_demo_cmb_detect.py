@@ -1,25 +1,36 @@
 #!/usr/bin/env python
 """Train the demo CMBDetect bundle on SWI phantoms (demo, not for clinical use).
 
-One seeded command (about 6 minutes on 2 idle CPU cores, 12 on a loaded machine)::
+One seeded command (about 20 minutes on 2 idle CPU cores, 35 on a loaded machine)::
 
     .venv/bin/python scripts/train_demo_cmb_detect.py      # writes radtriage/bundles/cmb-detect-demo-<VERSION>
+
+Stage 2 magnitude-only only (keeps an existing bundle's stage 1 and with-phase discriminator, trains the
+magnitude-only discriminator of step 2b, then steps 3-4; about 15 minutes on a loaded machine)::
+
+    .venv/bin/python scripts/train_demo_cmb_detect.py --retrain-stage2 radtriage/bundles/cmb-detect-demo-0.2.1
+
+(this is how 0.3.0 was made from 0.2.1 — in git history before 0.3.0: its stage 1 and with-phase stage 2 are
+the 0.2.0 weights, trained by the full command above.)
 
 Re-calibration only (steps 3-4 below on an existing bundle's weights, unchanged; about 3 minutes)::
 
     .venv/bin/python scripts/train_demo_cmb_detect.py --recalibrate radtriage/bundles/cmb-detect-demo-0.2.0
 
 (this is how 0.2.1 was made from 0.2.0 — in git history before 0.2.1 — same weights, a magnitude-only operating
-point added; run on the 0.2.1 folder itself it reproduces the same operating points and FROCs).
+point added; run on the 0.3.0 folder with the default phantom counts it reproduces 0.3.0's operating points and
+FROCs).
 
 Phantoms (:func:`radtriage.phantoms.make_swi_case`: 0.5x0.5x2 mm temporal-lobe patches with microbleeds, veins,
 calcifications and air-bone cells, phase included) by seed, each one 'patient', never shared between roles:
 
 * seeds ``0 .. n_cases-1`` train stage 1 (split 70/15/15 by phantom inside ``radtriage.training``);
 * seeds ``0 .. n_mine-1`` (a superset: the stage-1 phantoms plus fresh ones) are where stage 2's training patches
-  are mined;
+  are mined (``0 .. n_mine_magnitude-1`` for the magnitude-only discriminator);
 * seeds ``20000 ..`` (``--n-val``) choose the combination rule and the operating threshold;
-* seeds ``10000 ..`` (``--n-eval``) are the held-out FROC of the model card.
+* seeds ``10000 ..`` (``--n-eval``) are the held-out FROC of the model card;
+* seeds ``900000 ..`` (``--n-report``) the operating-point table (as ``radtriage evaluate detection --phantoms N
+  --first-seed 900000`` prints it).
 
 Steps:
 
@@ -31,14 +42,22 @@ Steps:
    screener score per phantom are the hard negatives (veins, calcifications, air-bone edges, noise), the hits plus
    jittered microbleed centres are the positives; train :class:`radtriage.nets.cmb.CmbDiscriminator` the same
    way (class-balanced, phase zeroed in 30 % of patches so the model also works without phase);
+2b. stage 2 without phase: the same mining run magnitude only on ``--n-mine-magnitude`` phantoms (more of them:
+   this is where the hard negatives of magnitude-only scans — veins, calcifications, air-bone edges — come from),
+   the ``--negatives-magnitude`` strongest false candidates per phantom, and a separate one-channel
+   :class:`radtriage.nets.cmb.CmbDiscriminator` (``CmbDetector.discriminator_magnitude_only``) trained on them;
+   the pipeline uses it whenever no phase is given (a two-channel net with the phase zeroed did not help there:
+   0.2.1's magnitude-only weight was 0);
 3. combination rule ``confidence = stage1 ** (1 - w) * stage2 ** w`` (w = 0: screener alone, 0.5: geometric mean,
    1: discriminator alone): w with the fewest validation false positives per scan at the target sensitivity
    (0.90; ties: the best mean FROC sensitivity at 0.5/1/2/4 FP per scan, then the larger w), then the operating
    threshold = highest validation sensitivity at <= 1 FP per scan; chosen twice, on the validation phantoms
    with phase and on the same phantoms magnitude only (most T2*-GRE comes without phase) — the pipeline uses
    the magnitude-only pair whenever no phase is given;
-4. held-out FROC of stage 1 alone and of stage 1 + 2 (same runs), with and without phase; the bundle and its
-   model card.
+4. held-out FROC of stage 1 alone and of stage 1 + 2 (same runs), with and without phase, the FP/scan each needs
+   at equal sensitivity with paired-bootstrap 95 % intervals over phantoms, and the operating-point metrics of
+   ``radtriage evaluate detection`` on ``--n-report`` fresh phantoms (seeds 900000..); the bundle and its model
+   card.
 
 ``radtriage.training`` trains one network per bundle, so each stage is trained as its own (temporary) bundle and
 the two are combined here; the stage bundles' test metrics, training histories and plots are copied into
@@ -71,6 +90,7 @@ from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
     TARGET,
     compare_stages,
     evaluate_runs,
+    evaluate_scans,
     fp_per_scan_at,
     phantom_scans,
     write_evaluation,
@@ -79,7 +99,7 @@ from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
 log = logging.getLogger("train_demo_cmb_detect")
 
 BUNDLE_NAME = "cmb-detect-demo"
-VERSION = "0.2.1"
+VERSION = "0.3.0"
 DESCRIPTION = (
     "DEMO, not for clinical use: two-stage cerebral microbleed detector for SWI / T2*-GRE (3D FCN screener on a "
     "1 mm isotropic grid + 3D patch discriminator on magnitude and optional phase), trained only on synthetic "
@@ -96,10 +116,17 @@ CHANGELOG = {
     "0.2.1": "same weights as 0.2.0; own magnitude-only operating point (stage-2 weight and threshold chosen on the "
              "validation phantoms run without phase), used whenever no phase is given; weight chosen by the fewest "
              "validation FP/scan at sensitivity 0.90",
+    "0.3.0": "same stage 1 and with-phase stage 2 as 0.2.1; new magnitude-only stage 2 (one-channel discriminator "
+             "trained on the stage-1 candidates of 96 mining phantoms run without phase), used whenever no phase is "
+             "given; operating points re-chosen on 20 validation phantoms; held-out comparison on 30 phantoms with "
+             "bootstrap intervals",
 }
 STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PATCH2 = 16
 DISCRIMINATOR_ARGS: dict[str, Any] = {"in_channels": 2, "out_channels": 1, "channels": [8, 16, 32], "dropout": 0.2}
+PATCH2_MAG = 16
+MAGNITUDE_ONLY_ARGS: dict[str, Any] = {"in_channels": 1, "out_channels": 1, "channels": [8, 16, 32], "dropout": 0.2}
+REPORT_SEED0 = 900_000
 
 
 def split_of(seeds: list[int], seed: int) -> dict[int, str]:
@@ -191,6 +218,49 @@ def model_card(summary: dict[str, Any]) -> str:
     def fp(v: float | None) -> str:
         return "not reached" if v is None else f"{v:.2f}"
 
+    def ci(v: list[float | None] | None) -> str:
+        if not v:
+            return ""
+        lo, hi = ("not reached" if x is None else f"{x:.2f}" for x in v)
+        return f" ({lo} to {hi})"
+
+    def equal_sensitivity_rows(mode: str, held: dict[str, Any]) -> list[str]:
+        rows = []
+        for r in held["fp_per_scan_at_sensitivity"]:
+            share = r.get("stage1_2_fewer_share")
+            rows.append(f"| {mode} | {r['sensitivity']:.2f} | {fp(r['stage1_fp_per_scan'])}{ci(r.get('stage1_ci95'))} "
+                        f"| {fp(r['stage1_2_fp_per_scan'])}{ci(r.get('stage1_2_ci95'))} "
+                        f"| {fp(r.get('reduction'))}{ci(r.get('reduction_ci95'))} "
+                        f"| {'n/a' if share is None else f'{share:.2f}'} |")
+        return rows
+
+    def value(metric: Any) -> float | None:
+        return metric.get("value") if isinstance(metric, dict) else metric
+
+    def prop(metric: Any) -> str:
+        if not isinstance(metric, dict) or metric.get("value") is None:
+            return "n/a"
+        return f"{metric['value']:.2f} ({metric['ci_low']:.2f}-{metric['ci_high']:.2f})"
+
+    def num(v: Any) -> str:
+        v = value(v)
+        return "n/a" if v is None else f"{v:.2f}"
+
+    def op_row(name: str, o: dict[str, Any]) -> str:
+        sub = o.get("subject_level") or {}
+        conf = sub.get("confusion") or {}
+        n_with, n_without = conf.get("tp", 0) + conf.get("fn", 0), conf.get("tn", 0) + conf.get("fp", 0)
+        return (f"| {name} | {o['threshold']:.3f} | {prop(o.get('lesion_sensitivity'))} | "
+                f"{num(o.get('mean_subject_sensitivity'))} | {num(o.get('fp_per_subject'))} | "
+                f"{prop(o.get('precision'))} | {num(o.get('f1'))} | {num(sub.get('balanced_accuracy'))} "
+                f"({conf.get('tp', 0)}/{n_with} with, {conf.get('tn', 0)}/{n_without} without) |")
+
+    def num4(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    rep_ = summary.get("operating_point_report")
+    mag_net = bool(summary.get("stage2_magnitude_only"))
+
     ph, mag = summary["held_out_with_phase"], summary["held_out_magnitude_only"]
     w, w_mag = summary["stage2_weight"], summary["stage2_weight_magnitude_only"]
     crit = summary["weight_choice"]["criterion"]
@@ -209,7 +279,10 @@ def model_card(summary: dict[str, Any]) -> str:
         "- Stage 2 (false-positive reduction): `radtriage.nets.cmb.CmbDiscriminator` on 16 mm patches (magnitude + "
         "phase, phase zero when absent) around every candidate, trained on the candidates stage 1 actually proposes "
         "on the mining phantoms (its false positives — veins, calcifications, air-bone edges — are the hard "
-        "negatives).",
+        "negatives)" + (
+            "; without phase a **separate magnitude-only discriminator** (same architecture, one channel, "
+            f"{PATCH2_MAG} mm patches) trained on the candidates stage 1 proposes on "
+            f"{summary.get('n_mine_magnitude')} mining phantoms run magnitude only." if mag_net else "."),
         f"- Confidence = stage1 ** (1 - w) * stage2 ** w with **w = {w} with phase** and **w = {w_mag} magnitude "
         f"only** (w = 0: stage 1 alone), each chosen on the {summary['n_val']} validation phantoms run with / "
         f"without phase among 0, 0.25, 0.5, 0.75, 1 by the {crit}. Validation FP/scan at sensitivity 0.9 with "
@@ -220,8 +293,11 @@ def model_card(summary: dict[str, Any]) -> str:
         f"{summary['threshold_magnitude_only']:.3f} magnitude only (validation: highest sensitivity at <= 1 FP/scan "
         "in each mode); the pipeline picks the magnitude-only pair whenever no phase image is given.",
         "- Candidates merged within max(3 mm, radius); radius from the thresholded blob; location class "
-        "(lobar / deep / infratentorial) from a **rule-based** vertex-centred head frame (no atlas), `unknown` "
-        "when the whole head is not in the field of view (as for these phantom patches).",
+        "(lobar / deep / infratentorial, as in MARS) from an MNI region map derived from the BSD-2 arterial "
+        "territory atlas after affine registration of the magnitude to the MNI ICBM152 template (mutual "
+        "information on a 3 mm copy, with a quality check); `unknown` when the field of view cannot hold a whole "
+        "head (as for these phantom patches) or the registration fails its quality check, with the reason in "
+        "`result.json` (`outputs.location_note`).",
         "",
         f"## FROC on {n_scans} held-out phantoms ({n_lesions} microbleeds; hit within 2 mm or the apparent radius)",
         "", "Sensitivity at a given number of false positives per scan:", "",
@@ -230,32 +306,66 @@ def model_card(summary: dict[str, Any]) -> str:
         f"| magnitude + phase | stage 1 + 2 | {sens_row(ph['stage1_2'])} |",
         f"| magnitude only | stage 1 alone | {sens_row(mag['stage1'])} |",
         f"| magnitude only | stage 1 + 2 | {sens_row(mag['stage1_2'])} |", "",
-        "False positives per scan needed for a sensitivity (magnitude + phase):", "",
-        "| sensitivity | stage 1 alone | stage 1 + 2 |", "|---|---|---|",
-        *[f"| {r['sensitivity']:.2f} | {fp(r['stage1_fp_per_scan'])} | {fp(r['stage1_2_fp_per_scan'])} |"
-          for r in ph["fp_per_scan_at_sensitivity"]], "",
+        "False positives per scan needed for an equal lesion sensitivity, stage 1 alone vs stage 1 + 2 (same runs; "
+        f"95 % intervals: paired bootstrap over the {n_scans} phantoms; 'share' = fraction of bootstrap draws in "
+        "which stage 1 + 2 needs fewer FP/scan than stage 1 alone):", "",
+        "| input | sensitivity | stage 1 alone | stage 1 + 2 | reduction (FP/scan) | share |",
+        "|---|---|---|---|---|---|",
+        *equal_sensitivity_rows("magnitude only", mag), *equal_sensitivity_rows("magnitude + phase", ph), "",
         f"Operating point, stage 1 + 2: with phase {op(ph['stage1_2'])}; magnitude only {op(mag['stage1_2'])}.",
         f"Stage 1 alone at its own validation threshold: {op(ph['stage1'])}.",
         f"Target (sensitivity >= 0.90 at <= 1.5 FP/scan) with each mode's own operating point: with phase "
         f"**{met(ph['stage1_2'])}**, magnitude only **{met(mag['stage1_2'])}**.", "",
         "## Stage metrics (patch level, held-out phantom split of radtriage.training)",
-        f"- Stage 1 test ROC AUC: {summary['stage1_test_auc']:.4f}; best epoch {summary['stage1_best_epoch']}",
-        f"- Stage 2 test ROC AUC: {summary['stage2_test_auc']:.4f}; best epoch {summary['stage2_best_epoch']}",
+        f"- Stage 1 test ROC AUC: {num4(summary['stage1_test_auc'])}; best epoch {summary['stage1_best_epoch']}",
+        f"- Stage 2 test ROC AUC: {num4(summary['stage2_test_auc'])}; best epoch {summary['stage2_best_epoch']}",
+        *([f"- Stage 2 magnitude-only test ROC AUC: {num4(summary['stage2_magnitude_only_test_auc'])}; best epoch "
+           f"{summary['stage2_magnitude_only_best_epoch']}"] if mag_net else []),
         "", "## Data",
         f"- Stage 1: phantoms 0..{summary['n_cases'] - 1}, {summary['n_stage1']} patches; stage 2: mining phantoms "
         f"0..{summary['n_mine'] - 1}, {summary['n_stage2']} patches ({summary['n_stage2_positive']} positive); "
-        "both split 70/15/15 by phantom.",
+        + (f"magnitude-only stage 2: mining phantoms 0..{summary['n_mine_magnitude'] - 1} run without phase, "
+           f"{summary['n_stage2_magnitude_only']} patches ({summary['n_stage2_magnitude_only_positive']} positive); "
+           if mag_net else "") + "all split 70/15/15 by phantom.",
         f"- Validation phantoms (rule and threshold): seeds {summary['val_seeds'][0]}..{summary['val_seeds'][-1]}; "
         f"held-out phantoms: seeds {summary['eval_seeds'][0]}..{summary['eval_seeds'][-1]} (never trained on).",
         "", "## Limits",
         "- Phantoms are temporal-lobe patches; real SWI has more vessel variety, motion, and other mimics.",
         "- Without phase, calcifications cannot be told from microbleeds; phase must be unwrapped, "
         "background-removed, right-handed radians.",
-        "- The location rule needs a whole-head scan and an upright head; it is approximate (10-15 mm).",
+        *(["- The magnitude-only stage 2 can only use size, depth and shape: in these phantoms calcifications are "
+            "smaller and less dark than microbleeds by construction, so part of its gain may not carry over to real "
+            "scans, where a calcification can look exactly like a microbleed on magnitude."] if mag_net else []),
+        "- The location class needs a whole-head scan that passes the registration quality check; an affine fit "
+        "is a few mm off in the middle of the brain and more at the cortex and class borders, and does not follow "
+        "atrophy, large lesions or resections; deep white matter supplied by the cortical arteries counts as "
+        "lobar except a 4 mm periventricular rim.",
         "", f"Reproduce: `.venv/bin/python scripts/train_demo_cmb_detect.py --seed {summary['seed']}`"
         + (f" (weights); this version's calibration: `{summary['recalibrated']['command']}`"
-           if summary.get("recalibrated") else ""), "",
+           if summary.get("recalibrated") else "")
+        + (f" (the stage-1 and with-phase stage-2 weights, as in {summary['stage2_retrained']['from']}); this "
+           f"version's magnitude-only stage 2 and calibration: `{summary['stage2_retrained']['command']}`"
+           if summary.get("stage2_retrained") else ""), "",
     ]
+    if rep_:
+        froc = {m: " / ".join(f"{p['sensitivity']:.2f}" for p in rep_[m]["sensitivity_at_fp"])
+                for m in ("magnitude_only", "with_phase")}
+        n_rep = rep_["n_with"] + rep_["n_without"]
+        lines += [
+            "## At the operating point, as the seed paper reports (`radtriage evaluate detection`)", "",
+            f"> Demo, not for clinical use: {n_rep} fresh SWI phantoms (seeds {rep_['seeds'][0]}-{rep_['seeds'][1]}; "
+            f"{rep_['n_lesions']} microbleeds; {rep_['n_with']} subjects with and {rep_['n_without']} without "
+            "microbleeds). Proportions with 95 % Wilson intervals. Seed (Hassanzadeh 2025, ADNI, real): sensitivity "
+            "0.920, balanced accuracy 0.953. Same numbers: `radtriage evaluate detection --phantoms "
+            f"{n_rep} --first-seed {rep_['seeds'][0]} [--no-phase]`.", "",
+            "| input | threshold | lesion sensitivity | per-subject sensitivity | FP / subject | precision | F1 | "
+            "subject-level balanced accuracy |", "|---|---|---|---|---|---|---|---|",
+            op_row("magnitude only", rep_["magnitude_only"]["operating_point"]),
+            op_row("with phase", rep_["with_phase"]["operating_point"]), "",
+            f"FROC sensitivity at 0.5 / 1 / 2 / 4 FP per scan: magnitude only {froc['magnitude_only']}, with phase "
+            f"{froc['with_phase']}. Subject-level specificity rests on {rep_['n_without']} lesion-free subjects only: "
+            "it is not a measured figure.", "",
+        ]
     return "\n".join(lines)
 
 
@@ -273,8 +383,7 @@ def train(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]
     cases = [make_swi_case(s) for s in seeds]
     works = [td.working_of(c) for c in cases]
 
-    aug = AugmentConfig(flip_prob=0.5, affine_prob=0.0, intensity_prob=0.5, intensity_scale=0.15,
-                        intensity_shift=0.05, noise_prob=0.3, noise_std=0.05)
+    aug = AugmentConfig(**AUGMENT)
     stage1 = [td.stage1_patches(c, w, 17, rng) for c, w in zip(cases[: args.n_cases], works, strict=False)]
     items1 = [it for s, p in zip(seeds, stage1, strict=False) for it in p.items(splits1[s])]
     log.info("stage 1: %d patches (%d positive)", len(items1), sum(int(p.labels.sum()) for p in stage1))
@@ -283,7 +392,7 @@ def train(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]
         work_dir = Path(tmp)
         r1 = train_stage(items1, CANDIDATE_NAME, {**CANDIDATE_ARGS, "output": "centre"}, 17, work_dir,
                          "cmb-stage1", args.epochs1, args.seed, aug, patience=4)
-        detector = CmbDetector(CANDIDATE_ARGS, DISCRIMINATOR_ARGS)
+        detector = CmbDetector(CANDIDATE_ARGS, DISCRIMINATOR_ARGS, MAGNITUDE_ONLY_ARGS)
         detector.candidate.load_state_dict(r1.fit.best_weights)
         detector.eval()
         # stage 2 mining: every candidate stage 1 proposes (merged by its own score), as at inference
@@ -304,6 +413,8 @@ def train(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]
         detector.eval()
         docs = {f"{stage}_{f.name}": f.read_text() for stage, result in (("stage1", r1), ("stage2", r2))
                 for f in sorted((result.bundle_path / "docs").glob("*.json"))}
+        mag_facts, mag_docs = train_magnitude_only(detector, args, work_dir, aug)
+        docs.update(mag_docs)
 
     def auc(r: Any) -> float | None:
         value = r.test_metrics.get("per_class", {}).get("cmb", {}).get("roc_auc")
@@ -311,12 +422,50 @@ def train(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]
 
     facts = {"n_cases": args.n_cases, "n_mine": n_mine, "n_stage1": len(items1), "n_stage2": len(items2),
              "n_stage2_positive": n_pos2, "stage1_test_auc": auc(r1), "stage1_best_epoch": r1.fit.best_epoch,
-             "stage2_test_auc": auc(r2), "stage2_best_epoch": r2.fit.best_epoch}
+             "stage2_test_auc": auc(r2), "stage2_best_epoch": r2.fit.best_epoch, **mag_facts}
     return detector, facts, docs
 
 
+def train_magnitude_only(detector: Any, args: argparse.Namespace, work_dir: Path,
+                         aug: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Step 2b: mine the screener's candidates on magnitude-only runs of phantoms ``0 .. n_mine_magnitude-1`` and
+    train ``detector.discriminator_magnitude_only`` on them; returns the training facts and the stage docs."""
+    rng = np.random.default_rng(args.seed + 1)
+    seeds = list(range(args.n_mine_magnitude))
+    splits = split_of(seeds, args.seed)
+    pipe = CmbPipeline(detector, DetectSettings(stage2_weight=0.0))
+    sets = []
+    for seed in seeds:
+        case = make_swi_case(seed)
+        work = td.working_of(case, with_phase=False)
+        run = pipe.detect(case.magnitude, None, threshold=0.0)
+        ranked = sorted(run.candidates, key=lambda c: -c.candidate_score)
+        ijk = work.grid.lps_to_index(np.array([c.center_lps for c in ranked]).reshape(-1, 3))
+        sets.append(td.stage2_patches(case, work, ijk, PATCH2_MAG, rng, n_jitter=4,
+                                      max_negatives=args.negatives_magnitude, magnitude_only=True))
+    items = [it for s, p in zip(seeds, sets, strict=True) for it in p.items(splits[s])]
+    n_pos = sum(int(p.labels.sum()) for p in sets)
+    log.info("stage 2 magnitude only: %d patches (%d positive)", len(items), n_pos)
+    result = train_stage(items, DISCRIMINATOR_NAME, MAGNITUDE_ONLY_ARGS, PATCH2_MAG, work_dir,
+                         "cmb-stage2-magnitude-only", args.epochs2, args.seed, aug, patience=3)
+    detector.discriminator_magnitude_only.load_state_dict(result.fit.best_weights)
+    detector.eval()
+    value = result.test_metrics.get("per_class", {}).get("cmb", {}).get("roc_auc")
+    facts = {"n_mine_magnitude": len(seeds), "n_stage2_magnitude_only": len(items),
+             "n_stage2_magnitude_only_positive": n_pos,
+             "stage2_magnitude_only_test_auc": value.get("value") if isinstance(value, dict) else value,
+             "stage2_magnitude_only_best_epoch": result.fit.best_epoch}
+    docs = {f"stage2_magnitude_only_{f.name}": f.read_text()
+            for f in sorted((result.bundle_path / "docs").glob("*.json"))}
+    return facts, docs
+
+
+AUGMENT = {"flip_prob": 0.5, "affine_prob": 0.0, "intensity_prob": 0.5, "intensity_scale": 0.15,
+           "intensity_shift": 0.05, "noise_prob": 0.3, "noise_std": 0.05}
 TRAINING_FACTS = ("n_cases", "n_mine", "n_stage1", "n_stage2", "n_stage2_positive", "stage1_test_auc",
                   "stage1_best_epoch", "stage2_test_auc", "stage2_best_epoch")
+MAGNITUDE_ONLY_FACTS = ("n_mine_magnitude", "n_stage2_magnitude_only", "n_stage2_magnitude_only_positive",
+                        "stage2_magnitude_only_test_auc", "stage2_magnitude_only_best_epoch", "stage2_retrained")
 
 
 def trained_bundle(path: Path) -> tuple[Any, dict[str, Any], dict[str, str]]:
@@ -329,12 +478,48 @@ def trained_bundle(path: Path) -> tuple[Any, dict[str, Any], dict[str, str]]:
     docs_dir = path / "docs"
     summary = json.loads((docs_dir / "summary.json").read_text())
     facts = {k: summary[k] for k in TRAINING_FACTS}
+    facts.update({k: summary[k] for k in MAGNITUDE_ONLY_FACTS if k in summary})
     facts["recalibrated"] = {"from": f"{loaded.meta.name} {loaded.meta.version}",
                              "weights_sha256": loaded.meta.weights.sha256,
                              "command": "scripts/train_demo_cmb_detect.py --recalibrate "
                                         f"radtriage/bundles/{path.name}"}
     docs = {f.name: f.read_text() for f in sorted(docs_dir.glob("stage[12]_*.json"))}
     return detector, facts, docs
+
+
+def retrained_stage2(path: Path, args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """An existing bundle's stage 1 and with-phase discriminator (unchanged) plus a newly trained magnitude-only
+    discriminator (step 2b)."""
+    from radtriage.training import AugmentConfig
+
+    base, facts, docs = trained_bundle(path)
+    origin = facts.pop("recalibrated")
+    detector = CmbDetector(CANDIDATE_ARGS, DISCRIMINATOR_ARGS, MAGNITUDE_ONLY_ARGS)
+    detector.candidate.load_state_dict(base.candidate.state_dict())
+    detector.discriminator.load_state_dict(base.discriminator.state_dict())
+    detector.eval()
+    docs = {k: v for k, v in docs.items() if not k.startswith("stage2_magnitude_only_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        mag_facts, mag_docs = train_magnitude_only(detector, args, Path(tmp), AugmentConfig(**AUGMENT))
+    facts.update(mag_facts)
+    facts["stage2_retrained"] = {"from": origin["from"], "weights_sha256": origin["weights_sha256"],
+                                 "command": f"scripts/train_demo_cmb_detect.py --retrain-stage2 radtriage/bundles/"
+                                            f"{path.name}"}
+    return detector, facts, {**docs, **mag_docs}
+
+
+def operating_point_report(pipe: Any, n: int) -> dict[str, Any]:
+    """What ``radtriage evaluate detection --phantoms n --first-seed 900000 [--no-phase]`` reports at each mode's
+    operating point (fresh phantoms)."""
+    scans = phantom_scans(range(REPORT_SEED0, REPORT_SEED0 + n))
+    out: dict[str, Any] = {"seeds": [REPORT_SEED0, REPORT_SEED0 + n - 1],
+                           "n_lesions": sum(len(s["truth"]) for s in scans),
+                           "n_with": sum(1 for s in scans if s["truth"]),
+                           "n_without": sum(1 for s in scans if not s["truth"])}
+    for mode, use_phase in (("magnitude_only", False), ("with_phase", True)):
+        result = evaluate_scans(pipe, scans, use_phase=use_phase)
+        out[mode] = {"operating_point": result["operating_point"], "sensitivity_at_fp": result["sensitivity_at_fp"]}
+    return out
 
 
 def calibrate(pipe: Any, val_scans: list[dict[str, Any]], use_phase: bool) -> dict[str, Any]:
@@ -357,12 +542,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recalibrate", type=Path, default=None, metavar="BUNDLE",
                         help="skip training: re-choose the operating points (with phase and magnitude only) for this "
                              "bundle's weights and write them as version " + VERSION)
+    parser.add_argument("--retrain-stage2", type=Path, default=None, metavar="BUNDLE",
+                        help="keep this bundle's stage 1 and with-phase stage 2, train the magnitude-only stage 2 "
+                             "(step 2b), re-calibrate and write version " + VERSION)
     parser.add_argument("--n-cases", type=int, default=24, help="stage-1 training phantoms")
     parser.add_argument("--n-mine", type=int, default=32, help="phantoms whose stage-1 candidates train stage 2")
     parser.add_argument("--negatives", type=int, default=50,
                         help="hardest stage-1 false positives (highest screener score) kept per mining phantom")
-    parser.add_argument("--n-val", type=int, default=10)
-    parser.add_argument("--n-eval", type=int, default=10)
+    parser.add_argument("--n-mine-magnitude", type=int, default=96,
+                        help="phantoms whose magnitude-only stage-1 candidates train the magnitude-only stage 2")
+    parser.add_argument("--negatives-magnitude", type=int, default=80,
+                        help="hardest false candidates kept per phantom for the magnitude-only stage 2")
+    parser.add_argument("--n-val", type=int, default=20)
+    parser.add_argument("--n-eval", type=int, default=30)
+    parser.add_argument("--n-report", type=int, default=20, help="fresh phantoms of the operating-point table")
+    parser.add_argument("--n-bootstrap", type=int, default=2000, help="paired bootstrap draws (held-out intervals)")
     parser.add_argument("--phase-dropout", type=float, default=0.3,
                         help="share of stage-2 patches with the phase channel zeroed (magnitude-only robustness)")
     parser.add_argument("--epochs1", type=int, default=5)
@@ -380,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     set_deterministic(args.seed)
     if args.recalibrate is not None:
         detector, facts, stage_docs = trained_bundle(args.recalibrate.resolve())
+    elif args.retrain_stage2 is not None:
+        detector, facts, stage_docs = retrained_stage2(args.retrain_stage2.resolve(), args)
     else:
         detector, facts, stage_docs = train(args)
 
@@ -390,12 +586,15 @@ def main(argv: list[str] | None = None) -> int:
     cal_mag = calibrate(pipe, val_scans, use_phase=False)
     settings = DetectSettings(detection_threshold=cal["threshold"], stage2_weight=cal["weight"],
                               stage2_weight_magnitude_only=cal_mag["weight"],
-                              detection_threshold_magnitude_only=cal_mag["threshold"])
+                              detection_threshold_magnitude_only=cal_mag["threshold"],
+                              patch_size_magnitude_only=PATCH2_MAG)
     pipe = CmbPipeline(detector, settings)
     eval_seeds = list(range(EVAL_SEED0, EVAL_SEED0 + args.n_eval))
     scans = phantom_scans(eval_seeds)
-    held_phase = compare_stages(pipe, scans, use_phase=True, stage1_threshold=cal["stage1_threshold"])
-    held_mag = compare_stages(pipe, scans, use_phase=False, stage1_threshold=cal_mag["stage1_threshold"])
+    held_phase = compare_stages(pipe, scans, use_phase=True, stage1_threshold=cal["stage1_threshold"],
+                                n_bootstrap=args.n_bootstrap)
+    held_mag = compare_stages(pipe, scans, use_phase=False, stage1_threshold=cal_mag["stage1_threshold"],
+                              n_bootstrap=args.n_bootstrap)
     for name, held in (("with phase", held_phase), ("magnitude only", held_mag)):
         log.info("held-out %s: stage 1 %s; stage 1+2 %s", name,
                  [round(p["sensitivity"], 3) for p in held["stage1"]["sensitivity_at_fp"]],
@@ -411,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         "stage1_threshold_choice_magnitude_only": cal_mag["stage1_threshold_choice"],
         "stage2_weight_magnitude_only": cal_mag["weight"], "weight_choice_magnitude_only": cal_mag["weight_choice"],
         "held_out_with_phase": held_phase, "held_out_magnitude_only": held_mag,
+        "operating_point_report": operating_point_report(pipe, args.n_report),
+        "stage2_magnitude_only": getattr(detector, "discriminator_magnitude_only", None) is not None,
     }
     froc_of = {k: to_plain(held_phase[k]["sensitivity_at_fp"]) for k in ("stage1", "stage1_2")}
     meta = default_metadata(
@@ -426,7 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["radtriage"]["training"] = {"script": "scripts/train_demo_cmb_detect.py", "seed": args.seed,
                                      "stage1_best_epoch": facts["stage1_best_epoch"],
                                      "stage2_best_epoch": facts["stage2_best_epoch"],
-                                     **({"recalibrated": facts["recalibrated"]} if "recalibrated" in facts else {})}
+                                     **({"recalibrated": facts["recalibrated"]} if "recalibrated" in facts else {}),
+                                     **({"stage2_retrained": facts["stage2_retrained"]}
+                                        if "stage2_retrained" in facts else {})}
     meta["radtriage"]["operating_points"] = {
         "with_phase": {"stage2_weight": cal["weight"], "threshold": cal["threshold"]},
         "magnitude_only": {"stage2_weight": cal_mag["weight"], "threshold": cal_mag["threshold"]},
@@ -434,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     target = args.out / f"{BUNDLE_NAME}-{VERSION}"
     network_def = {"_target_": DETECTOR_NAME, "candidate_args": CANDIDATE_ARGS,
                    "discriminator_args": DISCRIMINATOR_ARGS}
+    if summary["stage2_magnitude_only"]:
+        network_def["magnitude_only_args"] = MAGNITUDE_ONLY_ARGS
     write_bundle(target, detector, meta, network_def, model_card_text=model_card(to_plain(summary)),
                  extra_config={SETTINGS_KEY: settings.to_dict()}, overwrite=True)
     docs = target / "docs"

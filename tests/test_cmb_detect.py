@@ -23,7 +23,6 @@ from radtriage.tasks.cmb_detect import (
 )
 from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
 from radtriage.tasks.cmb_detect.detector import extract_patches
-from radtriage.tasks.cmb_detect.location import HeadFrame, estimate_head_frame
 
 # --------------------------------------------------------------------------- helpers
 
@@ -214,33 +213,11 @@ def test_fp_reduction_patches_and_discriminator_decide_what_is_reported() -> Non
 # --------------------------------------------------------------------------- location
 
 
-def test_location_rules_and_count_table() -> None:
-    frame = HeadFrame(0.0, 0.0, 100.0, 150.0, 190.0)
-    assert location_class((40.0, -20.0, 80.0), frame) == "lobar"
-    assert location_class((15.0, 0.0, 40.0), frame) == "deep"
-    assert location_class((20.0, 40.0, 0.0), frame) == "infratentorial"  # cerebellum: low and posterior
-    assert location_class((0.0, 5.0, 20.0), frame) == "infratentorial"  # brainstem
-    assert location_class((50.0, -40.0, 0.0), frame) == "lobar"  # temporal pole: low but anterior
+def test_location_count_table_and_unknown_without_registration() -> None:
     assert location_class((0.0, 0.0, 50.0), None) == "unknown"
     rows = count_by_location(["lobar", "lobar", "deep", "unknown"])
     assert {r["location"]: r["count"] for r in rows} == {"lobar": 2, "deep": 1, "infratentorial": 0,
                                                          "unknown": 1, "total": 4}
-
-
-def test_head_frame_from_whole_head_but_not_from_a_patch() -> None:
-    from radtriage.preprocess import GridSpec
-
-    grid = GridSpec((90, 110, 100), (2.0, 2.0, 2.0), (-90.0, -110.0, -120.0))
-    kji = np.indices(grid.shape, dtype=np.float32) * 2
-    z, y, x = kji[0] - 120, kji[1] - 110, kji[2] - 90  # LPS mm of each voxel (identity direction)
-    head = (x / 72) ** 2 + (y / 90) ** 2 + ((z - 0) / 70) ** 2 <= 1
-    frame, why = estimate_head_frame(head.astype(np.float32), grid)
-    assert frame is not None, why
-    assert frame.vertex_z == pytest.approx(70.0, abs=2.5)
-    assert frame.midline_x == pytest.approx(0.0, abs=2.5) and frame.extent_lr_mm == pytest.approx(144, abs=5)
-    patch = GridSpec((40, 40, 40))
-    frame2, why2 = estimate_head_frame(np.ones((40, 40, 40), np.float32), patch)
-    assert frame2 is None and why2
 
 
 # --------------------------------------------------------------------------- runner, MRML, CLI
@@ -283,6 +260,7 @@ def test_mrml_markups_and_table_round_trip_through_mrb(tmp_path: Path) -> None:
     pipe = CmbPipeline(_Stub(), DetectSettings(candidate_threshold=0.5), bundle_info={"name": "stub", "demo": True})
     result = run({"image": image}, pipeline=pipe)
     assert len(result.points) == 2 and "demo, not for clinical use" in result.notices
+    assert any(n.startswith("location class unknown: not a whole-head scan") for n in result.notices)
     app = create_headless_scene(tmp_path / "cache")
     nodes = add_cmb_outputs(app.scene, result, "Anon", "SWI")
     assert patient_and_study_of(app.scene, nodes["markups"]) == ("Anon", "SWI")
@@ -317,6 +295,9 @@ def test_cli_infer_writes_detections_and_points(tmp_path: Path) -> None:
     assert doc["points"][0]["ras"] == dets[0]["center_ras"]
     assert (tmp_path / "out" / "cmb_heatmap.nii.gz").is_file()
     assert any("phase" in n for n in doc["notices"])
+    assert doc["outputs"]["location_note"].startswith("not a whole-head scan: the field of view is")
+    assert doc["outputs"]["mni_registration"] is None and all(d["location"] == "unknown" for d in dets)
+    assert f"location class unknown: {doc['outputs']['location_note']}" in doc["notices"]
 
 
 @pytest.mark.slow
@@ -429,7 +410,7 @@ def test_real_gre_patch_and_neck_run_and_semi_synthetic_bleeds_are_found(shared_
     assert all(d.location == "unknown" for d in run.detections)
     neck = read_image(shared_data / "sct_testing_data" / "t2s_t2s_uncropped.nii.gz")
     neck_run = pipe.detect(neck)
-    assert neck_run.head_frame is None
+    assert neck_run.registration is None and "not a whole-head scan" in neck_run.location_note
     found, n = _insert_and_detect(pipe, romeo, seed=3)
     assert found >= n - 1, f"found {found} of {n} inserted microbleeds in the real GRE patch"
 

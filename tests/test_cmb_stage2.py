@@ -78,6 +78,27 @@ def test_stage2_has_fewer_false_positives_than_stage1_at_equal_sensitivity(held_
     assert mean_both >= mean_alone, "stage 2 must not rank microbleeds worse over 0.5-4 FP/scan"
 
 
+@pytest.fixture(scope="module")
+def held_out_magnitude_only(held_out) -> tuple[CmbPipeline, list, list]:
+    pipe, scans, _ = held_out
+    return pipe, scans, [pipe.detect(s["magnitude"], None, threshold=0.0) for s in scans]
+
+
+def test_magnitude_only_stage2_has_fewer_false_positives_than_stage1_at_equal_sensitivity(
+        held_out_magnitude_only) -> None:
+    pipe, scans, runs = held_out_magnitude_only
+    weight, _ = pipe.settings.operating(False)
+    assert weight > 0 and pipe.magnitude_only_stage2(False), "without phase the bundle must use its own stage 2"
+    assert all(not r.phase_used and r.stage2_weight == weight for r in runs)
+    both = evaluate_runs(runs, scans, score="confidence")
+    alone = evaluate_runs(runs, scans, score="stage1")
+    reach = min(0.9, max(alone["froc"]["sensitivity"]), max(both["froc"]["sensitivity"]))
+    fp_both, fp_alone = fp_per_scan_at(both, reach), fp_per_scan_at(alone, reach)
+    assert fp_both is not None and fp_alone is not None
+    assert fp_both < fp_alone, f"at sensitivity {reach:.2f}: stage 1+2 {fp_both:.2f} FP/scan, stage 1 {fp_alone:.2f}"
+    assert both["mean_sensitivity"]["value"] > alone["mean_sensitivity"]["value"]
+
+
 def test_stage2_probability_separates_hits_from_stage1_false_positives(held_out) -> None:
     _, scans, runs = held_out
     hit_p, fp_p = [], []
@@ -173,3 +194,125 @@ def test_installed_bundle_carries_a_validated_magnitude_only_operating_point() -
     assert s.operating(True) == (points["with_phase"]["stage2_weight"], points["with_phase"]["threshold"])
     assert s.operating(False) == (points["magnitude_only"]["stage2_weight"], points["magnitude_only"]["threshold"])
     assert meta.thresholds["cmb"]["operating_magnitude_only"] == s.detection_threshold_magnitude_only
+
+
+class _ShapeRecorder(nn.Module):
+    """Stage-2 stub: a constant logit, remembering the shape of every batch it was given."""
+
+    def __init__(self, logit: float) -> None:
+        super().__init__()
+        self.logit = logit
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return torch.full((x.shape[0], 1), self.logit)
+
+
+class _TwoDiscriminatorCascade(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.candidate = _DarkScreener()
+        self.discriminator = _ShapeRecorder(2.0)
+        self.discriminator_magnitude_only = _ShapeRecorder(-2.0)
+
+
+def test_inputs_without_phase_are_rescored_by_the_magnitude_only_discriminator() -> None:
+    magnitude, phase = _dark_dots_scan()
+    settings = DetectSettings(candidate_threshold=0.5, stage2_weight=0.5, stage2_weight_magnitude_only=1.0,
+                              detection_threshold_magnitude_only=0.5, patch_size_magnitude_only=20)
+    assert DetectSettings.from_dict(settings.to_dict()) == settings
+    net = _TwoDiscriminatorCascade()
+    pipe = CmbPipeline(net, settings)
+
+    mag = pipe.detect(magnitude)
+    assert mag.candidates and pipe.magnitude_only_stage2(False) and not pipe.magnitude_only_stage2(True)
+    assert net.discriminator.shapes == [], "the two-channel discriminator is not run without phase"
+    assert {s[1:] for s in net.discriminator_magnitude_only.shapes} == {(1, 20, 20, 20)}
+    for c in mag.candidates:  # w = 1: the magnitude-only discriminator alone
+        assert c.stage2_probability == pytest.approx(1 / (1 + np.exp(2.0)))
+        assert c.confidence == pytest.approx(c.stage2_probability)
+
+    both = pipe.detect(magnitude, phase)
+    assert {s[1:] for s in net.discriminator.shapes} == {(2, 16, 16, 16)}
+    assert all(c.stage2_probability == pytest.approx(1 / (1 + np.exp(-2.0))) for c in both.candidates)
+
+
+def test_detector_without_magnitude_only_net_falls_back_and_bundles_round_trip(tmp_path) -> None:
+    from radtriage.models import default_metadata, load_bundle, write_bundle
+    from radtriage.nets.cmb import DETECTOR_NAME, CmbDetector
+
+    plain = CmbDetector()
+    assert plain.discriminator_magnitude_only is None and plain.stage2(False) is plain.discriminator
+    assert not CmbPipeline(plain).magnitude_only_stage2(False)
+
+    torch.manual_seed(0)
+    args = {"channels": [4, 8, 8], "dropout": 0.0}
+    det = CmbDetector({"layers": [[4, 1], [4, 1]], "head_channels": 4}, {"channels": [4, 8, 8]}, args).eval()
+    assert det.stage2(False) is det.discriminator_magnitude_only and det.stage2(True) is det.discriminator
+    meta = default_metadata("cmb-test", "cmb_detect", version="0.0.1", description="test", class_names=["cmb"],
+                            inputs={"contrasts": ["magnitude", "phase"], "modality": "MR", "spacing": [1.0] * 3,
+                                    "patch_size": [16] * 3}, demo=True)
+    net_def = {"_target_": DETECTOR_NAME, "candidate_args": {"layers": [[4, 1], [4, 1]], "head_channels": 4},
+               "discriminator_args": {"channels": [4, 8, 8]}, "magnitude_only_args": args}
+    path = write_bundle(tmp_path / "cmb-test-0.0.1", det, meta, net_def)
+    loaded = load_bundle(path, "cpu", task="cmb_detect").network.eval()
+    x = torch.randn(3, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(loaded.discriminator_magnitude_only(x), det.discriminator_magnitude_only(x))
+
+
+def test_magnitude_only_stage2_patches_have_one_channel_and_keep_the_labels() -> None:
+    from radtriage.phantoms import make_swi_case
+    from radtriage.tasks.cmb_detect import training_data as td
+
+    case = make_swi_case(3, n_microbleeds=3, n_mimics={"vessel": 1, "calcification": 1, "air_bone": 0})
+    work = td.working_of(case, with_phase=False)
+    truth = td.truth_voxels(case, work)
+    far = truth[0] + np.array([15.0, 0.0, 0.0])
+    rng = np.random.default_rng(0)
+    ps = td.stage2_patches(case, work, np.vstack([truth[:1], far[None]]), 12, rng, n_jitter=2, magnitude_only=True)
+    assert ps.patches.shape[1:] == (1, 12, 12, 12)
+    assert ps.kinds[:2] == ["peak-hit", "peak-fp"] and list(ps.labels[:2]) == [1, 0]
+    assert ps.labels.sum() == 1 + 2 * len(case.microbleeds)
+    assert np.abs(ps.patches).sum(axis=(1, 2, 3, 4)).min() > 0, "no patch is zeroed out"
+
+
+def _runs(stage1: list[list[tuple[bool, float, float]]]) -> tuple[list, list]:
+    """Scans with one lesion per hit; each candidate is (is_hit, stage-1 score, stage 1+2 confidence)."""
+    from types import SimpleNamespace
+
+    runs, scans = [], []
+    for n, cands in enumerate(stage1):
+        truth, out = [], []
+        for m, (hit, s1, conf) in enumerate(cands):
+            centre = [float(n * 100), float(m * 20), 0.0]
+            if hit:
+                truth.append({"center_ras": centre, "radius_mm": 1.0})
+            out.append(SimpleNamespace(center_ras=tuple(centre if hit else [centre[0], centre[1], 50.0]),
+                                       candidate_score=s1, confidence=conf))
+        runs.append(SimpleNamespace(candidates=out, threshold=0.5))
+        scans.append({"name": f"s{n}", "truth": truth})
+    return runs, scans
+
+
+def test_fp_at_equal_sensitivity_has_paired_bootstrap_intervals() -> None:
+    from radtriage.tasks.cmb_detect.evaluate import fp_at_sensitivity_intervals
+
+    # every scan: one microbleed and two mimics that stage 1 ranks above it and stage 2 pushes below it
+    runs, scans = _runs([[(True, 0.6, 0.9), (False, 0.8, 0.2), (False, 0.9, 0.1)] for _ in range(6)])
+    (row,) = fp_at_sensitivity_intervals(runs, scans, (1.0,), n_bootstrap=200)
+    assert row["stage1_fp_per_scan"] == pytest.approx(2.0) and row["stage1_2_fp_per_scan"] == 0.0
+    assert row["reduction"] == pytest.approx(2.0) and row["reduction_ci95"] == pytest.approx([2.0, 2.0])
+    assert row["stage1_2_fewer_share"] == 1.0
+
+    # half the scans favour stage 2, half stage 1: the interval of the reduction spans 0
+    mixed = [[(True, 0.6, 0.9), (False, 0.8, 0.15)], [(True, 0.9, 0.2), (False, 0.5, 0.8)]] * 4
+    runs, scans = _runs(mixed)
+    (row,) = fp_at_sensitivity_intervals(runs, scans, (1.0,), n_bootstrap=500)
+    assert row["stage1_fp_per_scan"] == row["stage1_2_fp_per_scan"] == pytest.approx(0.5)
+    lo, hi = row["reduction_ci95"]
+    assert lo < 0 < hi and 0.2 < row["stage1_2_fewer_share"] < 0.8
+    unreachable = fp_at_sensitivity_intervals(runs[:1], [{"name": "x", "truth": scans[0]["truth"] * 2}], (1.0,),
+                                              n_bootstrap=10)[0]
+    assert unreachable["stage1_fp_per_scan"] is None and unreachable["reduction"] is None

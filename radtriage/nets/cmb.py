@@ -11,7 +11,8 @@ a second 3D CNN rescores small patches around the heatmap's peaks to remove mimi
   classifier centred there (``heatmap``).
 * :class:`CmbDiscriminator` is a small 3D CNN (MONAI ``Convolution`` blocks) on ``(C, 16, 16, 16)`` patches
   (16 mm at the 1 mm working grid).
-* :class:`CmbDetector` holds both, so one bundle carries the whole cascade; its ``forward`` is the dense heatmap.
+* :class:`CmbDetector` holds both (and optionally a magnitude-only discriminator for scans without phase), so one
+  bundle carries the whole cascade; its ``forward`` is the dense heatmap.
 
 All three are registered for bundles as ``radtriage.nets.cmb.<Class>``.
 """
@@ -125,20 +126,31 @@ class CmbDiscriminator(nn.Module):
 
 
 class CmbDetector(nn.Module):
-    """Both stages in one module (one bundle): ``candidate`` (dense screener) and ``discriminator``.
+    """Both stages in one module (one bundle): ``candidate`` (dense screener) and ``discriminator``, plus an
+    optional ``discriminator_magnitude_only`` (one magnitude channel, trained on the screener's candidates without
+    phase) for inputs that come without phase; ``None`` when ``magnitude_only_args`` is not given.
 
-    ``forward`` returns the dense candidate heatmap logits; use ``discriminator`` on patches for stage 2.
+    ``forward`` returns the dense candidate heatmap logits; use :meth:`stage2` on patches for stage 2.
     """
 
     def __init__(
         self,
         candidate_args: dict | None = None,
         discriminator_args: dict | None = None,
+        magnitude_only_args: dict | None = None,
     ) -> None:
         super().__init__()
         cand = {**dict(candidate_args or {}), "output": "dense"}
         self.candidate = CmbCandidateNet(**cand)
         self.discriminator = CmbDiscriminator(**dict(discriminator_args or {}))
+        self.discriminator_magnitude_only: CmbDiscriminator | None = (
+            None if magnitude_only_args is None else CmbDiscriminator(**{"in_channels": 1, **magnitude_only_args}))
+
+    def stage2(self, phase_used: bool) -> CmbDiscriminator:
+        """The discriminator for an input with or without phase (the magnitude-only one when there is one)."""
+        if not phase_used and self.discriminator_magnitude_only is not None:
+            return self.discriminator_magnitude_only
+        return self.discriminator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.candidate.heatmap(x)

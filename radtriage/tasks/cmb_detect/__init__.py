@@ -4,7 +4,7 @@
 * :mod:`.candidates` — stage 1: dense heatmap (exact non-overlapping tiles, empty tiles skipped) and peaks;
 * :mod:`.detector` — stage 2 patch discriminator, radius, location, merging: :class:`CmbPipeline`;
 * :mod:`.nms` — merging of detections closer than a radius; :mod:`.blobs` — radius from the blob;
-* :mod:`.location` — rule-based (no atlas) lobar / deep / infratentorial class in a head frame;
+* :mod:`.location` — lobar / deep / infratentorial class from an MNI atlas after affine registration;
 * :mod:`.runner` — ``run`` registered as the ``cmb_detect`` task; :mod:`.mrml` — markups and count table;
 * :mod:`.evaluate` — FROC on phantoms or a folder (``radtriage evaluate detection``);
 * :mod:`.training_data` — phantom patches for the demo training script.
@@ -23,7 +23,7 @@ from radtriage.tasks.cmb_detect.evaluate import (
     phantom_scans,
     run_evaluate_detection,
 )
-from radtriage.tasks.cmb_detect.location import LOCATION_CLASSES, HeadFrame, count_by_location, location_class
+from radtriage.tasks.cmb_detect.location import LOCATION_CLASSES, count_by_location, locate_in_mni, location_class
 from radtriage.tasks.cmb_detect.mrml import add_cmb_outputs, read_cmb_markups
 from radtriage.tasks.cmb_detect.nms import merge_close
 from radtriage.tasks.cmb_detect.prep import WorkingVolume, prepare_working_volume, working_grid
@@ -37,7 +37,6 @@ __all__ = [
     "CmbPipeline",
     "DetectSettings",
     "DetectionRun",
-    "HeadFrame",
     "Peaks",
     "WorkingVolume",
     "add_cmb_outputs",
@@ -48,6 +47,7 @@ __all__ = [
     "evaluate_runs",
     "evaluate_scans",
     "extract_peaks",
+    "locate_in_mni",
     "location_class",
     "merge_close",
     "phantom_scans",

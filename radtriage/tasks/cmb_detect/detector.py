@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from radtriage.anatomy.registration import MniRegistration
 from radtriage.image import Image
 from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
 from radtriage.tasks.cmb_detect.candidates import candidate_heatmap, extract_peaks
-from radtriage.tasks.cmb_detect.location import HeadFrame, estimate_head_frame, location_class
+from radtriage.tasks.cmb_detect.location import locate_in_mni, location_class
 from radtriage.tasks.cmb_detect.nms import merge_close
 from radtriage.tasks.cmb_detect.prep import WorkingVolume, prepare_working_volume
 
@@ -40,7 +41,8 @@ class DetectSettings:
     discriminator alone; chosen on validation phantoms by the training script). Without a phase image the
     cascade uses its own operating point when the bundle has one: ``stage2_weight_magnitude_only`` and
     ``detection_threshold_magnitude_only`` (calibrated on the validation phantoms run magnitude-only; None: the
-    with-phase values). ``roi_size`` is the stage-1 tile
+    with-phase values). When the network has a magnitude-only discriminator it rescores inputs without phase on
+    ``patch_size_magnitude_only`` patches (None: ``patch_size``). ``roi_size`` is the stage-1 tile
     (tiles do not overlap: valid convolutions read an exact halo); ``overlap`` applies only to networks without
     valid convolutions (MONAI sliding window).
     """
@@ -58,6 +60,7 @@ class DetectSettings:
     stage2_weight: float = 1.0
     stage2_weight_magnitude_only: float | None = None
     detection_threshold_magnitude_only: float | None = None
+    patch_size_magnitude_only: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> DetectSettings:
@@ -121,8 +124,8 @@ class DetectionRun:
 
     candidates: list[CmbDetection]
     threshold: float
-    head_frame: HeadFrame | None
-    head_frame_note: str
+    registration: MniRegistration | None
+    location_note: str
     working: WorkingVolume
     heatmap: np.ndarray
     n_peaks: int
@@ -212,19 +215,33 @@ class CmbPipeline:
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
         return cls(loaded.network.eval(), settings, loaded.device, info)
 
-    def discriminate(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Stage-2 probabilities for ``(N, C, P, P, P)`` patches."""
+    def magnitude_only_stage2(self, phase_used: bool) -> bool:
+        """Whether stage 2 runs the network's own magnitude-only discriminator (no phase, and the bundle has one)."""
+        return not phase_used and getattr(self.network, "discriminator_magnitude_only", None) is not None
+
+    def stage2_patches(self, stack: np.ndarray, voxels: np.ndarray, phase_used: bool) -> np.ndarray:
+        """Stage-2 patches around ``voxels``: magnitude + phase (phase zero when absent), or magnitude alone for
+        the magnitude-only discriminator."""
+        if self.magnitude_only_stage2(phase_used):
+            return extract_patches(stack[:1], voxels, self.settings.patch_size_magnitude_only
+                                   or self.settings.patch_size)
+        return extract_patches(stack, voxels, self.settings.patch_size)
+
+    def discriminate(self, patches: np.ndarray, batch_size: int = 64, phase_used: bool = True) -> np.ndarray:
+        """Stage-2 probabilities for ``(N, C, P, P, P)`` patches (see :meth:`stage2_patches`)."""
         import torch
 
         from radtriage.runtime.device import inference_mode
 
         if not len(patches):
             return np.zeros(0)
+        net = (self.network.discriminator_magnitude_only if self.magnitude_only_stage2(phase_used)
+               else self.network.discriminator)
         out = []
         with inference_mode(self.device, amp=False):
             for s in range(0, len(patches), batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(patches[s : s + batch_size])).to(self.device)
-                out.append(torch.sigmoid(self.network.discriminator(x).float()).reshape(-1).cpu().numpy())
+                out.append(torch.sigmoid(net(x).float()).reshape(-1).cpu().numpy())
         return np.concatenate(out).astype(float)
 
     def detect(
@@ -259,13 +276,13 @@ class CmbPipeline:
         t2 = time.perf_counter()
         timings["stage1"] = (t2 - t1) * 1000
         report(0.6, f"stage 2: rescoring {len(peaks)} candidate(s)")
-        probs = self.discriminate(extract_patches(stack, peaks.voxels, s.patch_size))
+        phase_used = work.phase is not None
+        probs = self.discriminate(self.stage2_patches(stack, peaks.voxels, phase_used), phase_used=phase_used)
         t3 = time.perf_counter()
         timings["stage2"] = (t3 - t2) * 1000
-        phase_used = work.phase is not None
         w, operating = s.operating(phase_used)
         confidence = np.clip(peaks.scores, 1e-6, 1) ** (1.0 - w) * np.clip(probs, 1e-6, 1) ** w
-        frame, note = estimate_head_frame(work.magnitude, work.grid)
+        frame, note = locate_in_mni(work.magnitude, work.grid, work.native)
         lps = work.index_to_lps(peaks.ijk) if len(peaks) else np.zeros((0, 3))
         radii = np.array([blob_radius_mm(work.magnitude, v, s.working_spacing_mm) for v in peaks.voxels])
         keep, groups = merge_close(lps, confidence, s.merge_mm, radii)

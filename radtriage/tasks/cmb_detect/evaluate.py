@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from radtriage.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -139,18 +141,92 @@ def evaluate_scans(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: flo
     return result
 
 
+def matched_scores(runs: Sequence[Any], scans: Sequence[dict[str, Any]], score: str = "confidence",
+                   match_mm: float = DEFAULT_MATCH_MM) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Per scan: candidate scores, whether each is a hit (the FROC's greedy matching) and the number of lesions."""
+    from radtriage.evaluation.detection import as_detection, as_lesion, match_scan
+
+    out = []
+    for run, scan in zip(runs, scans, strict=True):
+        dets = [as_detection({"center": list(c.center_ras), "score": _score(c, score)}, scan["name"])
+                for c in run.candidates]
+        lesions = [as_lesion({"center": t["center_ras"], "radius_mm": t.get("radius_mm")}, scan["name"])
+                   for t in scan["truth"]]
+        matched = match_scan(dets, lesions, float(match_mm))
+        out.append((np.array([d.score for d, _ in matched], dtype=float),
+                    np.array([j is not None for _, j in matched], dtype=bool), len(lesions)))
+    return out
+
+
+def _fp_at(per_scan: Sequence[tuple[np.ndarray, np.ndarray, int]], sensitivity: float) -> float:
+    """FP per scan at which the pooled FROC of ``per_scan`` first reaches ``sensitivity`` (inf: never)."""
+    n_lesions = sum(n for _, _, n in per_scan)
+    if not n_lesions or not per_scan:
+        return float("inf")
+    s = np.concatenate([a for a, _, _ in per_scan])
+    tp = np.concatenate([b for _, b, _ in per_scan])
+    order = np.argsort(-s, kind="stable")
+    s, tp = s[order], tp[order]
+    last = np.r_[s[1:] != s[:-1], True] if s.size else np.zeros(0, dtype=bool)
+    sens = np.r_[0.0, np.cumsum(tp)[last] / n_lesions]
+    fps = np.r_[0.0, np.cumsum(~tp)[last] / len(per_scan)]
+    reached = fps[sens >= sensitivity - 1e-9]
+    return float(reached.min()) if reached.size else float("inf")
+
+
+def fp_at_sensitivity_intervals(runs: Sequence[Any], scans: Sequence[dict[str, Any]],
+                                sensitivities: Sequence[float] = (0.8, 0.85, 0.9, 0.95),
+                                match_mm: float = DEFAULT_MATCH_MM, n_bootstrap: int = 1000,
+                                seed: int = 0) -> list[dict[str, Any]]:
+    """Stage 1 alone vs stage 1 + 2 at equal lesion sensitivity, with 95 % intervals from a paired bootstrap over
+    scans (subjects): FP/scan each needs and the reduction ``stage1 - stage1_2`` (None: not reached)."""
+    one = matched_scores(runs, scans, "stage1", match_mm)
+    both = matched_scores(runs, scans, "confidence", match_mm)
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(scans), len(scans)) for _ in range(int(n_bootstrap))] if len(scans) else []
+
+    def finite(v: float) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    def interval(values: np.ndarray) -> list[float | None]:
+        if not len(values):
+            return [None, None]
+        lo, hi = np.quantile(values, [0.025, 0.975], method="nearest")
+        return [finite(lo), finite(hi)]
+
+    out = []
+    for sens in sensitivities:
+        a = np.array([_fp_at([one[i] for i in d], sens) for d in draws])
+        b = np.array([_fp_at([both[i] for i in d], sens) for d in draws])
+        with np.errstate(invalid="ignore"):
+            diff = np.where(np.isfinite(a) & np.isfinite(b), a - b,
+                            np.where(np.isfinite(a) == np.isfinite(b), 0.0, np.where(np.isfinite(b), np.inf, -np.inf)))
+        p1, p12 = _fp_at(one, sens), _fp_at(both, sens)
+        out.append({
+            "sensitivity": float(sens), "stage1_fp_per_scan": finite(p1), "stage1_2_fp_per_scan": finite(p12),
+            "reduction": finite(p1 - p12) if np.isfinite(p1) and np.isfinite(p12) else None,
+            "stage1_ci95": interval(a), "stage1_2_ci95": interval(b), "reduction_ci95": interval(diff),
+            "stage1_2_fewer_share": float(np.mean(diff > 0)) if len(diff) else None,
+        })
+    return out
+
+
 def compare_stages(pipeline: Any, scans: Sequence[dict[str, Any]], match_mm: float = DEFAULT_MATCH_MM,
                    use_phase: bool = True, stage1_threshold: float | None = None,
-                   sensitivities: Sequence[float] = (0.8, 0.85, 0.9, 0.95)) -> dict[str, Any]:
-    """Stage 1 alone vs stage 1 + 2 on the same runs: both FROCs and the FP/scan each needs for ``sensitivities``.
+                   sensitivities: Sequence[float] = (0.8, 0.85, 0.9, 0.95), n_bootstrap: int = 0) -> dict[str, Any]:
+    """Stage 1 alone vs stage 1 + 2 on the same runs: both FROCs and the FP/scan each needs for ``sensitivities``
+    (with paired-bootstrap 95 % intervals when ``n_bootstrap`` > 0, see :func:`fp_at_sensitivity_intervals`).
 
     ``stage1_threshold`` is the screener-only operating threshold (default: the candidate threshold)."""
     runs = [pipeline.detect(scan["magnitude"], scan.get("phase") if use_phase else None) for scan in scans]
     both = evaluate_runs(runs, scans, match_mm, "confidence")
     alone = evaluate_runs(runs, scans, match_mm, "stage1",
                           pipeline.settings.candidate_threshold if stage1_threshold is None else stage1_threshold)
-    fp_at = [{"sensitivity": s, "stage1_fp_per_scan": fp_per_scan_at(alone, s),
-              "stage1_2_fp_per_scan": fp_per_scan_at(both, s)} for s in sensitivities]
+    if n_bootstrap > 0:
+        fp_at = fp_at_sensitivity_intervals(runs, scans, sensitivities, match_mm, n_bootstrap)
+    else:
+        fp_at = [{"sensitivity": s, "stage1_fp_per_scan": fp_per_scan_at(alone, s),
+                  "stage1_2_fp_per_scan": fp_per_scan_at(both, s)} for s in sensitivities]
     phase_used = bool(use_phase and any(s.get("phase") is not None for s in scans))
     return {"stage1_2": {**both, "phase_used": phase_used}, "stage1": {**alone, "phase_used": phase_used},
             "fp_per_scan_at_sensitivity": fp_at}

@@ -8,7 +8,7 @@ from typing import Any
 
 from radtriage.image import Image
 from radtriage.tasks.cmb_detect.detector import DEMO_NOTICE, TASK, CmbPipeline, DetectionRun
-from radtriage.tasks.cmb_detect.location import FRAME_NAME, count_by_location
+from radtriage.tasks.cmb_detect.location import LOCATION_METHOD, count_by_location
 from radtriage.tasks.cmb_detect.phase_filter import highpass_if_raw
 from radtriage.tasks.cmb_detect.prep import pick_inputs
 from radtriage.tasks.options import validate_options
@@ -78,8 +78,9 @@ def outputs_of(run: DetectionRun, key: str, phase_used: bool) -> dict[str, Any]:
         "n_detections": len(detections),
         "detections": [d.to_dict() for d in detections],
         "location_counts": count_by_location([d.location for d in detections]),
-        "head_frame": None if run.head_frame is None else run.head_frame.to_dict(),
-        "location_note": run.head_frame_note or f"locations from the {FRAME_NAME}",
+        "location_method": LOCATION_METHOD,
+        "mni_registration": None if run.registration is None else run.registration.summary(),
+        "location_note": run.location_note or f"locations from the {LOCATION_METHOD} (quality check passed)",
         "working_grid": {"size": list(run.working.grid.size), "spacing_mm": list(run.working.grid.spacing)},
         "radius": "apparent (blooming) radius from the thresholded blob, mm",
         "timings_ms": {k: round(v, 1) for k, v in run.timings_ms.items()},
@@ -124,8 +125,8 @@ def run(
         notices.append(thick)
     if result.working.echo_note:
         notices.append(f"multi-echo input: {result.working.echo_note}")
-    if result.head_frame is None:
-        notices.append(f"location class unknown: {result.head_frame_note}")
+    if result.location_note:
+        notices.append(f"location class unknown: {result.location_note}")
     volumes = {HEATMAP_VOLUME: result.heatmap_image()} if heatmap else {}
     report(1.0, f"{len(result.detections)} microbleed detection(s)")
     return TaskResult(TASK, dict(pipe.bundle_info), outputs_of(result, key, phase is not None), volumes=volumes,

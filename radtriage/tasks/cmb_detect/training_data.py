@@ -6,7 +6,8 @@ sharp), the mimics (vessel points, calcifications, air-bone cells), the darkest 
 Stage 2 (discriminator, magnitude + phase): every candidate the trained screener proposes on the mining phantoms
 (its false positives are the hard negatives: veins, calcifications, air-bone edges, noise), each microbleed centre
 with jitter, and every mimic; the phase channel is zeroed in a share of the samples so
-the model also works without phase.
+the model also works without phase. The magnitude-only discriminator gets the same patches, one magnitude channel,
+mined from candidates of magnitude-only runs.
 """
 
 from __future__ import annotations
@@ -109,11 +110,12 @@ def stage1_patches(case: SwiCase, work: WorkingVolume, size: int, rng: np.random
 
 def stage2_patches(case: SwiCase, work: WorkingVolume, candidate_ijk: np.ndarray, size: int,
                    rng: np.random.Generator, match_mm: float = 2.0, phase_dropout: float = 0.3,
-                   n_jitter: int = 3, max_negatives: int | None = None) -> PatchSet:
+                   n_jitter: int = 3, max_negatives: int | None = None, magnitude_only: bool = False) -> PatchSet:
     """Discriminator patches for one phantom: every screener candidate (``candidate_ijk``, working-grid (i, j, k))
     labelled against the truth — the false ones are the hard negatives stage 2 must learn to reject; with
     ``max_negatives`` only the first (strongest, when ``candidate_ijk`` is sorted by screener score) are kept — plus
-    ``n_jitter`` copies of each microbleed centre moved by up to 1 voxel, and every mimic's centre."""
+    ``n_jitter`` copies of each microbleed centre moved by up to 1 voxel, and every mimic's centre.
+    ``magnitude_only``: one magnitude channel (for the magnitude-only discriminator; ``phase_dropout`` unused)."""
     shape = work.magnitude.shape
     truth = truth_voxels(case, work)
     reach = np.array([max(match_mm, f.apparent_radius_mm) for f in case.microbleeds])
@@ -141,7 +143,7 @@ def stage2_patches(case: SwiCase, work: WorkingVolume, candidate_ijk: np.ndarray
         labels.append(0)
         kinds.append(m.kind)
     vox = np.clip(np.asarray(voxels, dtype=int).reshape(-1, 3), 0, np.asarray(shape) - 1)
-    patches = extract_patches(work.stack(), vox, size)
-    drop = rng.random(len(patches)) < phase_dropout
+    patches = extract_patches(work.stack()[:1] if magnitude_only else work.stack(), vox, size)
+    drop = rng.random(len(patches)) < (0.0 if magnitude_only else phase_dropout)
     patches[drop, 1:] = 0.0
     return PatchSet(patches, np.asarray(labels, dtype=int), np.full(len(labels), case.seed), kinds)
