@@ -255,6 +255,8 @@ EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
      "radtriage.tasks.cmb_detect", "add_evaluate_detection_arguments", "run_evaluate_detection"),
     ("localisation", "MRI triage heatmaps: pointing game (peak within 15 mm of the lesion) per output and method",
      "radtriage.tasks.mri_triage.localisation", "add_evaluate_localisation_arguments", "run_evaluate_localisation"),
+    ("triage", "MRI triage on fresh MNI-anatomy phantoms: AUC and operating point per contrast subset, ablation",
+     "radtriage.tasks.mri_triage.evidence", "add_evaluate_triage_arguments", "run_evaluate_triage"),
     ("body-region", "body-region per-slice agreement with TotalSegmentator-derived truth, beside Raffy 2021",
      "radtriage.tasks.body_region.agreement", "add_evaluate_body_region_arguments", "run_evaluate_body_region"),
 )

@@ -57,13 +57,14 @@ def test_the_triage_worklist_marks_misses_and_abstains_without_dwi(demo_dir):
     report = (demo_dir / "report.md").read_text()
     if "**mri_triage** ran" not in report:
         pytest.skip("no mri_triage bundle installed")
-    rows = re.findall(r"^\| (normal|infarct|haemorrhage|mass_effect) \| (all 8|[A-Z0-9, ]+) \| (.+) \|$", report, re.M)
-    assert [r[0] for r in rows] == ["normal", "infarct", "haemorrhage", "mass_effect", "infarct"]
+    kinds = "normal|infarct|haemorrhage|mass_effect|chronic_infarct"
+    rows = re.findall(rf"^\| ({kinds}) \| (all 8|[A-Z0-9, ]+) \| (.+) \|$", report, re.M)
+    assert [r[0] for r in rows] == ["normal", "infarct", "haemorrhage", "mass_effect", "chronic_infarct", "infarct"]
     no_dwi = rows[-1][2].split(" | ")
     assert rows[-1][1] == "T1, T2, FLAIR, SWI" and no_dwi[1] == "not assessable"  # acute_infarct column
     truth = {"normal": set(), "infarct": {"acute_infarct"}, "haemorrhage": {"acute_haemorrhage"},
-             "mass_effect": {"mass_effect"}}
-    for finding, _, cells in rows[:4]:  # every miss and false alarm is marked
+             "mass_effect": {"mass_effect"}, "chronic_infarct": set()}  # chronic: abnormal, not acute
+    for finding, _, cells in rows[:5]:  # every miss and false alarm is marked
         for name, cell in zip(("abnormal", "acute_infarct", "acute_haemorrhage", "mass_effect"), cells.split(" | "),
                               strict=False):
             positive = name in truth[finding] or (name == "abnormal" and finding != "normal")

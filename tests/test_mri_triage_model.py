@@ -110,3 +110,44 @@ def test_registered_and_bundle_round_trip(tmp_path) -> None:
     assert loaded.meta.inputs.contrasts == MR_CONTRASTS and loaded.meta.class_names == BRAIN_FINDINGS
     out = loaded.network(torch.randn(1, 8, 32, 32, 32))
     assert out.shape == (1, 4)
+
+
+def test_outputs_whose_needed_contrasts_were_dropped_get_no_gradient() -> None:
+    """With output_requirements, a sample without DWI/ADC teaches the acute-infarct output nothing."""
+    net = MriTriageNet(channels=(4, 8, 8, 8), region_features=4, hidden=8, contrast_dropout=0.0, t2_only_prob=0.0,
+                       output_requirements=[[0, 1, 2, 3], [4, 5], [6], [0, 1, 2, 3]]).train()
+    x = torch.randn(2, 8, 16, 16, 16)
+    mask = torch.ones(2, 8)
+    mask[0, 4:6] = 0  # sample 0 has no DWI/ADC
+    last = list(net.head.parameters())[-1]  # the output bias: its gradient per output
+    net(x, mask)[0, 1].backward()
+    assert float(last.grad.abs().sum()) == 0.0
+    net.zero_grad()
+    net(x, mask)[1, 1].backward()  # sample 1 has them
+    assert float(last.grad[1].abs()) > 0.0
+    net.zero_grad()
+    net(x, mask)[0, 0].backward()  # abnormal needs a structural contrast, which sample 0 has
+    assert float(last.grad[0].abs()) > 0.0
+    with pytest.raises(ValueError, match="one channel list per output"):
+        MriTriageNet(output_requirements=[[0]])
+
+
+def test_plain_encoder_keeps_a_small_bright_focus_and_gates_like_the_residual_one() -> None:
+    """The plain encoder (conv + ReLU + max-pool, global max/mean pooling) answers [B, 4]; its output moves when a
+    single 2-voxel focus is added to DWI (nothing normalises it away), and gating applies to it too."""
+    torch.manual_seed(0)
+    net = MriTriageNet(encoder="plain", channels=(4, 8, 8, 8), hidden=8, contrast_dropout=0.0, t2_only_prob=0.0,
+                       output_requirements=[[0, 1, 2, 3], [4, 5], [6], [0, 1, 2, 3]]).eval()
+    x = torch.randn(1, 8, 16, 16, 16) * 0.1
+    focus = x.clone()
+    focus[0, 4, 7:9, 7:9, 7:9] += 10.0
+    with torch.no_grad():
+        assert net(x).shape == (1, 4)
+        assert not torch.allclose(net(x), net(focus))
+    net.train()
+    mask = torch.ones(1, 8)
+    mask[0, 4:6] = 0
+    net(x, mask)[0, 1].backward()
+    assert float(list(net.head.parameters())[-1].grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="encoder must be"):
+        MriTriageNet(encoder="vit")

@@ -1,7 +1,12 @@
 """Seeded procedural phantoms with ground truth, for tests and for training small demo models.
 
 * :func:`make_brain_case`, :func:`make_brain_cohort`: 8-contrast brain MR with infarct,
-  haemorrhage and mass-effect findings (:mod:`radtriage.phantoms.brain`).
+  haemorrhage and mass-effect findings on an analytic head (:mod:`radtriage.phantoms.brain`): fast, for unit
+  tests, timing and the DICOM examples.
+* :func:`radtriage.phantoms.brain_mni.make_mni_brain_case`: the same findings (plus chronic-infarct and
+  white-matter-hyperintensity mimics) on real anatomy — the MNI template, real SOOP infarct shapes — with
+  domain-randomised appearance: what the demo MRITriage bundle is trained and evaluated on, and what the demo,
+  exported cases and ``radtriage evaluate triage`` / ``localisation`` draw.
 * :func:`make_swi_case`, :func:`insert_microbleeds`: SWI microbleeds and mimics
   (:mod:`radtriage.phantoms.swi`).
 * :func:`make_lge_slice`, :func:`make_lge_stack`: short-axis cardiac LGE

@@ -76,6 +76,10 @@ _TABLE = np.array([
     [0.50, 0.50, 0.88, 0.85, 0.90, 1350.0, 0.75, 0.88],  # vasogenic oedema
 ], dtype=np.float32)
 
+RENDER_TABLE = _TABLE
+"""Relative intensity of each render class (rows: tissue labels, then lesion tissues) per :data:`RENDER_PROPS`."""
+RENDER_PROPS = _PROPS
+
 _HEAD_AXES = np.array([72.0, 92.0, 76.0])  # scalp surface semi-axes (L-R, A-P, S-I), mm
 _HEAD_CENTRE_W = -8.0  # head ellipsoid centre below the grid centre, mm
 _SCALP_T, _SKULL_T = 5.0, 6.0

@@ -61,7 +61,7 @@ def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] = DEF
                   findings: Sequence[str] = tuple(FINDING_OUTPUT), hit_mm: float = HIT_MM) -> dict[str, Any]:
     """The pointing-game score per output and saliency method over fresh lesion phantoms (see the module doc)."""
     from radtriage.evaluation.classification import proportion
-    from radtriage.phantoms import make_brain_case
+    from radtriage.phantoms.brain_mni import ACQUISITION_GRID, make_mni_brain_case
     from radtriage.saliency import heatmap_image
     from radtriage.tasks.mri_triage.inputs import assign_study_contrasts
     from radtriage.tasks.mri_triage.pipeline import prepare_study
@@ -71,7 +71,7 @@ def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] = DEF
     for seed in seeds:
         for finding in findings:
             output = FINDING_OUTPUT[finding]
-            case = make_brain_case(int(seed), finding)
+            case = make_mni_brain_case(int(seed), finding, **ACQUISITION_GRID)
             study = assign_study_contrasts(dict(case.images))
             prepared = prepare_study(model, study)
             x, _ = model.model_input(prepared)
