@@ -136,6 +136,15 @@ def case_labels(findings: Sequence[str]) -> dict[str, int]:
     return {k: lab[k] for k in BRAIN_FINDINGS}
 
 
+def contrast_names(contrasts: Sequence[str] | None) -> list[str]:
+    """The contrasts to render (all of :data:`MR_CONTRASTS` when None); ``ValueError`` for unknown or none."""
+    names = list(MR_CONTRASTS) if contrasts is None else list(contrasts)
+    unknown = [c for c in names if c not in MR_CONTRASTS]
+    if unknown or not names:
+        raise ValueError(f"unknown contrasts {unknown}; choose from {', '.join(MR_CONTRASTS)}")
+    return names
+
+
 # ----------------------------------------------------------------- anatomy
 @dataclass
 class _Anatomy:
@@ -395,10 +404,7 @@ def make_brain_case(
     fraction of the full intensity scale and ``bias`` the coil-field strength (0 disables each).
     """
     findings = parse_findings(finding)
-    names = list(MR_CONTRASTS) if contrasts is None else list(contrasts)
-    unknown = [c for c in names if c not in MR_CONTRASTS]
-    if unknown or not names:
-        raise ValueError(f"unknown contrasts {unknown}; choose from {', '.join(MR_CONTRASTS)}")
+    names = contrast_names(contrasts)
     grid = shapes.make_grid(shape, spacing, origin, direction)
     rng_anat, rng_find = shapes.rng_stream(seed, 0), shapes.rng_stream(seed, 1)
     anat = _draw_anatomy(rng_anat)

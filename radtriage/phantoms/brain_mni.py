@@ -377,10 +377,7 @@ def make_mni_brain_case(
     random pose). ``age`` fixes the age (years) instead of drawing it.
     """
     findings = parse_findings(finding)
-    names = list(MR_CONTRASTS) if contrasts is None else list(contrasts)
-    unknown = [c for c in names if c not in MR_CONTRASTS]
-    if unknown or not names:
-        raise ValueError(f"unknown contrasts {unknown}; choose from {', '.join(MR_CONTRASTS)}")
+    names = analytic.contrast_names(contrasts)
     grid = shapes.make_grid(shape, spacing, origin, direction)
     shape_kji = grid.array.shape
     x = np.stack(shapes.lps_coordinates(grid), axis=-1).reshape(-1, 3)
