@@ -166,7 +166,7 @@ def _brain_section(out: Path, seed: int, scene: Any, slice_logic: Any) -> DemoSe
     from radtriage.phantom_export import export_brain
     from radtriage.preprocess import GridSpec, prepare_to_grid
 
-    section = DemoSection("Brain MRI (MRITriage input): 8-contrast phantom with an acute infarct")
+    section = DemoSection("Brain MRI (MRITriage input): 8-contrast phantom on MNI anatomy with an acute infarct")
     folder = out / "cases" / "brain"
     written = export_brain(folder, seed, "infarct")
     images = {p.name.split(".")[0]: read_image(p) for p in written if p.suffix == ".gz" and "mask" not in p.name}

@@ -148,7 +148,7 @@ BRAIN_TISSUE_LABELS: dict[int, str] = {
 
 BRAIN_LESION_LABELS: dict[int, str] = {
     0: "none", 1: "acute_infarct", 2: "haemorrhage", 3: "perihaematomal_oedema", 4: "tumour",
-    5: "vasogenic_oedema",
+    5: "vasogenic_oedema", 6: "chronic_infarct",
 }
 """Values of the brain phantom's lesion mask (``> 0`` is any lesion)."""
 

@@ -21,10 +21,10 @@ def _write_json(path: Path, obj: Any) -> Path:
 
 
 def export_brain(out: Path, seed: int, finding: str) -> list[Path]:
-    """Write one multi-contrast brain case (one NIfTI per contrast, masks, truth)."""
-    from radtriage.phantoms import make_brain_case
+    """Write one multi-contrast brain case on MNI anatomy (one NIfTI per contrast, masks, truth)."""
+    from radtriage.phantoms.brain_mni import ACQUISITION_GRID, make_mni_brain_case
 
-    case = make_brain_case(seed, finding)
+    case = make_mni_brain_case(seed, finding, **ACQUISITION_GRID)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_volume(img, out / f"{name}.nii.gz") for name, img in case.images.items()]
     written.append(write_volume(case.lesion_mask, out / "lesion_mask.nii.gz"))

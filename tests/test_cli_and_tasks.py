@@ -124,7 +124,10 @@ def test_info_describes_geometry_and_contrast(tmp_path, capsys):
     assert main(["info", str(tmp_path / "brain-0000" / "FLAIR.nii.gz"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["contrast"] == "FLAIR"
-    assert info["size_ijk"] == [64, 64, 48]
+    from radtriage.phantoms.brain_mni import ACQUISITION_GRID
+
+    assert info["size_ijk"] == list(ACQUISITION_GRID["shape"])
+    assert info["spacing_mm"] == list(ACQUISITION_GRID["spacing"])
     assert info["orientation"] == "LPS" and info["oblique"] is False
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_demo_bundle_declares_what_each_output_needs() -> None:
-    meta = read_metadata(ROOT / "radtriage" / "bundles" / "mri-triage-demo-0.1.0")
+    meta = read_metadata(sorted((ROOT / "radtriage" / "bundles").glob("mri-triage-demo-*"))[-1])
     declared = meta.raw["radtriage"]["output_requirements"]
     assert {k: tuple(v) for k, v in declared.items()} == DEFAULT_REQUIREMENTS
     assert declared["acute_infarct"] == ["DWI", "ADC"] and declared["acute_haemorrhage"] == ["SWI"]

@@ -5,8 +5,8 @@
   tests, timing and the DICOM examples.
 * :func:`radtriage.phantoms.brain_mni.make_mni_brain_case`: the same findings (plus chronic-infarct and
   white-matter-hyperintensity mimics) on real anatomy — the MNI template, real SOOP infarct shapes — with
-  domain-randomised appearance: what the 3 mm MRITriage recipe trains on, and what the demo's triage table and
-  ``radtriage evaluate triage`` / ``localisation`` draw.
+  domain-randomised appearance: what the demo MRITriage bundle is trained and evaluated on, and what the demo,
+  exported cases and ``radtriage evaluate triage`` / ``localisation`` draw.
 * :func:`make_swi_case`, :func:`insert_microbleeds`: SWI microbleeds and mimics
   (:mod:`radtriage.phantoms.swi`).
 * :func:`make_lge_slice`, :func:`make_lge_stack`: short-axis cardiac LGE

@@ -438,7 +438,7 @@ def make_mni_brain_case(
         details["wmh_load"] = float(load)
     if "chronic_infarct" in findings:
         shape_c, info = _infarct_shape(rng_chr, q_tissue)
-        put(CHRONIC, shape_c * parenchyma)
+        put(CHRONIC, shape_c * parenchyma, 6)
         details["chronic_infarct"] = info
     if mass is not None:
         d = np.linalg.norm(p - mass.centre, axis=1)
@@ -486,7 +486,8 @@ def make_mni_brain_case(
     return BrainCase(
         images=images,
         labels=case_labels(findings),
-        lesion_mask=grid.with_array(lesion.reshape(shape_kji), **meta, description="lesion labels"),
+        lesion_mask=grid.with_array(lesion.reshape(shape_kji), **meta,
+                                    description="lesion labels (labelsets.BRAIN_LESION_LABELS)"),
         brain_mask=grid.with_array((intracranial > 0.5).astype(np.uint8).reshape(shape_kji), **meta,
                                    description="intracranial mask"),
         tissue=grid.with_array(labels_t.reshape(shape_kji), **meta, description="tissue labels"),

@@ -1,4 +1,5 @@
-"""Saliency heatmaps of 2D and 3D classifiers with ``monai.visualize``: Grad-CAM, Grad-CAM++ and occlusion.
+"""Saliency heatmaps of 2D and 3D classifiers with ``monai.visualize``: Grad-CAM, Grad-CAM++ and occlusion, and
+the evidence maps of networks that write their own (``forward_with_evidence``).
 
 One entry point, :func:`saliency_map`, works for any ``torch.nn.Module`` that maps
 ``[B, C, *spatial]`` to class scores ``[B, N]`` (softmax or independent sigmoid outputs).
@@ -23,7 +24,7 @@ from radtriage.saliency.state import network_state_kept
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("gradcam", "gradcam++", "occlusion")
+METHODS = ("gradcam", "gradcam++", "occlusion", "evidence")
 """Method names :func:`saliency_map` accepts."""
 
 _ALIASES = {
@@ -34,6 +35,7 @@ _ALIASES = {
     "gradcampp": "gradcam++",
     "occlusion": "occlusion",
     "occlusion_sensitivity": "occlusion",
+    "evidence": "evidence",
 }
 
 OCCLUSION_FILLS = ("gaussian", "mean_patch", "mean_img")
@@ -211,6 +213,27 @@ def _occlusion_maps(
     return torch.stack(maps).cpu().numpy()
 
 
+# ------------------------------------------------------------ evidence maps
+def _evidence_maps(network: nn.Module, x: torch.Tensor, class_index: int) -> np.ndarray:
+    """The network's own evidence map for the class as per-cell probabilities (``sigmoid`` of the cell logit
+    through the network's pooling scale and bias, so the peak equals the output's probability), upsampled
+    linearly to the input size."""
+    forward = getattr(network, "forward_with_evidence", None)
+    if forward is None:
+        raise ValueError(f"{type(network).__name__} writes no evidence maps; use gradcam, gradcam++ or occlusion")
+    network.eval()
+    with torch.no_grad():
+        logits, maps = forward(x)
+        _check_scores(logits, class_index)
+        cell = maps[:, class_index:class_index + 1]
+        scale, bias = getattr(network, "pool_scale", None), getattr(network, "pool_bias", None)
+        if scale is not None and bias is not None:
+            cell = cell * scale[class_index] + bias[class_index]
+        mode = "trilinear" if x.ndim == 5 else "bilinear"
+        up = nn.functional.interpolate(torch.sigmoid(cell), size=tuple(x.shape[2:]), mode=mode, align_corners=False)
+    return up[:, 0].float().cpu().numpy()
+
+
 # --------------------------------------------------------------------- public
 def saliency_map(
     network: nn.Module,
@@ -240,6 +263,9 @@ def saliency_map(
       or a callable. A very confident network saturates its probability, which then drops
       nowhere (all-zero map, a warning is logged): ``activation=None`` measures the score drop.
       ``target_layer`` is not used.
+    * ``"evidence"``: the network's own per-cell evidence map (networks with ``forward_with_evidence``, e.g.
+      :class:`radtriage.nets.mri_triage.MriTriageNet` with the ``evidence`` encoder), as probabilities,
+      upsampled linearly; with ``normalize=False`` the values are absolute (peak = the output's probability).
 
     With ``normalize`` each map is divided by its maximum, so it lies in [0, 1] (0: no evidence);
     otherwise the raw non-negative values come back. The network's train/eval modes,
@@ -253,7 +279,9 @@ def saliency_map(
         raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
     x = _as_batch(network, inputs)
     with network_state_kept(network, freeze_parameters=True):
-        if key == "occlusion":
+        if key == "evidence":
+            raw = _evidence_maps(network, x, int(class_index))
+        elif key == "occlusion":
             raw = _occlusion_maps(network, x, int(class_index), mask_size, overlap, fill, activation, n_batch)
         else:
             raw = _class_activation_maps(network, x, int(class_index), target_layer, plus=key == "gradcam++")

@@ -85,6 +85,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--patience", type=int, default=10, help="early stopping patience in epochs (0: off)")
     p.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that resets the patience")
+    p.add_argument("--evidence-weight", type=float, default=1.0,
+                   help="weight of the dense evidence loss when the datalist gives label_map volumes (0: off)")
     p.add_argument("--monitor", choices=MONITORS, default="metric", help="validation metric or loss for early stopping")
     p.add_argument("--no-balance", dest="balance", action="store_false", help="plain shuffling, no class balancing")
     p.add_argument("--no-augment", dest="augment_enabled", action="store_false", help="no training augmentation")

@@ -85,8 +85,20 @@ def preprocess_channels(channels: Sequence[np.ndarray], config: PreprocessConfig
     return stacked.astype(np.float32, copy=False)
 
 
-def build_augmentation(config: AugmentConfig, spatial_dims: int, patch_size: Sequence[int]) -> Any | None:
-    """A MONAI ``Compose`` of random flips, affine, intensity scale/shift and noise on key ``image`` (or None)."""
+def preprocess_label_map(label_map: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """A label volume -> ``(1, *patch_size)`` int64 on the patch grid (nearest neighbour, no normalisation)."""
+    from monai.transforms import Resize, ResizeWithPadOrCrop
+
+    size = tuple(int(p) for p in config.patch_size)
+    fit = Resize(spatial_size=size, mode="nearest") if config.resize == "resize" else ResizeWithPadOrCrop(size)
+    return np.asarray(fit(np.asarray(label_map, dtype=np.float32)[None])).round().astype(np.int64)
+
+
+def build_augmentation(
+    config: AugmentConfig, spatial_dims: int, patch_size: Sequence[int], label_map: bool = False
+) -> Any | None:
+    """A MONAI ``Compose`` of random flips, affine, intensity scale/shift and noise on key ``image`` (or None);
+    with ``label_map`` the flips and the affine move key ``label_map`` with the image (nearest neighbour)."""
     if not config.enabled:
         return None
     from monai.transforms import (
@@ -99,15 +111,17 @@ def build_augmentation(config: AugmentConfig, spatial_dims: int, patch_size: Seq
     )
 
     steps: list[Any] = []
+    spatial = ["image", "label_map"] if label_map else ["image"]
     axes = range(spatial_dims) if config.flip_axes is None else config.flip_axes
     if config.flip_prob > 0:
-        steps += [RandFlipd("image", prob=config.flip_prob, spatial_axis=int(a)) for a in axes]
+        steps += [RandFlipd(spatial, prob=config.flip_prob, spatial_axis=int(a)) for a in axes]
     if config.affine_prob > 0:
         angle = float(np.deg2rad(config.rotate_deg))
         rotate = angle if spatial_dims == 2 else (angle, angle, angle)
         steps.append(
             RandAffined(
-                "image",
+                spatial,
+                mode=["bilinear", "nearest"][: len(spatial)],
                 prob=config.affine_prob,
                 rotate_range=rotate,
                 scale_range=config.scale,
@@ -146,7 +160,12 @@ class CaseDataset(Dataset):
         self.preprocess = preprocess
         self.where = where
         self.transform = transform
+        self.has_label_maps = any(c.label_map is not None for c in self.cases)
+        if self.has_label_maps and any(c.label_map is None for c in self.cases):
+            missing = next(c.row for c in self.cases if c.label_map is None)
+            raise InputError(where, f"{missing}: has no label_map while other cases have one (give all or none)")
         self._cache = [self.load(i) for i in range(len(self.cases))] if cache else None
+        self._maps = [self.load_label_map(i) for i in range(len(self.cases))] if cache and self.has_label_maps else None
 
     def load(self, index: int) -> np.ndarray:
         """The preprocessed ``(C, *patch)`` array of case ``index`` (no augmentation)."""
@@ -161,18 +180,36 @@ class CaseDataset(Dataset):
         except (ValueError, RuntimeError, OSError) as exc:
             raise InputError(self.where, f"{case.row}: cannot load image(s) {_names(case)}: {exc}") from exc
 
+    def load_label_map(self, index: int) -> np.ndarray:
+        """The ``(1, *patch)`` int64 label map of case ``index`` on the patch grid."""
+        case = self.cases[index]
+        try:
+            (array,) = self.loader([case.label_map], self.preprocess.spatial_dims)
+            return preprocess_label_map(array, self.preprocess)
+        except InputError as exc:
+            raise InputError(self.where, f"{case.row}: label_map: {exc}") from exc
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise InputError(self.where, f"{case.row}: cannot load its label_map: {exc}") from exc
+
     def __len__(self) -> int:
         return len(self.cases)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         array = self._cache[index] if self._cache is not None else self.load(index)
+        sample: dict[str, Any] = {"image": array.copy() if self.transform is not None else array}
+        if self.has_label_maps:
+            sample["label_map"] = self._maps[index] if self._maps is not None else self.load_label_map(index)
         if self.transform is not None:
             from monai.utils import convert_to_tensor
 
-            image = convert_to_tensor(self.transform({"image": array.copy()})["image"], track_meta=False)
-        else:
-            image = torch.from_numpy(np.ascontiguousarray(array))
-        return {"image": image.float(), "target": torch.as_tensor(self.targets[index])}
+            sample = {k: convert_to_tensor(v, track_meta=False) for k, v in self.transform(sample).items()}
+        out = {k: torch.as_tensor(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+               for k, v in sample.items()}
+        out["image"] = out["image"].float()
+        if "label_map" in out:
+            out["label_map"] = out["label_map"].round().long()
+        out["target"] = torch.as_tensor(self.targets[index])
+        return out
 
 
 def _names(case: Case) -> str:

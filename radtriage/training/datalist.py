@@ -6,8 +6,10 @@ JSON (as ``monai.data.load_decathlon_datalist`` reads it)::
      "validation": [...],   # optional: these cases are the validation split
      "test":       [...]}   # optional: these cases are the held-out test split
 
-An item may also carry ``"split": "train" | "val" | "test"``. ``image`` is a path or a list of paths (one
-channel each); further channels may be ``image2``, ``image3``...; relative paths are resolved against the
+An item may also carry ``"split": "train" | "val" | "test"`` and a ``"label_map"``: a label volume on the
+image's grid (e.g. lesion labels) for networks trained with dense evidence supervision
+(``forward_with_evidence`` / ``evidence_loss``, weighted by ``evidence_weight``). ``image`` is a path or a list
+of paths (one channel each); further channels may be ``image2``, ``image3``...; relative paths are resolved against the
 datalist's folder (or ``base_dir``). CSV: columns ``image[, image2...]``, ``patient_id``, optional ``split``,
 and either a ``label`` column or one 0/1 column per class (multilabel). In-memory items may give numpy arrays or
 :class:`~radtriage.image.Image` objects instead of paths. A case without ``patient_id`` is its own patient.
@@ -53,7 +55,7 @@ _JSON_SPLIT_KEYS = {
 _IMAGE_KEY = re.compile(r"image(\d*)$")
 _PATIENT_KEYS = ("patient_id", "patient", "subject_id", "subject")
 _LABEL_KEYS = ("label", "labels")
-_META_COLUMNS = {"split", "fold", *_PATIENT_KEYS}
+_META_COLUMNS = {"split", "fold", "label_map", *_PATIENT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Case:
     split: str | None
     row: str
     patient_given: bool = True
+    label_map: Any = None
+    """Optional label volume on the image grid (path, array or Image) for dense evidence supervision."""
 
 
 @dataclass
@@ -150,7 +154,12 @@ def _case(
     if split is not None and own is not None and own != split:
         raise InputError(where, f"{row}: listed under the {split} cases but says split {own!r}")
     patient, given = _patient(item, row)
-    return Case(images, label, patient, split or own, row, given), names
+    label_map = item.get("label_map")
+    if label_map is not None and not (isinstance(label_map, str) and not label_map.strip()):
+        label_map = _resolve(label_map, base, where, row)
+    else:
+        label_map = None
+    return Case(images, label, patient, split or own, row, given, label_map), names
 
 
 def _item_label(item: Mapping[str, Any]) -> Any:

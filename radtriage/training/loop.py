@@ -138,7 +138,7 @@ def _train_epoch(
     for step, batch in enumerate(loader, start=1):
         x, y = _move(batch, device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), task.loss_target(y))
+        loss = _training_loss(model, x, y, batch.get("label_map"), task, loss_fn, settings.evidence_weight, device)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"training loss became {float(loss)} in epoch {epoch + 1}; lower the learning rate"
@@ -149,6 +149,23 @@ def _train_epoch(
         seen += x.shape[0]
         progress.step(epoch, step, float(loss.detach()))
     return total / max(1, seen)
+
+
+def _training_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, label_map: torch.Tensor | None,
+                   task: TrainTaskSpec, loss_fn: torch.nn.Module, evidence_weight: float,
+                   device: torch.device) -> torch.Tensor:
+    """The task loss; with a batch ``label_map`` (for a network that :func:`writes_evidence`), plus
+    ``evidence_weight`` times its dense evidence loss (deep supervision)."""
+    if label_map is None or evidence_weight <= 0:
+        return loss_fn(model(x), task.loss_target(y))
+    logits, maps = model.forward_with_evidence(x)
+    return loss_fn(logits, task.loss_target(y)) + evidence_weight * model.evidence_loss(maps, label_map.to(device))
+
+
+def writes_evidence(model: torch.nn.Module) -> bool:
+    """Whether ``model`` writes evidence maps it can be supervised on (``writes_evidence`` and
+    ``forward_with_evidence`` / ``evidence_loss``, e.g. MriTriageNet's ``evidence`` encoder with labels)."""
+    return bool(getattr(model, "writes_evidence", False))
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:

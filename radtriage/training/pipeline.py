@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import inspect
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 from radtriage.errors import InputError
 from radtriage.training.data import CaseDataset, build_augmentation, get_loader
 from radtriage.training.datalist import Case, Datalist, read_datalist
-from radtriage.training.loop import EpochRecord, FitResult, fit, predict
+from radtriage.training.loop import EpochRecord, FitResult, fit, predict, writes_evidence
 from radtriage.training.model_card import code_version, data_summary, render_model_card
 from radtriage.training.settings import DEFAULT_CERTAINTY_BAND, DEFAULT_KIND, PreprocessConfig, TrainConfig
 from radtriage.training.splits import assign_splits, split_fingerprint
@@ -235,7 +236,8 @@ def train_bundle(
         device,
         {s: len(prepared.indices(s)) for s in ("train", "val", "test")},
     )
-    augment = build_augmentation(config.augment, preprocess.spatial_dims, preprocess.patch_size)
+    has_maps = any(c.label_map is not None for c in dl.cases)
+    augment = build_augmentation(config.augment, preprocess.spatial_dims, preprocess.patch_size, label_map=has_maps)
     datasets = {
         split: CaseDataset(
             prepared.cases(split),
@@ -249,6 +251,11 @@ def train_bundle(
         for split in ("train", "val", "test")
     }
     model = _build_model(network_def)
+    if has_maps and config.evidence_weight > 0 and not writes_evidence(model):
+        raise InputError(dl.where, f"the cases give label_map volumes but {config.network} "
+                         f"{'(' + json.dumps(config.network_args) + ') ' if config.network_args else ''}writes no "
+                         "evidence maps to supervise: use a network that does (e.g. MriTriageNet with encoder "
+                         "'evidence' and evidence_labels), or --evidence-weight 0")
     init = _load_init_weights(model, config.init_bundle) if config.init_bundle else None
     model = model.to(device)
     fingerprint = {

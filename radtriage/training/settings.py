@@ -109,8 +109,12 @@ class LoopSettings:
     balance: bool = True
     num_workers: int = 0
     monitor: str = "metric"
+    evidence_weight: float = 1.0
+    """Weight of the dense evidence loss when the datalist gives label maps (0: image labels only)."""
 
     def __post_init__(self) -> None:
+        if self.evidence_weight < 0:
+            raise ValueError(f"evidence_weight must be >= 0, got {self.evidence_weight}")
         if self.max_epochs < 1 or self.batch_size < 1:
             raise ValueError(f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, {self.batch_size}")
         if self.monitor not in MONITORS:
@@ -151,6 +155,7 @@ class TrainConfig:
     patience: int = 10
     min_delta: float = 0.0
     monitor: str = "metric"
+    evidence_weight: float = 1.0
     balance: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     threshold: float = 0.5

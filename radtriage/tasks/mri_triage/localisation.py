@@ -25,6 +25,13 @@ HIT_MM = 15.0
 FINDING_OUTPUT = {"infarct": "acute_infarct", "haemorrhage": "acute_haemorrhage", "mass_effect": "mass_effect"}
 """Phantom finding -> the model output whose heatmap must point at it."""
 DEFAULT_METHODS = ("gradcam", "gradcam++", "occlusion")
+"""Methods tried for every network; one that writes evidence maps is tried with ``evidence`` first."""
+
+
+def default_methods(model: Any) -> tuple[str, ...]:
+    """``evidence`` (when the network writes evidence maps) and :data:`DEFAULT_METHODS`."""
+    has_maps = getattr(model.network, "encoder_kind", None) == "evidence"
+    return (("evidence",) if has_maps else ()) + DEFAULT_METHODS
 
 
 def peak_distance_mm(heatmap: Image, lesion: Image) -> float:
@@ -57,7 +64,7 @@ def method_specs(model: Any, methods: Sequence[str]) -> list[tuple[str, str | No
     return specs
 
 
-def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] = DEFAULT_METHODS,
+def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] | None = None,
                   findings: Sequence[str] = tuple(FINDING_OUTPUT), hit_mm: float = HIT_MM) -> dict[str, Any]:
     """The pointing-game score per output and saliency method over fresh lesion phantoms (see the module doc)."""
     from radtriage.evaluation.classification import proportion
@@ -66,7 +73,7 @@ def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] = DEF
     from radtriage.tasks.mri_triage.inputs import assign_study_contrasts
     from radtriage.tasks.mri_triage.pipeline import prepare_study
 
-    specs = method_specs(model, methods)
+    specs = method_specs(model, methods or default_methods(model))
     distances: dict[str, dict[str, list[float]]] = {}
     for seed in seeds:
         for finding in findings:
@@ -98,8 +105,9 @@ def add_evaluate_localisation_arguments(parser: argparse.ArgumentParser) -> argp
     parser.add_argument("--bundle", default=None, help="mri_triage bundle name or folder (default: newest installed)")
     parser.add_argument("--phantoms", type=int, default=8, help="fresh phantoms per finding (default 8)")
     parser.add_argument("--first-seed", type=int, default=777_000, help="seed of the first phantom")
-    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                        help="saliency methods; METHOD@LAYER picks a Grad-CAM layer, METHOD@all tries every layer")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="saliency methods (default: evidence when the network writes evidence maps, then "
+                        f"{', '.join(DEFAULT_METHODS)}); METHOD@LAYER picks a Grad-CAM layer, METHOD@all every layer")
     parser.add_argument("--hit-mm", type=float, default=HIT_MM, help="hit distance in mm (default 15)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", type=Path, required=True, help="folder for localisation.json")
@@ -112,7 +120,7 @@ def run_evaluate_localisation(args: argparse.Namespace) -> int:
     from radtriage.saliency import METHODS
     from radtriage.tasks.mri_triage.model import TriageModel
 
-    for text in args.methods:
+    for text in args.methods or ():
         if text.partition("@")[0] not in METHODS:
             from radtriage.errors import RadTriageError
 

@@ -14,7 +14,7 @@ from radtriage.image import Image
 from radtriage.labelsets import BRAIN_FINDINGS, MR_CONTRASTS
 from radtriage.models.output_requirements import DEFAULT_REQUIREMENTS, REQUIREMENTS_KEY, output_requirements
 from radtriage.preprocess import GridSpec
-from radtriage.tasks.mri_triage.options import DEFAULT_SALIENCY
+from radtriage.tasks.mri_triage.options import DEFAULT_SALIENCY, FALLBACK_SALIENCY
 
 if TYPE_CHECKING:
     import torch
@@ -62,6 +62,8 @@ class TriageModel:
     """Layer Grad-CAM reads (None: the last 3D convolution); a bundle may set ``radtriage.saliency_layer``."""
     requirements: dict[str, tuple[str, ...]] = field(default_factory=lambda: output_requirements(None, BRAIN_FINDINGS))
     """Contrasts (any of) each output needs to be assessable (``radtriage.output_requirements``)."""
+    saliency_method: str | None = None
+    """The bundle's heatmap method (``radtriage.saliency_method``); see :meth:`heatmap_method`."""
 
     @classmethod
     def from_bundle(
@@ -94,6 +96,7 @@ class TriageModel:
             device=loaded.device,
             bundle_info=info,
             saliency_layer=meta.raw.get("radtriage", {}).get("saliency_layer"),
+            saliency_method=meta.raw.get("radtriage", {}).get("saliency_method"),
             requirements=output_requirements(meta.raw.get("radtriage", {}).get(REQUIREMENTS_KEY), meta.class_names),
         )
 
@@ -136,6 +139,16 @@ class TriageModel:
         """Positive where the probability reaches the output's threshold."""
         return {name: bool(p >= self.thresholds.get(name, 0.5)) for name, p in probabilities.items()}
 
+    def heatmap_method(self, method: str = DEFAULT_SALIENCY) -> str:
+        """``method``, with ``auto`` resolved: the bundle's method, else ``evidence`` for a network that writes
+        evidence maps, else the fallback (occlusion)."""
+        if method != "auto":
+            return method
+        if self.saliency_method:
+            return str(self.saliency_method)
+        return "evidence" if hasattr(self.network, "forward_with_evidence") and getattr(
+            self.network, "encoder_kind", "evidence") == "evidence" else FALLBACK_SALIENCY
+
     def saliency(
         self, x: np.ndarray, outputs: Sequence[str] | None = None, method: str = DEFAULT_SALIENCY,
         target_layer: str | None = None,
@@ -145,6 +158,7 @@ class TriageModel:
         The network reads the availability mask from the input (missing contrasts are zero channels)."""
         from radtriage.saliency import saliency_map
 
+        method = self.heatmap_method(method)
         names = list(outputs or self.outputs)
         maps = {}
         for name in names:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from radtriage.tasks.options import Option
 
 REGISTER_MODES = ("auto", "always", "never")
-SALIENCY_CHOICES = ("gradcam", "gradcam++", "occlusion", "none")
-"""Heatmap methods; ``none`` writes no heatmap."""
-DEFAULT_SALIENCY = "occlusion"
-"""The heatmap method that points at the lesion (``radtriage evaluate localisation``, 36 fresh lesion phantoms:
-peak within 15 mm in 33 for occlusion, 5 for Grad-CAM on the last layer)."""
+SALIENCY_CHOICES = ("auto", "evidence", "gradcam", "gradcam++", "occlusion", "none")
+"""Heatmap methods; ``auto``: the bundle's (``radtriage.saliency_method``), else ``evidence`` for a network that
+writes evidence maps, else ``occlusion``; ``none`` writes no heatmap."""
+DEFAULT_SALIENCY = "auto"
+FALLBACK_SALIENCY = "occlusion"
+"""``auto`` for a bundle that names no method and has no evidence maps: on bundle 0.1.0 the method that points at
+the lesion (``radtriage evaluate localisation``, 36 fresh analytic lesion phantoms: peak within 15 mm in 33 for
+occlusion, 5 for Grad-CAM on the last layer)."""
 OPERATING_POINTS = ("balanced", "default")
 """Operating points a bundle stores: thresholds tuned per output, or 0.5 for every output."""
 

@@ -174,7 +174,8 @@ def run(
     ``inputs`` maps a key to a native volume (keys that are contrast names act as overrides); ``contrasts``
     overrides the contrast of any input key. ``register``: ``"auto"`` registers a series only when it is on a
     different grid and frame of reference than the reference, ``"always"``/``"never"``. ``saliency`` is the
-    heatmap method (``gradcam``, ``gradcam++``, ``occlusion``; ``none``: no heatmaps); ``decision_threshold``
+    heatmap method (``auto``: the bundle's, ``evidence``, ``gradcam``, ``gradcam++``, ``occlusion``;
+    ``none``: no heatmaps); ``decision_threshold``
     replaces every output's threshold. Options are declared in :mod:`.options`. Raises
     :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
@@ -207,6 +208,7 @@ def run(
     decisions = model.decisions(probabilities)
     timings["inference_s"] = time.perf_counter() - t
     volumes: dict[str, Image] = {}
+    saliency = model.heatmap_method(saliency) if saliency != "none" else saliency
     assessed = [name for name in model.outputs if name not in not_assessable]
     if heatmaps and assessed:
         report(0.7, f"computing {saliency} heatmaps")
