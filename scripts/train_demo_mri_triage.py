@@ -34,6 +34,7 @@ import logging
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,8 +214,19 @@ def train(args: argparse.Namespace) -> tuple[Path, dict[str, int]]:
                               noise_prob=0.0, noise_std=0.05),
         device="cpu", progress="none", n_bootstrap=500,
     )
-    result = train_bundle(items, config)
-    folder = result.bundle_path
+    if args.stage1_bundle is None:
+        folder = train_bundle(items, config).bundle_path
+    else:  # the first stage's bundle from an earlier run: only the second stage runs
+        folder = Path(tempfile.mkdtemp(prefix="mri-triage-stage1-")) / args.stage1_bundle.name
+        shutil.copytree(args.stage1_bundle, folder)
+    if args.finetune_epochs > 0:  # second stage: the same split, warm-started, at a lower learning rate
+        log.info("fine-tuning %d epochs at learning rate %g", args.finetune_epochs, args.finetune_lr)
+        config = replace(config, init_bundle=folder, max_epochs=args.finetune_epochs,
+                         learning_rate=args.finetune_lr, first_version=args.version)
+        out = Path(tempfile.mkdtemp(prefix="mri-triage-finetune-"))
+        result = train_bundle(items, replace(config, out_dir=out))
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        folder = result.bundle_path
     network = load_bundle(folder, "cpu", task="mri_triage").network.eval()
     prep = PreprocessConfig(patch, "resize", "zscore")
     from radtriage.training import prepare_cases, read_datalist
@@ -288,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--combination-rate", type=float, default=0.3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--finetune-epochs", type=int, default=0,
+                        help="a second stage warm-started from the first, on the same split (0: none)")
+    parser.add_argument("--finetune-lr", type=float, default=3e-4, help="learning rate of the second stage")
+    parser.add_argument("--stage1-bundle", type=Path, default=None, metavar="BUNDLE",
+                        help="skip the first stage: warm-start the second from this first-stage bundle")
     parser.add_argument("--n-eval", type=int, default=60, help="fresh evaluation phantoms")
     parser.add_argument("--eval-seed", type=int, default=880_000)
     parser.add_argument("--n-localisation", type=int, default=12, help="fresh lesion phantoms per finding")

@@ -16,3 +16,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MANIFEST.md").is_file():
         pytest.skip(f"real public data not present at {SHARED_DATA} (a fresh clone has no ../shared)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one CPU thread is faster and avoids contention on a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

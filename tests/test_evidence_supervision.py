@@ -18,12 +18,7 @@ NET = "radtriage.nets.mri_triage.MriTriageNet"
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _net(**kwargs) -> MriTriageNet:

@@ -1,7 +1,8 @@
 """The shipped MRITriage demo bundle uses the right evidence, on fresh MNI-anatomy phantoms it never saw: it finds
 acute infarcts of 2 mL or more on DWI/ADC and loses them when only DWI/ADC stop showing the lesion (the
 counterfactual ablation), its haemorrhage call rests on SWI, a chronic infarct is not called acute, and its
-evidence heatmap points at the lesion. (Infarcts under about 2 mL are missed: see the model card.) Demo, not for clinical use: a check of the demo model, not of any clinical performance."""
+evidence heatmap points at the lesion. (Infarcts under about 2 mL are missed: see the model card.) Demo, not for
+clinical use: a check of the demo model, not of any clinical performance."""
 
 from __future__ import annotations
 

@@ -50,13 +50,7 @@ class TinyBlobNet(nn.Module):
 register_network(NET, TinyBlobNet)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one CPU thread is faster and avoids contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blob_image(rng: np.random.Generator, strength: float) -> np.ndarray:

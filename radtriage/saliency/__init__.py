@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from radtriage.saliency.images import heatmap_image, slice_heatmap_image
 from radtriage.saliency.layers import conv_layer_names, find_target_layer
-from radtriage.saliency.maps import ACTIVATIONS, METHODS, OCCLUSION_FILLS, default_mask_size, saliency_map
+from radtriage.saliency.maps import ACTIVATIONS, EVIDENCE, METHODS, OCCLUSION_FILLS, default_mask_size, saliency_map
 from radtriage.saliency.state import network_state_kept
 
 __all__ = [
     "ACTIVATIONS",
+    "EVIDENCE",
     "METHODS",
     "OCCLUSION_FILLS",
     "conv_layer_names",

@@ -24,8 +24,10 @@ from radtriage.saliency.state import network_state_kept
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("gradcam", "gradcam++", "occlusion", "evidence")
-"""Method names :func:`saliency_map` accepts."""
+METHODS = ("gradcam", "gradcam++", "occlusion")
+"""Methods :func:`saliency_map` runs on any classifier."""
+EVIDENCE = "evidence"
+"""The method for networks that write their own evidence maps (``forward_with_evidence``)."""
 
 _ALIASES = {
     "gradcam": "gradcam",
@@ -65,7 +67,7 @@ def _check_scores(scores: Any, class_index: int) -> None:
 def _method_name(method: str) -> str:
     key = _ALIASES.get(str(method).strip().lower()) if isinstance(method, str) else None
     if key is None:
-        raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join((*METHODS, EVIDENCE))}")
     return key
 
 

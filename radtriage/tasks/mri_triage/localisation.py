@@ -117,14 +117,15 @@ def add_evaluate_localisation_arguments(parser: argparse.ArgumentParser) -> argp
 def run_evaluate_localisation(args: argparse.Namespace) -> int:
     """Run the pointing game the arguments ask for; prints one line per output and method."""
     from radtriage.evaluation.report import to_plain
-    from radtriage.saliency import METHODS
+    from radtriage.saliency import EVIDENCE, METHODS
     from radtriage.tasks.mri_triage.model import TriageModel
 
     for text in args.methods or ():
-        if text.partition("@")[0] not in METHODS:
+        if text.partition("@")[0] not in (*METHODS, EVIDENCE):
             from radtriage.errors import RadTriageError
 
-            raise RadTriageError(f"--methods {text}: use one of {', '.join(METHODS)} (optionally @LAYER or @all)")
+            raise RadTriageError(f"--methods {text}: use one of {', '.join((*METHODS, EVIDENCE))} "
+                                 "(optionally @LAYER or @all)")
     model = TriageModel.from_bundle(args.bundle, args.device)
     seeds = range(args.first_seed, args.first_seed + int(args.phantoms))
     result = pointing_game(model, seeds, args.methods, hit_mm=args.hit_mm)
