@@ -152,6 +152,7 @@ def card_section(summary: dict[str, Any], localisation: dict[str, Any], threshol
                  n: dict[str, int], n_eval: int, first_seed: int) -> str:
     """Markdown appended to the model card (from :data:`CARD_MARKER` on)."""
     from radtriage.tasks.mri_triage.evidence import EVAL_GRID, markdown
+    from radtriage.tasks.mri_triage.localisation import markdown as localisation_markdown
 
     shape, spacing = EVAL_GRID["shape"], EVAL_GRID["spacing"]
     lines = [
@@ -177,21 +178,14 @@ def card_section(summary: dict[str, Any], localisation: dict[str, Any], threshol
         f"Fresh lesion phantoms (seeds from {localisation['seeds'][0]}), one per finding and seed; a hit when the "
         f"heatmap's peak lies within {localisation['hit_mm']:g} mm of the lesion (pointing game, Wilson 95 % CI).",
         "",
-        "| output | method | pointing game | median peak distance |",
-        "|---|---|---|---|",
+        localisation_markdown(localisation),
     ]
-    for output, by_method in localisation["outputs"].items():
-        for key, row in by_method.items():
-            game, median = row["pointing_game"], row["median_peak_distance_mm"]
-            lines.append(f"| {output} | {key} | {game['count']}/{game['of']} = {game['value']:.2f} "
-                         f"({game['ci_low']:.2f}-{game['ci_high']:.2f}) | "
-                         + ("n/a" if median is None else f"{median:.0f} mm") + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def train(args: argparse.Namespace) -> tuple[Path, dict[str, int]]:
+def train(args: argparse.Namespace) -> Path:
     """Draw the cohort, train, choose the operating points on the validation split; returns the bundle folder
-    (in a temporary folder) and the split sizes."""
+    (in a temporary folder; the split sizes are in its metadata)."""
     from radtriage.models import load_bundle
     from radtriage.training import AugmentConfig, TrainConfig, preprocess_channels, train_bundle
     from radtriage.training.settings import PreprocessConfig
@@ -253,7 +247,7 @@ def train(args: argparse.Namespace) -> tuple[Path, dict[str, int]]:
     meta_path.write_text(json.dumps(raw, indent=2) + "\n")
     read_metadata(folder)  # still valid
     shutil.rmtree(folder.parent / f"{BUNDLE_NAME}.checkpoints", ignore_errors=True)
-    return folder, {s: len(v) for s, v in splits.items()}
+    return folder
 
 
 def evaluate(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -328,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.evaluate_only is not None:
         print(markdown(evaluate(args.evaluate_only, args)))
         return 0
-    folder, _ = train(args)
+    folder = train(args)
     summary = evaluate(folder, args)
     target = Path(args.out) / folder.name
     if target.exists():

@@ -169,14 +169,7 @@ class MriTriageNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input [B, {self.in_channels}, D, H, W], got {tuple(x.shape)}")
-        mask = availability_from_input(x) if mask is None else mask.to(device=x.device, dtype=x.dtype)
-        if mask.shape != x.shape[:2]:
-            raise ValueError(f"mask must be [B, {self.in_channels}], got {tuple(mask.shape)}")
-        x = x * mask.view(*mask.shape, 1, 1, 1)  # a channel marked missing never leaks in
-        if self.training and (self.contrast_dropout > 0 or self.t2_only_prob > 0):
-            x, mask = drop_contrasts(x, mask, self.contrast_dropout, self.t2_only_prob)
+        x, mask = self._masked_input(x, mask)
         if self.encoder_kind == "evidence":
             return self._evidence_forward(x, mask)[0]
         f = self.features(self.encoder(x))
@@ -187,23 +180,34 @@ class MriTriageNet(nn.Module):
         regions = self.region_block(pooled) + self.region_embedding
         return self._gate(self.head(torch.cat([regions.flatten(1), mask], dim=1)), mask)
 
+    def _masked_input(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked input with missing channels zeroed, and its mask; random contrast dropout in training."""
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input [B, {self.in_channels}, D, H, W], got {tuple(x.shape)}")
+        mask = availability_from_input(x) if mask is None else mask.to(device=x.device, dtype=x.dtype)
+        if mask.shape != x.shape[:2]:
+            raise ValueError(f"mask must be [B, {self.in_channels}], got {tuple(mask.shape)}")
+        x = x * mask.view(*mask.shape, 1, 1, 1)  # a channel marked missing never leaks in
+        if self.training and (self.contrast_dropout > 0 or self.t2_only_prob > 0):
+            x, mask = drop_contrasts(x, mask, self.contrast_dropout, self.t2_only_prob)
+        return x, mask
+
+    @property
+    def has_evidence_maps(self) -> bool:
+        """True for the ``evidence`` encoder (:meth:`forward_with_evidence` works)."""
+        return self.encoder_kind == "evidence"
+
     @property
     def writes_evidence(self) -> bool:
-        """True for the ``evidence`` encoder built with ``evidence_labels`` (it can be supervised densely)."""
-        return self.encoder_kind == "evidence" and bool(self.evidence_labels)
+        """True when the maps can also be supervised densely (built with ``evidence_labels``)."""
+        return self.has_evidence_maps and bool(self.evidence_labels)
 
     def forward_with_evidence(self, x: torch.Tensor, mask: torch.Tensor | None = None
                               ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits [B, O], evidence maps [B, O, d, h, w])`` of the ``"evidence"`` encoder (map cells: logits)."""
-        if self.encoder_kind != "evidence":
+        if not self.has_evidence_maps:
             raise ValueError(f"the {self.encoder_kind!r} encoder has no evidence maps")
-        if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input [B, {self.in_channels}, D, H, W], got {tuple(x.shape)}")
-        mask = availability_from_input(x) if mask is None else mask.to(device=x.device, dtype=x.dtype)
-        x = x * mask.view(*mask.shape, 1, 1, 1)
-        if self.training and (self.contrast_dropout > 0 or self.t2_only_prob > 0):
-            x, mask = drop_contrasts(x, mask, self.contrast_dropout, self.t2_only_prob)
-        return self._evidence_forward(x, mask)
+        return self._evidence_forward(*self._masked_input(x, mask))
 
     def _evidence_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(self.encoder(x))

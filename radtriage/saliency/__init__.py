@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from radtriage.saliency.images import heatmap_image, slice_heatmap_image
 from radtriage.saliency.layers import conv_layer_names, find_target_layer
-from radtriage.saliency.maps import ACTIVATIONS, EVIDENCE, METHODS, OCCLUSION_FILLS, default_mask_size, saliency_map
+from radtriage.saliency.maps import (
+    ACTIVATIONS,
+    EVIDENCE,
+    METHODS,
+    OCCLUSION_FILLS,
+    default_mask_size,
+    has_evidence_maps,
+    saliency_map,
+)
 from radtriage.saliency.state import network_state_kept
 
 __all__ = [
@@ -21,6 +29,7 @@ __all__ = [
     "conv_layer_names",
     "default_mask_size",
     "find_target_layer",
+    "has_evidence_maps",
     "heatmap_image",
     "network_state_kept",
     "saliency_map",

@@ -216,21 +216,23 @@ def _occlusion_maps(
 
 
 # ------------------------------------------------------------ evidence maps
+def has_evidence_maps(network: nn.Module) -> bool:
+    """Whether ``network`` writes its own evidence maps (``has_evidence_maps``, ``forward_with_evidence`` and the
+    pooling ``pool_scale`` / ``pool_bias`` of :class:`radtriage.nets.mri_triage.MriTriageNet`)."""
+    return bool(getattr(network, "has_evidence_maps", False))
+
+
 def _evidence_maps(network: nn.Module, x: torch.Tensor, class_index: int) -> np.ndarray:
     """The network's own evidence map for the class as per-cell probabilities (``sigmoid`` of the cell logit
     through the network's pooling scale and bias, so the peak equals the output's probability), upsampled
     linearly to the input size."""
-    forward = getattr(network, "forward_with_evidence", None)
-    if forward is None:
+    if not has_evidence_maps(network):
         raise ValueError(f"{type(network).__name__} writes no evidence maps; use gradcam, gradcam++ or occlusion")
     network.eval()
     with torch.no_grad():
-        logits, maps = forward(x)
+        logits, maps = network.forward_with_evidence(x)
         _check_scores(logits, class_index)
-        cell = maps[:, class_index:class_index + 1]
-        scale, bias = getattr(network, "pool_scale", None), getattr(network, "pool_bias", None)
-        if scale is not None and bias is not None:
-            cell = cell * scale[class_index] + bias[class_index]
+        cell = maps[:, class_index:class_index + 1] * network.pool_scale[class_index] + network.pool_bias[class_index]
         mode = "trilinear" if x.ndim == 5 else "bilinear"
         up = nn.functional.interpolate(torch.sigmoid(cell), size=tuple(x.shape[2:]), mode=mode, align_corners=False)
     return up[:, 0].float().cpu().numpy()

@@ -160,10 +160,7 @@ class CaseDataset(Dataset):
         self.preprocess = preprocess
         self.where = where
         self.transform = transform
-        self.has_label_maps = any(c.label_map is not None for c in self.cases)
-        if self.has_label_maps and any(c.label_map is None for c in self.cases):
-            missing = next(c.row for c in self.cases if c.label_map is None)
-            raise InputError(where, f"{missing}: has no label_map while other cases have one (give all or none)")
+        self.has_label_maps = any(c.label_map is not None for c in self.cases)  # all or none (read_datalist)
         self._cache = [self.load(i) for i in range(len(self.cases))] if cache else None
         self._maps = [self.load_label_map(i) for i in range(len(self.cases))] if cache and self.has_label_maps else None
 

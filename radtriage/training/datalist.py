@@ -275,6 +275,10 @@ def read_datalist(
         raise InputError(
             where, f"{odd.row}: has {len(odd.images)} image channel(s) but {first[0].row} has {len(first[1])}"
         )
+    with_map = [c.label_map is not None for c, _ in parsed]
+    if any(with_map) and not all(with_map):
+        odd = next(c for c, has in zip(parsed, with_map, strict=True) if not has)[0]
+        raise InputError(where, f"{odd.row}: has no label_map while other cases have one (give all or none)")
     missing = [c.row for c, _ in parsed if not c.patient_given]
     if missing:
         log.warning("%d case(s) have no patient_id; each is treated as its own patient", len(missing))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import inspect
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -236,7 +235,12 @@ def train_bundle(
         device,
         {s: len(prepared.indices(s)) for s in ("train", "val", "test")},
     )
-    has_maps = any(c.label_map is not None for c in dl.cases)
+    has_maps = dl.cases[0].label_map is not None  # all cases or none (read_datalist)
+    model = _build_model(network_def)  # before any image is loaded: a network that cannot learn the maps fails fast
+    if has_maps and config.evidence_weight > 0 and not writes_evidence(model):
+        raise InputError(dl.where, f"the cases give label_map volumes but {config.network} with these network "
+                         "args writes no evidence maps to supervise: use a network that does (e.g. MriTriageNet "
+                         "with encoder 'evidence' and evidence_labels), or --evidence-weight 0")
     augment = build_augmentation(config.augment, preprocess.spatial_dims, preprocess.patch_size, label_map=has_maps)
     datasets = {
         split: CaseDataset(
@@ -250,12 +254,6 @@ def train_bundle(
         )
         for split in ("train", "val", "test")
     }
-    model = _build_model(network_def)
-    if has_maps and config.evidence_weight > 0 and not writes_evidence(model):
-        raise InputError(dl.where, f"the cases give label_map volumes but {config.network} "
-                         f"{'(' + json.dumps(config.network_args) + ') ' if config.network_args else ''}writes no "
-                         "evidence maps to supervise: use a network that does (e.g. MriTriageNet with encoder "
-                         "'evidence' and evidence_labels), or --evidence-weight 0")
     init = _load_init_weights(model, config.init_bundle) if config.init_bundle else None
     model = model.to(device)
     fingerprint = {

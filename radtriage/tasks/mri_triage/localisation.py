@@ -30,8 +30,9 @@ DEFAULT_METHODS = ("gradcam", "gradcam++", "occlusion")
 
 def default_methods(model: Any) -> tuple[str, ...]:
     """``evidence`` (when the network writes evidence maps) and :data:`DEFAULT_METHODS`."""
-    has_maps = getattr(model.network, "encoder_kind", None) == "evidence"
-    return (("evidence",) if has_maps else ()) + DEFAULT_METHODS
+    from radtriage.saliency import EVIDENCE, has_evidence_maps
+
+    return ((EVIDENCE,) if has_evidence_maps(model.network) else ()) + DEFAULT_METHODS
 
 
 def peak_distance_mm(heatmap: Image, lesion: Image) -> float:
@@ -98,6 +99,18 @@ def pointing_game(model: Any, seeds: Sequence[int], methods: Sequence[str] | Non
                                   "median_peak_distance_mm": float(np.median(finite)) if finite else None}
     return {"hit_mm": hit_mm, "seeds": [int(s) for s in seeds], "bundle": dict(model.bundle_info),
             "rule": f"hit when the heatmap peak lies within {hit_mm:g} mm of the lesion", "outputs": table}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The pointing-game table of :func:`pointing_game`'s result (model-card markdown)."""
+    lines = ["| output | method | pointing game | median peak distance |", "|---|---|---|---|"]
+    for output, by_method in result["outputs"].items():
+        for key, row in by_method.items():
+            game, median = row["pointing_game"], row["median_peak_distance_mm"]
+            lines.append(f"| {output} | {key} | {game['count']}/{game['of']} = {game['value']:.2f} "
+                         f"({game['ci_low']:.2f}-{game['ci_high']:.2f}) | "
+                         + ("n/a" if median is None else f"{median:.0f} mm") + " |")
+    return "\n".join(lines) + "\n"
 
 
 def add_evaluate_localisation_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

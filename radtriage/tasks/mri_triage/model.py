@@ -144,10 +144,11 @@ class TriageModel:
         evidence maps, else the fallback (occlusion)."""
         if method != "auto":
             return method
+        from radtriage.saliency import EVIDENCE, has_evidence_maps
+
         if self.saliency_method:
             return str(self.saliency_method)
-        return "evidence" if hasattr(self.network, "forward_with_evidence") and getattr(
-            self.network, "encoder_kind", "evidence") == "evidence" else FALLBACK_SALIENCY
+        return EVIDENCE if has_evidence_maps(self.network) else FALLBACK_SALIENCY
 
     def saliency(
         self, x: np.ndarray, outputs: Sequence[str] | None = None, method: str = DEFAULT_SALIENCY,

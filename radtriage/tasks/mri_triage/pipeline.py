@@ -174,10 +174,9 @@ def run(
     ``inputs`` maps a key to a native volume (keys that are contrast names act as overrides); ``contrasts``
     overrides the contrast of any input key. ``register``: ``"auto"`` registers a series only when it is on a
     different grid and frame of reference than the reference, ``"always"``/``"never"``. ``saliency`` is the
-    heatmap method (``auto``: the bundle's, ``evidence``, ``gradcam``, ``gradcam++``, ``occlusion``;
-    ``none``: no heatmaps); ``decision_threshold``
-    replaces every output's threshold. Options are declared in :mod:`.options`. Raises
-    :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
+    heatmap method (``auto``: the bundle's, ``evidence``, ``gradcam``, ``gradcam++``, ``occlusion``; ``none``:
+    no heatmaps); ``decision_threshold`` replaces every output's threshold. Options are declared in
+    :mod:`.options`. Raises :class:`radtriage.models.BundleNotFoundError` when no bundle is installed.
     """
     if options:
         validate_options(TASK, options)  # refuses the first unknown option
