@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from radtriage.seed_papers import SEED_PAPERS
+
 log = logging.getLogger(__name__)
 
 DEMO_PATIENT = "RadTriage demo phantom (not a patient)"
@@ -88,7 +90,7 @@ TRIAGE_DEMO_CASES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("chronic_infarct", None),  # abnormal, not acute: the mimic that needs DWI/ADC to be told apart
     ("infarct", ("T1", "T2", "FLAIR", "SWI")),  # no DWI/ADC: acute infarct is not assessable
 )
-SEED_TRIAGE_AUC = {"abnormal": 0.91, "acute_infarct": 0.95, "acute_haemorrhage": 0.90, "mass_effect": 0.93}
+SEED_TRIAGE_AUC = SEED_PAPERS["nael2021"].metrics
 """Nael et al. 2021 (internal test), the seed the demo's outputs are modelled on."""
 
 

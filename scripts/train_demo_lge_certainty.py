@@ -50,46 +50,80 @@ DESCRIPTION = (
 )
 
 
+PIXEL_ERROR = 0.25
+"""The pixel size a training slice declares is off by up to this fraction (either way) from the one it was drawn
+at, so the model does not rely on the exact scale: a PNG slice carries none, and hearts differ in size."""
+
+
 def phantom_records(n: int, seed: int, randomize: bool = True) -> list[SliceRecord]:
     """``n`` phantom slices with two simulated readers each (one heart per slice)."""
     rng = np.random.default_rng(seed)
     records = []
     for s in range(n):
         pixel = float(rng.uniform(0.9, 2.2))
-        size = round(float(rng.uniform(150.0, 180.0)) / pixel)
+        size = round(float(rng.uniform(190.0, 230.0)) / pixel)
         sl = make_lge_slice(10_000 * seed + s, GRADES[s % 3], size=(size, size), spacing=(pixel, pixel),
                             randomize=randomize)
-        records.append(SliceRecord(f"phantom-{s}", f"lge-phantom-{s}", sl.image.array[0], pixel,
-                                   int(sl.has_enhancement), dict(sl.reader_ratings)))
+        declared = pixel * float(np.exp(rng.uniform(np.log(1 - PIXEL_ERROR), -np.log(1 - PIXEL_ERROR))))
+        records.append(SliceRecord(f"phantom-{s}", f"lge-phantom-{s}", sl.image.array[0], declared,
+                                   int(sl.has_enhancement), dict(sl.reader_ratings),
+                                   enhancement=sl.enhancement_mask.array[0]))
     return records
 
 
-def emidec_section(report: dict) -> str:
-    """Model-card markdown for the EMIDEC evaluation."""
-    auc = report["roc_auc"]
-    return (
-        "\n## Real-data check: EMIDEC (evaluation only, never used for training)\n\n"
-        f"- {report['n']} short-axis slices of {auc['n_patients']} EMIDEC patients ({auc['n_positive']} with LGE, "
-        f"label: any infarct/no-reflow pixel), pixel size assumed {report['pixel_mm']} mm.\n"
-        f"- Likelihood ROC AUC {auc['value']:.3f} (95% CI {auc['ci'][0]:.3f}-{auc['ci'][1]:.3f}, bootstrap over "
-        f"patients); accuracy at 50: {report['accuracy_at_50']:.3f}; flagged low certainty: "
-        f"{report['fraction_low_certainty']:.2f}.\n"
-        "- EMIDEC (Lalande et al. 2020) is CC BY-NC-SA 4.0; only these numbers come from it, no weights.\n"
-    )
+HISTORY = """
+## Version history and honest limits
+
+- **0.3.0** (this bundle): phantoms with papillary muscles, irregular scar borders, microvascular obstruction
+  (a dark core inside 30 % of transmural/subendocardial scars), scars covering 70-160 degrees of the wall and
+  brighter than the blood pool by a random margin (faint enhancement stays between nulled myocardium and blood),
+  thoracic clutter (organs, fat planes, lung vessels) and random lung geometry; a clear pattern showing < 20 mm2
+  in a slice is graded "small" (subtle). Training: the declared pixel size is off by up to 25 % either way
+  (scale robustness for PNG slices without spacing), dense supervision of an enhancement **evidence map** from
+  the phantoms' masks, average + max pooling before the heads, 12000 slices, 24 epochs (about 11 minutes
+  on 2 CPU cores). A 6000-slice, 16-epoch run scored lower on the phantom test split (likelihood AUC 0.818 vs
+  0.878) and was not shipped; its EMIDEC AUC was 0.632 at 1.25 mm.
+- **0.2.0**: two heads (likelihood + learned certainty from two simulated readers), domain-randomised phantoms,
+  900 slices; EMIDEC likelihood AUC 0.485 (0.41-0.56) at 1.0 mm; phantom test AUC 0.655, certainty AUC 0.648.
+- **0.1.0**: likelihood only, band certainty; EMIDEC AUC 0.460 at 1.0 mm, 0.498 at 1.5 mm.
+- Target AUC >= 0.75 on real EMIDEC slices with synthetic-only training: **not reached** (see above).
+- The EMIDEC figures above are from this bundle only; which recipe variant shipped was decided on the phantom
+  validation/test split, not on EMIDEC.
+"""
+
+
+def emidec_section(reports: list[dict]) -> str:
+    """Model-card markdown for the EMIDEC evaluation (the first report is the primary pixel-size assumption)."""
+    first = reports[0]
+    auc = first["roc_auc"]
+    lines = [
+        "\n## Real-data check: EMIDEC (evaluation only, never used for training)\n",
+        f"- {first['n']} short-axis slices of {auc['n_patients']} EMIDEC patients ({auc['n_positive']} with LGE, "
+        "label: any infarct/no-reflow pixel). The PNGs carry no pixel size (EMIDEC's own is about 1.25-2 mm, "
+        f"resized to 256 x 256); primary assumption {first['pixel_mm']} mm, fixed before scoring.",
+    ]
+    for r in reports:
+        a = r["roc_auc"]
+        lines.append(f"- at {r['pixel_mm']} mm: likelihood ROC AUC {a['value']:.3f} (95% CI {a['ci'][0]:.3f}-"
+                     f"{a['ci'][1]:.3f}, bootstrap over patients); accuracy at 50: {r['accuracy_at_50']:.3f}; "
+                     f"flagged low certainty: {r['fraction_low_certainty']:.2f}")
+    lines.append("- EMIDEC (Lalande et al. 2020) is CC BY-NC-SA 4.0; only these numbers come from it, no weights.")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "radtriage" / "bundles"), help="bundles folder")
-    parser.add_argument("--n-slices", type=int, default=1500)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--n-slices", type=int, default=12000)
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--version", default="0.2.0")
+    parser.add_argument("--version", default="0.3.0")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--emidec", default=None, help="EMIDEC images/+masks/ folder to evaluate on (optional)")
-    parser.add_argument("--emidec-pixel-mm", type=float, default=1.0)
+    parser.add_argument("--emidec-pixel-mm", type=float, nargs="+", default=[1.25, 1.0, 1.5],
+                        help="pixel sizes to assume for the EMIDEC PNGs (the first is the primary figure)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     t0 = time.monotonic()
@@ -105,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         report["total_seconds"] = time.monotonic() - t0
         card = folder / "docs" / "README.md"
         if args.emidec:
-            emidec = evaluate_bundle_on_slices(folder, load_slice_folder(args.emidec), args.emidec_pixel_mm)
+            slices = load_slice_folder(args.emidec)
+            emidec = [evaluate_bundle_on_slices(folder, slices, mm) for mm in args.emidec_pixel_mm]
             report["emidec"] = emidec
             card.write_text(card.read_text() + emidec_section(emidec))
+        card.write_text(card.read_text() + HISTORY)
         (folder / "docs" / "training.json").write_text(json.dumps(to_plain(report), indent=2) + "\n")
         target = Path(args.out) / folder.name
         if target.exists():

@@ -95,6 +95,29 @@ def test_domain_randomised_phantom_differs_but_keeps_truth():
         assert rand.image.array[enh].mean() > rand.image.array[myo].mean()  # scar brighter than nulled myocardium
 
 
+def test_randomised_phantom_papillary_muscles_and_scar_brighter_than_blood():
+    from scipy import ndimage
+
+    from radtriage.phantoms.cardiac import MIN_CLEAR_AREA_MM2
+
+    brighter, dark_spots = 0, 0
+    for seed in range(40):
+        sl = make_lge_slice(500 + seed, "clear", size=(100, 100), spacing=(1.5, 1.5), randomize=True)
+        img = sl.image.array[0]
+        enh = sl.enhancement_mask.array[0].astype(bool)
+        if sl.pattern in ("subendocardial", "transmural", "midwall", "subepicardial"):
+            assert enh.sum() * 1.5 * 1.5 >= MIN_CLEAR_AREA_MM2  # a clear call never rests on a sliver
+        myo = sl.myocardium_mask.array[0].astype(bool)
+        inside = ndimage.binary_fill_holes(myo | enh) & ~myo & ~enh  # the LV cavity
+        cavity = ndimage.binary_erosion(inside, iterations=2)
+        if cavity.sum() > 50:
+            # papillary muscles (or their partial volume): the cavity's darkest pixels are far below its median
+            dark_spots += np.percentile(img[cavity], 2) < 0.6 * np.median(img[cavity])
+            if enh.sum() > 30:
+                brighter += np.median(img[enh]) > 0.9 * np.median(img[cavity])
+    assert dark_spots >= 25 and brighter >= 25  # 34 and 34 of 40 when written; the plain phantom has 0 spots
+
+
 def _write_png(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     PILImage.fromarray(array.astype(np.uint8)).save(path)
@@ -121,6 +144,7 @@ def test_slice_folder_labels_and_patients(tmp_path):
     for r in records:
         mask = np.asarray(PILImage.open(folder / "masks" / f"{r.key}.png"))
         assert r.label == int(np.isin(mask, (3, 4)).any())
+        assert np.array_equal(r.enhancement, np.isin(mask, (3, 4)).astype(np.uint8))  # the mask supervises too
         assert r.patient == patient_of(r.key) and r.key.startswith(r.patient)
     assert sum(r.label for r in records) == 4
     assert [r.label for r in load_slice_folder(folder, lge_values=(4,))].count(1) == 2
@@ -234,6 +258,10 @@ def test_infer_png_slice_with_pixel_mm(two_head_bundle, tmp_path):
     res = run({"lge": image}, bundle=str(folder), device="cpu", pixel_mm=2.0)
     assert res.outputs["certainty_source"] == "certainty_head"
     assert res.outputs["slices"][0]["certainty_source"] == "certainty_head"
+    from radtriage.tasks.lge_certainty.mrml import table_rows
+
+    p_low = res.outputs["slices"][0]["low_certainty_probability"]
+    assert table_rows(res.outputs)[0]["certainty_by"] == f"certainty head (p low {p_low:.0f}%)"
     assert not any("no pixel size" in n for n in res.notices)
     res2 = run({"lge": image}, bundle=str(folder), device="cpu")
     assert any("no pixel size" in n for n in res2.notices)
@@ -269,6 +297,81 @@ def test_evaluate_ratings_reports_model_certainty(two_head_bundle, tmp_path):
     truth = [int(ReaderCertaintyRule().is_low(list(s.reader_ratings.values()))) for s in slices]
     pred = [int(s["flag"]) for s in result.outputs["slices"]]
     assert mc["accuracy"] == pytest.approx(np.mean(np.array(truth) == np.array(pred)))
+
+
+def _masked_records(n: int, prep: SlicePrep) -> list[SliceRecord]:
+    out = []
+    for s in range(n):
+        sl = make_lge_slice(900 + s, ("none", "clear")[s % 2], size=(64, 64), spacing=(2.25, 2.25), randomize=True)
+        out.append(SliceRecord(f"s{s}", f"ph{s}", sl.image.array[0], 2.25, int(sl.has_enhancement),
+                               dict(sl.reader_ratings), enhancement=sl.enhancement_mask.array[0]))
+    return out
+
+
+def test_mask_resampled_with_the_slice_geometry():
+    from radtriage.tasks.lge_certainty.prep import prepare_slice, resample_slice
+
+    prep = SlicePrep(fov_mm=100.0, patch=40)
+    img = np.random.default_rng(0).uniform(0, 500, (70, 90)).astype(np.float32)
+    raw = resample_slice(img, (1.4, 1.1), prep)
+    lo, hi = np.percentile(raw, [prep.lower, prep.upper])
+    assert np.allclose(prepare_slice(img, (1.4, 1.1), prep), np.clip((raw - lo) / (hi - lo), 0, 1), atol=1e-6)
+    mask = np.zeros((70, 90), np.float32)
+    mask[30:40, 40:50] = 1
+    on_grid = resample_slice(mask, (1.4, 1.1), prep) >= 0.5
+    j, i = np.nonzero(on_grid)
+    assert on_grid.sum() > 0 and abs(j.mean() - 19.5) < 2 and abs(i.mean() - 19.5) < 2  # centre stays the centre
+
+
+def test_evidence_map_learns_where_the_enhancement_is():
+    import torch
+
+    from radtriage.tasks.lge_certainty.train import build_network, evidence_loss, prepare_records
+
+    torch.manual_seed(0)
+    prep = SlicePrep(fov_mm=144.0, patch=64)
+    data = prepare_records(_masked_records(16, prep), LgeTrainSettings(prep=prep))
+    assert data.has_evidence and data.maps.shape == (16, 64, 64) and data.maps[data.truth == 1].sum() > 0
+    net = build_network(True, evidence_map=True)
+    x, maps = torch.from_numpy(data.x[:, None]), torch.from_numpy(data.maps[:, None])
+    known = torch.from_numpy(data.has_map)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        _, evidence = net.forward_with_evidence(x)
+        loss = evidence_loss(evidence, maps, known)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    with torch.no_grad():  # batch statistics, as in training (40 steps leave the running ones unsettled)
+        _, evidence = net.forward_with_evidence(x)
+    target = torch.nn.functional.adaptive_max_pool2d(maps, evidence.shape[2:]) > 0.5
+    assert losses[-1] < 0.6 * losses[0]
+    assert evidence[target].mean() > evidence[~target].mean() + 1.0
+    assert float(evidence_loss(evidence, maps, torch.zeros(16, dtype=torch.bool))) == 0.0  # no mask: no term
+    with pytest.raises(ValueError, match="evidence map"):
+        build_network(True).forward_with_evidence(x)
+
+
+def test_training_with_masks_writes_an_evidence_map_bundle(tmp_path):
+    from radtriage.models.bundle import read_inference_config
+    from radtriage.tasks.lge_certainty.scoring import LgeSliceScorer
+
+    def read_network_def(folder):
+        return read_inference_config(folder)["network_def"]
+
+    prep = SlicePrep(fov_mm=144.0, patch=64)
+    records = _masked_records(12, prep)
+    folder, _ = train_lge_bundle(records, tmp_path, LgeTrainSettings(epochs=1, batch_size=4, threads=1, prep=prep),
+                                 name="lge-dense", version="0.0.1", description="test", demo=True)
+    assert read_network_def(folder)["evidence_map"] is True
+    score = LgeSliceScorer.from_bundle(folder, "cpu").score_slice(records[1].array, (2.25, 2.25))
+    assert 0 <= score.call.likelihood <= 100
+    plain, _ = train_lge_bundle(_phantom_records(12), tmp_path, LgeTrainSettings(epochs=1, batch_size=4, threads=1,
+                                                                                  prep=TINY),
+                                name="lge-plain", version="0.0.1", description="test", demo=True)
+    assert read_network_def(plain)["evidence_map"] is False
 
 
 def test_cross_validate_is_patient_level(tmp_path):

@@ -215,8 +215,9 @@ def test_mrml_table_under_study_survives_mrb(bundles, tmp_path):
         for row, s in zip(rows, result.outputs["slices"], strict=True):
             assert row["likelihood"] == pytest.approx(s["likelihood"])
             assert row["certainty"] == s["certainty"] and row["flag"] == int(s["flag"])
-            assert row["hint"] == LOW_CERTAINTY_HINT and row["band"] == "30-70"
+            assert row["hint"] == LOW_CERTAINTY_HINT and row["certainty_by"] == "likelihood band 30-70"
         assert table.GetAttribute("RadTriage.CertaintyBand") == "30,70"
+        assert table.GetAttribute("RadTriage.CertaintySource") == "likelihood_band"
         sax = reloaded.scene.GetFirstNodeByName("LGE short-axis reformat")
         assert patient_and_study_of(reloaded.scene, sax) == ("Anon^LGE", "MR Heart")
 

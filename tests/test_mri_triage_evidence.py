@@ -50,6 +50,9 @@ def test_summary_says_not_assessable_where_the_subset_lacks_the_needed_contrasts
     assert sum(v.get("of", 0) for v in summary["infarct_sensitivity_by_volume"].values()) == positives
     text = evidence.markdown(summary)
     assert "| T2 only | acute_infarct | not assessable" in text
+    assert "seed AUC (Nael et al. 2021" in text
+    row = next(line for line in text.splitlines() if line.startswith("| all contrasts | acute_infarct |"))
+    assert row.rstrip().endswith("| 0.950 |")  # the seed paper's acute-infarct AUC beside ours
     assert "DWI+ADC without the lesion" in text
 
 

@@ -6,12 +6,15 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from radtriage.io.acquisition import SUBGROUP_COLUMNS
+
 BASE_COLUMNS = (
     "case_id", "task", "status", "error", "result_dir", "bundle", "bundle_version", "demo",
-    "decode_s", "run_s", "write_s", "total_s", "worker", "skipped_series",
+    "decode_s", "run_s", "write_s", "total_s", "worker", "skipped_series", *SUBGROUP_COLUMNS,
 )
 """Every row has these. ``status``: ok, error or skipped (a result from an earlier run was kept);
-``skipped_series``: series of the study left out, each with its reason."""
+``skipped_series``: series of the study left out, each with its reason; then the acquisition subgroups
+(site, vendor, field strength, slice thickness) from the inputs' DICOM tags, empty where not recorded."""
 
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {
     "mri_triage": ("p_abnormal", "p_acute_infarct", "p_acute_haemorrhage", "p_mass_effect", "abnormal",

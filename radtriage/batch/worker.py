@@ -20,6 +20,7 @@ from typing import Any
 
 from radtriage.batch.inputs import CaseJob
 from radtriage.batch.summary import summarize, task_stage_seconds
+from radtriage.io.acquisition import case_subgroups
 from radtriage.tasks.result import RESULT_FILE, RUN_FOLDER_MARK, read_result, result_folder, write_result_atomically
 from radtriage.tasks.study import skipped_notices
 
@@ -123,7 +124,8 @@ def run_decoded(
     job = decoded.job
     timeline = {"decode_start": decoded.decode_start, "decode_end": decoded.decode_end}
     timing = {"decode_s": round(decoded.decode_end - decoded.decode_start, 4)}
-    row_extra = {"worker": f"{socket.gethostname()}:{os.getpid()}", "timeline": timeline}
+    row_extra = {"worker": f"{socket.gethostname()}:{os.getpid()}", "timeline": timeline,
+                 **case_subgroups(decoded.images)}
     if decoded.error:
         return base_row(job, "error", error=decoded.error, **timing, **row_extra)
     final = result_folder(out, job.case_id, job.task)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError
+from radtriage.seed_papers import SEED_PAPERS
 
 
 def add_evaluate_classification_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -22,6 +23,11 @@ def add_evaluate_classification_arguments(parser: argparse.ArgumentParser) -> ar
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the AUC CI")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, type=Path, help="output folder for metrics.json and PNG plots")
+    parser.add_argument("--by", nargs="+", default=[], metavar="COLUMN",
+                        help="also report the metrics per value of these columns, e.g. the acquisition subgroups "
+                             "radtriage batch writes: site vendor field_strength slice_thickness")
+    parser.add_argument("--seed-paper", choices=sorted(SEED_PAPERS), default=None,
+                        help="print the seed paper's reported figures beside ours")
     return parser
 
 
@@ -52,20 +58,80 @@ def _floats(path: Path, column: str, values: list[str]) -> list[float]:
 def run_evaluate_classification(args: argparse.Namespace) -> int:
     """Evaluate a predictions CSV; writes ``metrics.json`` and the plots into ``args.out``."""
     from radtriage.evaluation import evaluate_binary, evaluate_multiclass, write_plots, write_summary
+    from radtriage.evaluation.subgroups import by_subgroup
 
+    by = list(dict.fromkeys(getattr(args, "by", None) or []))
     if args.score:
-        cols = _read_columns(args.csv, [args.truth, args.score])
+        cols = _read_columns(args.csv, [args.truth, args.score, *by])
         truth = [int(v) for v in _floats(args.csv, args.truth, cols[args.truth])]
         scores = _floats(args.csv, args.score, cols[args.score])
-        metrics: dict[str, Any] = evaluate_binary(truth, scores, args.threshold, n_bootstrap=args.bootstrap,
-                                                  seed=args.seed)
+
+        def evaluate(rows: list[int]) -> dict[str, Any]:
+            return evaluate_binary([truth[i] for i in rows], [scores[i] for i in rows], args.threshold,
+                                   n_bootstrap=args.bootstrap, seed=args.seed)
     else:
-        cols = _read_columns(args.csv, [args.truth, args.predicted])
+        cols = _read_columns(args.csv, [args.truth, args.predicted, *by])
         classes = args.classes or sorted(set(cols[args.truth]) | set(cols[args.predicted]))
-        metrics = evaluate_multiclass(cols[args.truth], cols[args.predicted], classes)
+
+        def evaluate(rows: list[int]) -> dict[str, Any]:
+            return evaluate_multiclass([cols[args.truth][i] for i in rows], [cols[args.predicted][i] for i in rows],
+                                       classes)
+    metrics: dict[str, Any] = evaluate(list(range(len(cols[args.truth]))))
+    if by:
+        metrics["subgroups"] = {column: by_subgroup(cols[column], evaluate) for column in by}
+    if getattr(args, "seed_paper", None):
+        metrics["seed_paper"] = SEED_PAPERS[args.seed_paper].to_dict()
     summary = write_summary(metrics, args.out)
     plots = write_plots(metrics, args.out)
     print(summary)
     for plot in plots:
         print(plot)
+    print(headline_table(metrics))
     return 0
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The figures papers report, from one :func:`evaluate_binary` / :func:`evaluate_multiclass` result."""
+    if metrics.get("kind") == "multiclass":
+        return {"accuracy": metrics.get("accuracy"), "balanced_accuracy": metrics.get("balanced_accuracy"),
+                "macro_f1": metrics.get("macro_f1"), "kappa": _value(metrics.get("kappa"))}
+    op = metrics.get("operating_point") or {}
+    sens, ppv = _value(op.get("sensitivity")), _value(op.get("ppv"))
+    f1 = 2 * sens * ppv / (sens + ppv) if sens is not None and ppv is not None and sens + ppv > 0 else None
+    return {"accuracy": _value(op.get("accuracy")), "recall": sens, "precision": ppv, "f1": f1,
+            "specificity": _value(op.get("specificity")), "roc_auc": _value(metrics.get("roc_auc"))}
+
+
+def _value(entry: Any) -> float | None:
+    """A metric's number: plain, or the ``value`` of a metric object; None when undefined."""
+    if isinstance(entry, dict):
+        entry = entry.get("value")
+    return float(entry) if isinstance(entry, (int, float)) and not isinstance(entry, bool) else None
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def headline_table(metrics: dict[str, Any]) -> str:
+    """Markdown: our headline figures (overall and per subgroup) beside the seed paper's when one is named."""
+    ours = headline(metrics)
+    seed = (metrics.get("seed_paper") or {}).get("metrics") or {}
+    names = [k for k in ours if ours[k] is not None or k in seed]
+    other = {k: v for k, v in seed.items() if k not in names}  # e.g. per-finding AUCs of a multi-output paper
+    subgroups = metrics.get("subgroups") or {}
+    groups = [("all", metrics)] + [(f"{column} = {value}", m) for column, values in subgroups.items()
+                                   for value, m in values.items() if "skipped" not in m]
+    header = ["set", "n", *names]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for label, m in groups:
+        row = headline(m)
+        lines.append(f"| {label} | {m.get('n', '')} | " + " | ".join(_cell(row.get(k)) for k in names) + " |")
+    if seed:
+        citation = metrics["seed_paper"]
+        lines.append(f"| seed: {citation['key']} ({citation['data']}) | | "
+                     + " | ".join(_cell(seed.get(k)) for k in names) + " |")
+        if other:
+            lines.append(f"\n{citation['citation']}, {citation['data']}: "
+                         + ", ".join(f"{k} {v:.3f}" for k, v in other.items()))
+    return "\n".join(lines)

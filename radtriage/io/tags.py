@@ -1,4 +1,4 @@
-"""The DICOM attributes the project keeps with an image: acquisition facts, never identities.
+"""The DICOM attributes the project keeps with an image: acquisition facts and the site, never a patient's identity.
 
 ``CONTRAST_TAG_KEYWORDS`` are copied from a series' first dataset into
 ``Image.metadata["dicom_tags"]`` by the DICOM reader and are what contrast
@@ -13,6 +13,7 @@ from typing import Any
 CONTRAST_TAG_KEYWORDS: tuple[str, ...] = (
     "Modality",
     "Manufacturer",
+    "InstitutionName",
     "MagneticFieldStrength",
     "SeriesDescription",
     "ProtocolName",
@@ -37,7 +38,8 @@ CONTRAST_TAG_KEYWORDS: tuple[str, ...] = (
     "SliceThickness",
     "PixelSpacing",
 )
-"""Keywords kept for contrast classification and header QA (no PHI among them)."""
+"""Keywords kept for contrast classification, header QA and acquisition subgroups (no patient identifier among
+them; InstitutionName names the site, for :mod:`radtriage.evaluation.subgroups`)."""
 
 # Siemens private b-value (0019,100C) and GE (0043,1039): read when the public tag is absent.
 PRIVATE_BVALUE_TAGS: tuple[tuple[int, int], ...] = ((0x0019, 0x100C), (0x0043, 0x1039))

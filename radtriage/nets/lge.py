@@ -6,6 +6,11 @@ squeeze-excitation), later stages are **MBConv** blocks (1x1 expansion, depthwis
 Written on plain torch layers (no torchvision/timm). The default width/depth is tiny (~0.2 M parameters) so a
 96x96 slice runs in a few milliseconds on a CPU; ``width_mult``/``depth_mult`` scale it.
 
+``evidence_map=True`` adds a 1x1 convolution on the last feature map that writes an **enhancement evidence map**
+(one logit per cell, stride 16): :meth:`LgeEfficientNetV2.forward_with_evidence` returns it with the logits so
+training can supervise it with enhancement masks (deep supervision; the slice outputs stay the pooled head's).
+``pooling="avgmax"`` feeds the classifier the average and the maximum of the last feature map.
+
 Registered for bundles as ``radtriage.nets.lge.LgeEfficientNetV2``.
 """
 
@@ -20,6 +25,8 @@ from torch import nn
 from radtriage.models.networks import register_network
 
 NETWORK_NAME = "radtriage.nets.lge.LgeEfficientNetV2"
+POOLINGS = ("avg", "avgmax")
+"""Global pooling before the classifier: average (bundles <= 0.2.0), or average and maximum concatenated."""
 
 # (block type, expansion ratio, output channels, repeats, stride of the first block)
 DEFAULT_STAGES: tuple[tuple[str, int, int, int, int], ...] = (
@@ -120,6 +127,8 @@ class LgeEfficientNetV2(nn.Module):
         head_channels: int = 128,
         dropout: float = 0.2,
         stages: Sequence[Sequence[object]] | None = None,
+        evidence_map: bool = False,
+        pooling: str = "avg",
     ) -> None:
         super().__init__()
         if spatial_dims != 2:
@@ -141,9 +150,13 @@ class LgeEfficientNetV2(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         head = _round_channels(head_channels * max(1.0, width_mult))
         self.head = _conv_bn_act(ch, head, 1)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.pooling = pooling
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(head, out_channels)
+        self.classifier = nn.Linear(head * (2 if pooling == "avgmax" else 1), out_channels)
+        self.evidence = nn.Conv2d(head, 1, 1) if evidence_map else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -164,7 +177,25 @@ class LgeEfficientNetV2(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
+        return self._classify(self.features(x))
+
+    def _classify(self, f: torch.Tensor) -> torch.Tensor:
+        pooled = torch.flatten(self.pool(f), 1)
+        if self.pooling == "avgmax":  # a small focal finding survives the max where the average dilutes it
+            pooled = torch.cat([pooled, torch.flatten(f.amax(dim=(2, 3)), 1)], dim=1)
+        return self.classifier(self.dropout(pooled))
+
+    @property
+    def has_evidence_map(self) -> bool:
+        """True when built with ``evidence_map=True``."""
+        return self.evidence is not None
+
+    def forward_with_evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, out_channels), evidence map logits (B, 1, H/16, W/16))``."""
+        if self.evidence is None:
+            raise ValueError("this network was built without an evidence map (evidence_map=False)")
+        f = self.features(x)
+        return self._classify(f), self.evidence(f)
 
 
 register_network(NETWORK_NAME, LgeEfficientNetV2)

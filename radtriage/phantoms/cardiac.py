@@ -117,7 +117,7 @@ class _Style:
     noise: float
     gamma: float
     crop: float
-    scar: float
+    scar: float  # how far clear enhancement lies above the blood pool
 
 
 def _draw_style(rng: np.random.Generator) -> _Style:
@@ -127,7 +127,7 @@ def _draw_style(rng: np.random.Generator) -> _Style:
         tissue=float(rng.uniform(0.15, 0.45)), bias=float(rng.uniform(0.0, 0.6)),
         ghost=float(rng.uniform(0.0, 0.25) if rng.random() < 0.4 else 0.0), blur=float(rng.uniform(0.3, 1.6)),
         noise=float(rng.uniform(0.01, 0.06)), gamma=float(np.exp(rng.uniform(-0.35, 0.35))),
-        crop=float(rng.uniform(0.0, 0.25) if rng.random() < 0.4 else 0.0), scar=float(rng.uniform(0.7, 1.0)),
+        crop=float(rng.uniform(0.0, 0.25) if rng.random() < 0.4 else 0.0), scar=float(rng.uniform(0.15, 0.45)),
     )
 
 
@@ -144,8 +144,11 @@ def _apply_style(img: np.ndarray, labels: dict[str, np.ndarray], style: _Style, 
     out[labels["cavity"]] = style.blood
     myo = labels["myo"]
     out[myo & ~labels["enhanced"]] = style.myo
-    out[labels["enhanced"]] = np.maximum(style.scar * out[labels["enhanced"]], style.blood + 0.1)
+    # scar: from nulled myocardium towards (clear patterns: above) the blood pool, by the pattern's strength
+    scar_level = style.myo + float(labels["strength"]) * (style.blood + style.scar - style.myo)
+    out[labels["enhanced"]] = scar_level
     out[~labels["body"]] = style.background * 0.2
+    _paint_clutter(out, labels, style, rng, spacing)
     from scipy import ndimage
 
     texture = ndimage.gaussian_filter(rng.standard_normal(out.shape).astype(np.float32),
@@ -172,6 +175,35 @@ def _apply_style(img: np.ndarray, labels: dict[str, np.ndarray], style: _Style, 
         sl[1 + side % 2] = slice(0, n) if side < 2 else slice(out.shape[1 + side % 2] - n, None)
         out[tuple(sl)] = 0.0
     return out.astype(np.float32)
+
+
+def _paint_clutter(out: np.ndarray, labels: dict[str, np.ndarray], style: _Style, rng: np.random.Generator,
+                   spacing: Sequence[float]) -> None:
+    """Thoracic and upper-abdominal structures around the heart, as a real slice has them: organs, muscle and
+    bowel as blobs of tissue-to-fat intensity, bright fat planes, vessels seen end-on in the lungs."""
+    shape = out.shape[1:]
+    jj, ii = np.meshgrid(np.arange(shape[0]) * float(spacing[1]), np.arange(shape[1]) * float(spacing[0]),
+                         indexing="ij")
+    free = labels["body"][0] & ~labels["heart"][0] & ~labels["lung"][0]
+    extent = np.array([shape[0] * float(spacing[1]), shape[1] * float(spacing[0])])
+    for _ in range(int(rng.integers(4, 14))):
+        cj, ci = rng.uniform(0.0, 1.0, 2) * extent
+        aj, ai = rng.uniform(5.0, 30.0, 2)
+        ang = rng.uniform(0.0, np.pi)
+        dj, di = jj - cj, ii - ci
+        u, v = dj * np.cos(ang) + di * np.sin(ang), -dj * np.sin(ang) + di * np.cos(ang)
+        rad = np.sqrt((u / aj) ** 2 + (v / ai) ** 2)
+        level = float(rng.uniform(0.5, 1.0) * (style.fat if rng.random() < 0.3 else style.tissue * 1.6))
+        shell = rng.random() < 0.4  # a plane (shell) rather than a solid organ
+        inside = np.abs(rad - 1.0) < rng.uniform(0.05, 0.15) if shell else rad < 1.0
+        out[0][free & inside] = level
+    lung = labels["lung"][0]
+    if lung.any():
+        dots = rng.random(shape) < 0.004
+        from scipy import ndimage
+
+        dots = ndimage.binary_dilation(dots, iterations=int(rng.integers(0, 2))) & lung
+        out[0][dots] = style.tissue * float(rng.uniform(0.8, 1.5))
 
 
 @dataclass
@@ -218,11 +250,12 @@ def _draw_enhancement(rng: np.random.Generator, grade: str, heart: _Heart, level
         return None
     if grade == "clear":
         pattern = str(rng.choice(CLEAR_PATTERNS, p=[0.4, 0.3, 0.15, 0.15]))
-        depth = {"subendocardial": (0.0, float(rng.uniform(0.3, 0.6))), "transmural": (0.0, 1.0),
-                 "midwall": (0.3, 0.7), "subepicardial": (float(rng.uniform(0.45, 0.65)), 1.0)}[pattern]
+        depth = {"subendocardial": (0.0, float(rng.uniform(0.4, 0.8))), "transmural": (0.0, 1.0),
+                 "midwall": (0.3, 0.7), "subepicardial": (float(rng.uniform(0.3, 0.6)), 1.0)}[pattern]
         if pattern == "midwall":
             angle = float(np.pi + rng.uniform(-0.3, 0.3))  # septal stripe
-        return _Enhancement(pattern, angle, float(np.deg2rad(rng.uniform(55, 120))), depth, (start, start + span),
+        # a territory's infarct covers a quarter to almost half of the circumference in the slices it reaches
+        return _Enhancement(pattern, angle, float(np.deg2rad(rng.uniform(70, 160))), depth, (start, start + span),
                             float(rng.uniform(0.85, 1.0)))
     pattern = str(rng.choice(SUBTLE_PATTERNS))
     if pattern == "faint":
@@ -271,9 +304,11 @@ def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | Non
     rv_wall = above_base & (rv_r >= 1) & (rv_r < 1 + 3.0 / np.maximum(rv_ax, 3.0)) & outside_lv & (rv_ax > 5)
     heart_all = cavity | myo | rv_cavity | rv_wall
 
-    # Thorax background in the same frame (approximate, for context).
-    lung = ((shapes.ellipse_radius(p, q, 72.0, 10.0, 38.0, 60.0) < 1)
-            | (shapes.ellipse_radius(p, q, -78.0, 5.0, 35.0, 60.0) < 1))
+    # Thorax background in the same frame (approximate, for context); randomised lungs with a style.
+    lx, ly, ls = (rng.uniform(-15.0, 15.0, 2), rng.uniform(-15.0, 15.0, 2), rng.uniform(0.7, 1.15, 2)) \
+        if style is not None else (np.zeros(2), np.zeros(2), np.ones(2))
+    lung = ((shapes.ellipse_radius(p, q, 72.0 + lx[0], 10.0 + ly[0], 38.0 * ls[0], 60.0 * ls[0]) < 1)
+            | (shapes.ellipse_radius(p, q, -78.0 + lx[1], 5.0 + ly[1], 35.0 * ls[1], 60.0 * ls[1]) < 1))
     body = shapes.ellipse_radius(p, q, 0.0, 10.0, 150.0, 95.0) < 1
     subcut = body & (shapes.ellipse_radius(p, q, 0.0, 10.0, 138.0, 83.0) >= 1)
     liver = shapes.ellipse_radius(p, q, -55.0, 62.0, 55.0, 30.0) < 1
@@ -290,15 +325,32 @@ def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | Non
     img[cavity] = heart.blood
     img[myo] = 0.05
 
+    papillary = np.zeros(p.shape, dtype=bool)
+    if style is not None:  # papillary muscles: nulled (dark) spots inside the cavity at mid-ventricular levels
+        for angle in (-0.25 * np.pi, 0.6 * np.pi):
+            a = angle + rng.uniform(-0.3, 0.3)
+            rad = float(rng.uniform(2.5, 5.5))
+            cp, cq = np.cos(a) * (r_endo - rad - 1.0), np.sin(a) * (r_endo - rad - 1.0)
+            papillary |= cavity & ((p - cp) ** 2 + (q - cq) ** 2 < rad**2) & (frac > 0.15) & (frac < 0.75)
+        img[papillary] = 0.05
+
     enhanced = np.zeros(p.shape, dtype=bool)
+    no_reflow = np.zeros(p.shape, dtype=bool)
     if enh is not None and enh.pattern in _TRUE_ENHANCEMENT:
         thickness = np.maximum(r_epi - r_endo, 1e-3)
         depth = (r - r_endo) / thickness
         dang = np.angle(np.exp(1j * (theta - enh.angle)))
         lev = ll / heart.length
-        enhanced = (myo & (np.abs(dang) < enh.width / 2) & (depth >= enh.depth[0]) & (depth <= enh.depth[1])
+        # irregular scar borders, as real infarcts have (part of the heart's shape: the same with or without style)
+        ragged = shapes.fourier_field(p, q, ll, shape_rng, (6.0, 20.0), 8)
+        width = enh.width / 2 * (1.0 + 0.25 * ragged)
+        deep_edge = np.clip(enh.depth[1] + 0.15 * ragged, 0.15, 1.0) if enh.depth[1] < 1.0 else enh.depth[1]
+        enhanced = (myo & (np.abs(dang) < width) & (depth >= enh.depth[0]) & (depth <= deep_edge)
                     & (lev >= enh.levels[0]) & (lev <= enh.levels[1]))
         img[enhanced] = enh.intensity
+        if style is not None and enh.pattern in ("transmural", "subendocardial") and rng.random() < 0.3:
+            # microvascular obstruction (EMIDEC's "no-reflow"): a dark core inside the bright scar
+            no_reflow = enhanced & (np.abs(dang) < 0.4 * width) & (depth > 0.1) & (depth < 0.5 * deep_edge)
     elif enh is not None:
         lev = ll / heart.length
         in_range = (lev >= enh.levels[0]) & (lev <= enh.levels[1])
@@ -311,10 +363,12 @@ def _render(grid: Image, heart: _Heart, level_mm: float, enh: _Enhancement | Non
             img[(cavity & in_range) | fingers] = heart.blood + 0.25
     if style is not None:
         labels = {"body": body, "subcut": subcut, "liver": liver, "lung": lung, "epi_fat": epi_fat,
-                  "rv_cavity": rv_cavity, "cavity": cavity, "myo": myo, "enhanced": enhanced}
+                  "rv_cavity": rv_cavity, "cavity": cavity & ~papillary, "myo": myo | papillary,
+                  "enhanced": enhanced & ~no_reflow, "heart": heart_all | epi_fat,
+                  "strength": float(enh.intensity) if enh is not None else 0.0}
         if enh is not None and enh.pattern not in _TRUE_ENHANCEMENT:
-            labels["myo"] = myo & ~(img > 0.05)  # keep artefact paint (poor nulling, blood-pool fingers)
-            labels["cavity"] = cavity & ~(img > heart.blood)
+            labels["myo"] = (myo | papillary) & ~(img > 0.05)  # keep artefact paint (poor nulling, fingers)
+            labels["cavity"] = cavity & ~papillary & ~(img > heart.blood)
         clean = _apply_style(img, labels, style, rng, grid.spacing)
     else:
         clean = shapes.point_spread(img, (0.0, 0.7, 0.7))
@@ -340,14 +394,21 @@ def _check_grade(enhancement: str) -> str:
     return grade
 
 
+MIN_CLEAR_AREA_MM2 = 20.0
+"""A clear pattern that shows less than this area of enhancement in a slice (its edge just grazing the slice) is
+graded as the ``small`` subtle pattern there: readers would not call a sliver certain."""
+
+
 def _truth(grade: str, enh: _Enhancement | None, level: float, enhanced: np.ndarray,
-           rng: np.random.Generator) -> tuple[str, str, float, str, bool]:
+           rng: np.random.Generator, pixel_area_mm2: float) -> tuple[str, str, float, str, bool]:
     """(grade, pattern, likelihood, certainty, has_enhancement) of one slice."""
     if enh is None or (enh.pattern in _TRUE_ENHANCEMENT and not enhanced.any()) or not (
             enh.levels[0] <= level <= enh.levels[1]):
         grade, pattern = "none", "none"
     else:
         pattern = enh.pattern
+        if pattern in CLEAR_PATTERNS and float(enhanced.sum()) * pixel_area_mm2 < MIN_CLEAR_AREA_MM2:
+            pattern = "small"
         grade = "clear" if pattern in CLEAR_PATTERNS else "subtle"
     lo, hi = _LIKELIHOOD[pattern]
     likelihood = float(np.round(rng.uniform(lo, hi), 1))
@@ -390,7 +451,8 @@ def make_lge_slice(
     img, myo, enhanced = _render(grid, heart, level * heart.length, enh, rng_noise, style)
     if enh is not None and enh.pattern in _TRUE_ENHANCEMENT and not enhanced.any():
         logger.info("LGE phantom: the enhancement missed this slice; it is graded none")
-    g, pattern, likelihood, certainty, has = _truth(grade, enh, level, enhanced, rng_enh)
+    g, pattern, likelihood, certainty, has = _truth(grade, enh, level, enhanced, rng_enh,
+                                                    float(grid.spacing[0] * grid.spacing[1]))
     readers = simulate_readers(likelihood, pattern, shapes.rng_stream(seed, 24))
     meta = {"phantom": "lge", "seed": int(seed), "modality": "MR", "contrast": "LGE"}
     return LgeSlice(
@@ -435,7 +497,8 @@ def make_lge_stack(
     for k in range(n_slices):
         sub = Image(img[k:k + 1], grid.spacing, tuple(grid.index_to_lps(np.array([[0.0, 0.0, k]]))[0]),
                     grid.direction)
-        g, pattern, likelihood, certainty, has = _truth(grade, enh, levels[k], enhanced[k], rng_enh)
+        g, pattern, likelihood, certainty, has = _truth(grade, enh, levels[k], enhanced[k], rng_enh,
+                                                        float(grid.spacing[0] * grid.spacing[1]))
         slices.append(LgeSlice(
             image=sub.with_array(img[k:k + 1], **meta, description=f"short-axis LGE slice {k} (phantom)"),
             myocardium_mask=sub.with_array(myo[k:k + 1], **meta, description="LV myocardium"),

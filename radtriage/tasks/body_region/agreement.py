@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.image import Image
+from radtriage.seed_papers import SEED_PAPERS
 
 PAPER = "Raffy et al. 2021, image-level accuracy"
-PAPER_ACCURACY: dict[str, float] = {"CT": 0.919, "MR": 0.942}
+PAPER_ACCURACY: dict[str, float] = {m: SEED_PAPERS[f"raffy2021-{m.lower()}"].metrics["accuracy"] for m in ("CT", "MR")}
 """Seed paper (Raffy P. et al., deep learning body region classification of MRI and CT examinations, 2021):
 image-level accuracy on their CT and MR test sets — a different, far larger real cohort: context, not a
 like-for-like comparison."""

@@ -28,14 +28,21 @@ TABLE_COLUMNS: list[tuple[str, type]] = [
     ("reading", str),
     ("flag", int),
     ("hint", str),
-    ("band", str),
+    ("certainty_by", str),
 ]
+
+
+def certainty_by(outputs: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """What decided a slice's certainty: the learned head (with its low-certainty probability) or the band."""
+    if entry.get("certainty_source", outputs.get("certainty_source")) == "certainty_head":
+        p_low = entry.get("low_certainty_probability")
+        return "certainty head" + ("" if p_low is None else f" (p low {float(p_low):.0f}%)")
+    lo, hi = outputs["certainty_band"]
+    return f"likelihood band {lo:g}-{hi:g}"
 
 
 def table_rows(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per slice from a result's ``outputs`` (the ``result.json`` ``outputs`` object)."""
-    lo, hi = outputs["certainty_band"]
-    band = f"{lo:g}-{hi:g}"
     return [
         {
             "slice": int(s["index"]),
@@ -44,7 +51,7 @@ def table_rows(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
             "reading": s["reading"],
             "flag": int(bool(s["flag"])),
             "hint": s["hint"],
-            "band": band,
+            "certainty_by": certainty_by(outputs, s),
         }
         for s in outputs["slices"]
     ]
@@ -75,6 +82,7 @@ def add_lge_outputs(
     lo, hi = outputs["certainty_band"]
     table.SetAttribute("RadTriage.Task", "lge_certainty")
     table.SetAttribute("RadTriage.CertaintyBand", f"{lo:g},{hi:g}")
+    table.SetAttribute("RadTriage.CertaintySource", str(outputs.get("certainty_source", "likelihood_band")))
     bundle = data.get("bundle") or {}
     table.SetAttribute("RadTriage.Bundle", f"{bundle.get('name', '')} {bundle.get('version', '')}".strip())
     table.SetAttribute("RadTriage.Demo", "1" if bundle.get("demo") else "0")

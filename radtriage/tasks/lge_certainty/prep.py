@@ -55,6 +55,16 @@ def slice_pixel_spacing(image: Image) -> tuple[float, float]:
 
 def prepare_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: SlicePrep = SlicePrep()) -> np.ndarray:
     """A ``(patch, patch)`` float32 array from a ``(J, I)`` slice with ``pixel_spacing`` = (i, j) mm."""
+    out = resample_slice(slice2d, pixel_spacing, prep)
+    lo, hi = np.percentile(out, [prep.lower, prep.upper])
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return np.zeros_like(out, dtype=np.float32)
+    return np.clip((out - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def resample_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: SlicePrep = SlicePrep()) -> np.ndarray:
+    """The geometric part of :func:`prepare_slice` (anti-aliasing, fixed-FOV resampling around the centre), no
+    intensity change; also what puts a slice's mask on the network's grid."""
     img = np.asarray(slice2d, dtype=np.float32)
     if img.ndim == 3 and img.shape[0] == 1:
         img = img[0]
@@ -82,7 +92,4 @@ def prepare_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: Sli
         mode="constant",
         cval=float(img.min()),
     )
-    lo, hi = np.percentile(out, [prep.lower, prep.upper])
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return np.zeros_like(out, dtype=np.float32)
-    return np.clip((out - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    return out.astype(np.float32)

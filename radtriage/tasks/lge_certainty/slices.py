@@ -1,8 +1,8 @@
 """2D LGE slice datasets for training and evaluation: a folder of PNG slices with masks, or a CSV.
 
 * **Folder** (the EMIDEC layout): ``images/<patient>_slice<k>.png`` and ``masks/<same name>.png``; a slice is LGE
-  when any mask pixel is in ``lge_values`` (EMIDEC: 3 infarct, 4 no-reflow). The patient is the file stem up to
-  ``_slice`` (``patient_pattern``).
+  when any mask pixel is in ``lge_values`` (EMIDEC: 3 infarct, 4 no-reflow), and those pixels are its
+  enhancement mask. The patient is the file stem up to ``_slice`` (``patient_pattern``).
 * **CSV**: columns ``image`` (path, relative to the CSV), ``patient``, and ``label`` (0/1) and/or per-reader ratings
   ``rating_<reader>`` (0-100); optional ``pixel_mm``. With ratings, the likelihood target is their mean and the
   certainty class follows a :class:`ReaderCertaintyRule`; without, the target is ``100 * label``.
@@ -42,6 +42,8 @@ class SliceRecord:
     pixel_mm: float | None = None
     label: int | None = None
     ratings: dict[str, float] = field(default_factory=dict)
+    enhancement: np.ndarray | None = None
+    """Optional enhancement mask on the slice's pixels (1 = LGE): supervises an evidence map densely."""
 
     def likelihood_target(self, rule: ReaderCertaintyRule) -> float:
         """0-100 training target: the readers' mean rating, else ``100 * label``."""
@@ -91,10 +93,9 @@ def load_slice_folder(
         mask_path = masks / path.name
         if not mask_path.exists():
             raise InputError(mask_path, f"no mask for {path.name}")
-        mask = read_png_array(mask_path)
-        label = int(np.isin(np.rint(mask).astype(int), list(lge_values)).any())
+        enhanced = np.isin(np.rint(read_png_array(mask_path)).astype(int), list(lge_values))
         records.append(SliceRecord(path.stem, patient_of(path.stem, patient_pattern), read_png_array(path),
-                                   pixel_mm, label))
+                                   pixel_mm, int(enhanced.any()), enhancement=enhanced.astype(np.uint8)))
     if not records:
         raise InputError(images, "no PNG slices found")
     return records

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from radtriage.seed_papers import SEED_PAPERS
 from radtriage.tasks.lge_certainty.calibration import fit_temperature, likelihood_from_logits
 from radtriage.tasks.lge_certainty.certainty import ReaderCertaintyRule
-from radtriage.tasks.lge_certainty.prep import SlicePrep, prepare_slice
+from radtriage.tasks.lge_certainty.prep import SlicePrep, prepare_slice, resample_slice
 from radtriage.tasks.lge_certainty.slices import SliceRecord
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class LgeTrainSettings:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     certainty_weight: float = 1.0
+    evidence_weight: float = 1.0
+    """Weight of the dense evidence-map loss when slices carry enhancement masks (0: no evidence map)."""
     patience: int = 6
     seed: int = 0
     threads: int = 2
@@ -66,16 +69,23 @@ class PreparedSlices:
     low: np.ndarray  # (N,) 1 low, 0 high, -1 unknown
     truth: np.ndarray  # (N,) 0/1
     patients: np.ndarray  # (N,) str
+    maps: np.ndarray | None = None  # (N, patch, patch) enhancement masks on the network grid (0/1)
+    has_map: np.ndarray | None = None  # (N,) bool: this slice's mask is known
 
     @property
     def has_certainty(self) -> bool:
         """True when some slices carry a certainty class (readers' ratings)."""
         return bool((self.low >= 0).any())
 
+    @property
+    def has_evidence(self) -> bool:
+        """True when some slices carry an enhancement mask (dense evidence supervision)."""
+        return self.has_map is not None and bool(self.has_map.any())
+
 
 def prepare_records(records: Sequence[SliceRecord], settings: LgeTrainSettings) -> PreparedSlices:
     """Resample/normalise every slice as inference does and encode its targets."""
-    xs, lik, low, truth = [], [], [], []
+    xs, lik, low, truth, maps = [], [], [], [], []
     for r in records:
         mm = r.pixel_mm or settings.default_pixel_mm
         xs.append(prepare_slice(r.array, (mm, mm), settings.prep))
@@ -83,8 +93,15 @@ def prepare_records(records: Sequence[SliceRecord], settings: LgeTrainSettings) 
         c = r.certainty_target(settings.rule)
         low.append(-1 if c is None else c)
         truth.append(r.truth())
+        known = r.enhancement is not None and settings.evidence_weight > 0
+        maps.append(resample_slice(np.asarray(r.enhancement, np.float32), (mm, mm), settings.prep) >= 0.5
+                    if known else None)
+    has_map = np.array([m is not None for m in maps])
+    blank = np.zeros((settings.prep.patch,) * 2, bool)
     return PreparedSlices(np.stack(xs).astype(np.float32), np.asarray(lik, float), np.asarray(low, int),
-                          np.asarray(truth, int), np.asarray([r.patient for r in records]))
+                          np.asarray(truth, int), np.asarray([r.patient for r in records]),
+                          np.stack([blank if m is None else m for m in maps]).astype(np.float32) if has_map.any()
+                          else None, has_map if has_map.any() else None)
 
 
 def patient_split(patients: Sequence[str], seed: int = 0, fractions: tuple[float, float] = (0.15, 0.15)
@@ -100,25 +117,31 @@ def patient_split(patients: Sequence[str], seed: int = 0, fractions: tuple[float
     return np.array([split_of[p] for p in patients])
 
 
-def _augment(x: Any, gen: Any) -> Any:
-    """Mild batch augmentation: flips, 90-degree turns, per-slice contrast +-10 % and a little noise."""
+def _augment(x: Any, gen: Any, maps: Any = None) -> tuple[Any, Any]:
+    """Mild batch augmentation: flips, 90-degree turns (the same for ``maps``), per-slice contrast +-10 % and a
+    little noise."""
     import torch
 
-    if torch.rand(1, generator=gen).item() < 0.5:
-        x = torch.flip(x, dims=[3])
-    if torch.rand(1, generator=gen).item() < 0.5:
-        x = torch.flip(x, dims=[2])
-    x = torch.rot90(x, int(torch.randint(0, 4, (1,), generator=gen).item()), dims=[2, 3])
+    for dim in (3, 2):
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x = torch.flip(x, dims=[dim])
+            maps = None if maps is None else torch.flip(maps, dims=[dim])
+    turns = int(torch.randint(0, 4, (1,), generator=gen).item())
+    x = torch.rot90(x, turns, dims=[2, 3])
+    maps = None if maps is None else torch.rot90(maps, turns, dims=[2, 3])
     b = x.shape[0]
     x = x * torch.empty(b, 1, 1, 1).uniform_(0.9, 1.1, generator=gen)
-    return x + 0.02 * torch.randn(x.shape, generator=gen)
+    return x + 0.02 * torch.randn(x.shape, generator=gen), maps
 
 
-def build_network(two_heads: bool, dropout: float = 0.2) -> Any:
-    """The LGE EfficientNetV2 with 1 (likelihood) or 2 (likelihood, certainty) outputs."""
+def build_network(two_heads: bool, dropout: float = 0.2, evidence_map: bool = False, pooling: str = "avgmax"
+                  ) -> Any:
+    """The LGE EfficientNetV2 with 1 (likelihood) or 2 (likelihood, certainty) outputs, optionally with an
+    enhancement evidence map."""
     from radtriage.nets.lge import LgeEfficientNetV2
 
-    return LgeEfficientNetV2(out_channels=2 if two_heads else 1, dropout=dropout)
+    return LgeEfficientNetV2(out_channels=2 if two_heads else 1, dropout=dropout, evidence_map=evidence_map,
+                             pooling=pooling)
 
 
 def predict_logits(network: Any, x: np.ndarray, batch: int = 128) -> np.ndarray:
@@ -145,6 +168,23 @@ def _loss(out: Any, lik: Any, low: Any, weight: float) -> Any:
     return loss if torch.isfinite(loss) else loss.detach() * 0
 
 
+def evidence_loss(evidence: Any, maps: Any, known: Any) -> Any:
+    """Class-balanced BCE of evidence-map logits ``(B, 1, h, w)`` against enhancement masks ``(B, 1, H, W)``
+    (a cell is positive where any of its pixels is enhanced), over the slices whose mask is ``known``."""
+    import torch
+    from torch.nn.functional import adaptive_max_pool2d, binary_cross_entropy_with_logits
+
+    if not bool(known.any()):
+        return 0.0 * evidence.sum()
+    target = adaptive_max_pool2d(maps[known], evidence.shape[2:])
+    cells = binary_cross_entropy_with_logits(evidence[known], target, reduction="none")
+    pos = target > 0.5
+    loss = cells[~pos].mean() if bool((~pos).any()) else 0.0 * cells.sum()
+    if bool(pos.any()):
+        loss = 0.5 * loss + 0.5 * cells[pos].mean()
+    return loss if torch.isfinite(loss) else loss.detach() * 0
+
+
 def fit_network(data: PreparedSlices, train_idx: np.ndarray, val_idx: np.ndarray, settings: LgeTrainSettings
                 ) -> tuple[Any, dict[str, Any]]:
     """Train (AdamW, cosine schedule, early stopping on validation loss); returns the best network and history."""
@@ -155,12 +195,15 @@ def fit_network(data: PreparedSlices, train_idx: np.ndarray, val_idx: np.ndarray
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     gen = torch.Generator().manual_seed(settings.seed)
-    network = build_network(data.has_certainty, settings.dropout)
+    dense = data.has_evidence and settings.evidence_weight > 0
+    network = build_network(data.has_certainty, settings.dropout, evidence_map=dense)
     opt = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, settings.epochs))
     x = torch.from_numpy(data.x[:, None])
     lik = torch.from_numpy(data.likelihood.astype(np.float32))
     low = torch.from_numpy(data.low.astype(np.int64))
+    maps = torch.from_numpy(data.maps[:, None]) if dense else None
+    known = torch.from_numpy(data.has_map) if dense else None
     best, best_loss, best_epoch, history = None, float("inf"), -1, []
     t0 = time.monotonic()
     for epoch in range(settings.epochs):
@@ -171,7 +214,13 @@ def fit_network(data: PreparedSlices, train_idx: np.ndarray, val_idx: np.ndarray
             idx = perm[i:i + settings.batch_size]
             if len(idx) < 2:
                 continue
-            loss = _loss(network(_augment(x[idx], gen)), lik[idx], low[idx], settings.certainty_weight)
+            xb, mb = _augment(x[idx], gen, None if maps is None else maps[idx])
+            if dense:
+                out, evidence = network.forward_with_evidence(xb)
+                loss = _loss(out, lik[idx], low[idx], settings.certainty_weight) + settings.evidence_weight * \
+                    evidence_loss(evidence, mb, known[idx])
+            else:
+                loss = _loss(network(xb), lik[idx], low[idx], settings.certainty_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -322,7 +371,8 @@ def train_lge_bundle(
         meta["copyright"] += f"; weights derived from data under {licence}"
     folder = Path(out_dir) / f"{name}-{version}"
     network_def = {"_target_": NETWORK, "in_channels": 1, "out_channels": 2 if two else 1, "spatial_dims": 2,
-                   "dropout": settings.dropout}
+                   "dropout": settings.dropout, "evidence_map": bool(getattr(net, "has_evidence_map", False)),
+                   "pooling": net.pooling}
     write_bundle(folder, net, meta, network_def, model_card_text=model_card_text(meta, report, licence, data_note),
                  overwrite=True)
     return folder, report
@@ -359,9 +409,12 @@ def model_card_text(meta: dict[str, Any], report: dict[str, Any], licence: str |
               f"- likelihood ROC AUC vs truth: {_fmt_auc(report.get('test_likelihood_auc'))}"]
     cert = report.get("test_certainty")
     if cert:
+        seed = SEED_PAPERS["zaman2024-internal"].metrics
         lines.append(f"- certainty class (low = positive): accuracy {cert['accuracy']:.3f}, precision "
                      f"{cert['precision']:.3f}, recall {cert['recall']:.3f}, F1 {cert['f1']:.3f}, ROC AUC "
-                     f"{_fmt_auc(cert['roc_auc'])} (seed paper, internal test: 0.94 / 0.97 / 0.80 / 0.87 / 0.94)")
+                     f"{_fmt_auc(cert['roc_auc'])} (seed paper, internal test: "
+                     + " / ".join(f"{seed[k]:.2f}" for k in ("accuracy", "precision", "recall", "f1", "roc_auc"))
+                     + ")")
     lines += ["", f"Training: {report['training']['seconds']:.0f} s, best epoch {report['training']['best_epoch']}.",
               ""]
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from radtriage.image import Image
 from radtriage.labelsets import BRAIN_FINDINGS, MR_CONTRASTS
 from radtriage.models.output_requirements import NOT_ASSESSABLE, unassessable
 from radtriage.phantoms.brain_mni import ACQUISITION_GRID
+from radtriage.seed_papers import SEED_PAPERS
 
 logger = logging.getLogger(__name__)
 
@@ -159,17 +160,20 @@ def _fmt_prop(p: Mapping[str, Any]) -> str:
 
 def markdown(summary: Mapping[str, Any]) -> str:
     """The summary as model-card tables."""
-    lines = ["| contrasts | output | ROC AUC (95% CI) | sensitivity | specificity |", "|---|---|---|---|---|"]
+    seed = SEED_PAPERS["nael2021"]
+    lines = [f"| contrasts | output | ROC AUC (95% CI) | sensitivity | specificity | seed AUC ({seed.citation}; "
+             "real scans) |", "|---|---|---|---|---|---|"]
     for subset, table in summary["subsets"].items():
         for output, row in table.items():
+            paper = _num(seed.metrics.get(output))
             if row.get("status") == NOT_ASSESSABLE:
-                lines.append(f"| {subset} | {output} | not assessable ({row['reason']}) | | |")
+                lines.append(f"| {subset} | {output} | not assessable ({row['reason']}) | | | {paper} |")
                 continue
             auc = row["roc_auc"]
             ci = (f" ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})" if auc.get("ci_low") is not None else "")
             value = "n/a" if auc.get("value") is None else f"{auc['value']:.3f}{ci}"
             lines.append(f"| {subset} | {output} | {value} | {_fmt_prop(row['sensitivity'])} | "
-                         f"{_fmt_prop(row['specificity'])} |")
+                         f"{_fmt_prop(row['specificity'])} | {paper} |")
     lines += ["", "Acute-infarct sensitivity by lesion volume (all contrasts): "
               + "; ".join(f"{k}: {_fmt_prop(v)}" for k, v in summary["infarct_sensitivity_by_volume"].items()), ""]
     lines += ["| output | input | positive at the operating point | median probability |", "|---|---|---|---|"]
