@@ -91,6 +91,7 @@ class CaseReviewWidget(ModuleWidgetBase, ScriptedLoadableModuleWidget, VTKObserv
     runningToolTip = _("Stop the running task")
     jobInputParameters = ()
     autoSelectParameters = ()
+    offersDicomExport = False  # review runs write into the case list's result folders
     pathParameters: ClassVar[dict[str, str]] = {
         "caseSource": "caseSourcePathLineEdit", "storeFolder": "storeFolderPathLineEdit"}  # fmt: skip
 

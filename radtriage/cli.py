@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from radtriage.errors import RadTriageError
+from radtriage.errors import InputError, RadTriageError
 
 log = logging.getLogger("radtriage")
 
@@ -109,6 +109,22 @@ def _parse_inputs(values: Sequence[str]) -> dict[str, Path]:
     return inputs
 
 
+def _parse_dicom_sources(values: Sequence[str] | None, dicom_out: str | None) -> dict[str, Path]:
+    """``--dicom-source KEY=DICOM_PATH`` pairs (only with ``--dicom-out``; each path must exist)."""
+    sources: dict[str, Path] = {}
+    for value in values or ():
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise RadTriageError(f"--dicom-source {value!r} must look like KEY=DICOM_FOLDER")
+        if not Path(path).exists():
+            raise InputError(path, "no such DICOM file or folder (--dicom-source); give the series the input was "
+                                   "exported from")
+        sources[key] = Path(path)
+    if sources and not dicom_out:
+        raise RadTriageError("--dicom-source is only used with --dicom-out DIR; add it or leave --dicom-source out")
+    return sources
+
+
 def _parse_options(values: Sequence[str] | None) -> dict[str, Any]:
     """``--option KEY=VALUE`` pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else text."""
     options: dict[str, Any] = {}
@@ -171,16 +187,17 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     series = _series_choices(args.series, paths)
     progress(0.0, f"reading {len(paths)} input(s)")
     images = {key: read_image(path, series_uid=series.get(key)) for key, path in paths.items()}
+    dicom_paths = _parse_dicom_sources(args.dicom_source, args.dicom_out)
     if args.dicom_out:
-        from radtriage.dicom_out import check_dicom_inputs
+        from radtriage.dicom_out import dicom_sources_of
 
-        check_dicom_inputs(images)  # refused before the task runs
+        dicom_sources = dicom_sources_of(images, dicom_paths)  # refused before the task runs
     result = run_task(args.task, inputs=images, bundle=args.bundle, device=args.device, progress=progress, **options)
     written = write_result_staged(result, output)
     if args.dicom_out:
         from radtriage.dicom_out import write_dicom_results
 
-        for n, path in enumerate(write_dicom_results(result, images, args.dicom_out)):
+        for n, path in enumerate(write_dicom_results(result, dicom_sources, args.dicom_out)):
             written[f"dicom_{n}"] = path
     progress(1.0, "done")
     if as_job:
@@ -335,7 +352,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--series", action="append", metavar="[KEY=]UID",
                    help="SeriesInstanceUID to read when an input folder holds several series (KEY=UID: that input)")
     p.add_argument("--dicom-out", metavar="DIR", help="also write a DICOM SR (+ SEG of the volumes) into DIR "
-                                                      "(DICOM input only)")
+                                                      "(DICOM input, or --dicom-source)")
+    p.add_argument("--dicom-source", action="append", metavar="KEY=DICOM_FOLDER",
+                   help="the DICOM series a volume-file input was exported from (e.g. by Slicer): the SR and SEG "
+                        "reference its instances; its slices must lie on the input's grid (repeatable)")
     p.set_defaults(func=_cmd_infer)
     _list_options_in_help(p)
 

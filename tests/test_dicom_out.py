@@ -13,7 +13,7 @@ from pydicom.uid import generate_uid
 from radtriage.cli import main
 from radtriage.dicom_node.phantom_series import write_body_series, write_lge_series, write_series
 from radtriage.dicom_out import codes as c
-from radtriage.dicom_out import write_dicom_results
+from radtriage.dicom_out import dicom_sources_of, write_dicom_results
 from radtriage.io import read_image
 from radtriage.tasks import run_task
 
@@ -23,7 +23,7 @@ SR_CLASS, SEG_CLASS = "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.
 def _run(task: str, key: str, folder: Path, out: Path) -> tuple[list[pydicom.Dataset], list[pydicom.Dataset]]:
     image = read_image(folder)
     result = run_task(task, inputs={key: image}, bundle=None, device="cpu", progress=None)
-    files = write_dicom_results(result, {key: image}, out)
+    files = write_dicom_results(result, dicom_sources_of({key: image}), out)
     sources = [pydicom.dcmread(f) for f in sorted(folder.glob("*.dcm"))]
     return [pydicom.dcmread(f) for f in files], sources
 
@@ -75,6 +75,56 @@ def test_lge_sr_references_each_slice_instance(tmp_path: Path) -> None:
     named = _texts(sr, by_code=True)
     assert ("111001", "lge-certainty-demo") in named and ("111003", "0.3.0") in named  # algorithm name, version
     assert any(code == "111002" and text.startswith("certainty_band=") for code, text in named)  # operating point
+
+
+def _reversed_slices(image):
+    """``image`` with its k axis reversed (same voxels in space), as Slicer loads a left-handed series."""
+    from radtriage.image import Image
+
+    direction = np.array(image.direction, dtype=float)
+    origin = np.asarray(image.origin) + (image.size[2] - 1) * image.spacing[2] * direction[:, 2]
+    direction[:, 2] *= -1
+    return Image(np.asarray(image.array)[::-1].copy(), image.spacing, tuple(origin), direction, {})
+
+
+def test_volume_exported_from_dicom_references_its_series_slice_by_slice(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """``infer --dicom-source``: a volume file saved from a DICOM series (slice order reversed, as Slicer does for
+    a left-handed series) gets SR references to the instance at each of its own slices; a cropped one is refused
+    with one line and nothing is written."""
+    from radtriage.io import write_volume
+
+    write_lge_series(tmp_path / "lge", n_slices=6)
+    exported = _reversed_slices(read_image(tmp_path / "lge"))
+    write_volume(exported, tmp_path / "lge.nrrd")
+    assert main(["infer", "--task", "lge_certainty", "--input", f"image={tmp_path / 'lge.nrrd'}", "--output",
+                 str(tmp_path / "res"), "--device", "cpu", "--dicom-out", str(tmp_path / "dcm"),
+                 "--dicom-source", f"image={tmp_path / 'lge'}"]) == 0
+    (sr_path,) = (tmp_path / "dcm").glob("*.dcm")
+    sr = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(sr_path))
+    sources = {ds.SOPInstanceUID: ds for ds in (pydicom.dcmread(f) for f in (tmp_path / "lge").glob("*.dcm"))}
+    per_slice = [g for g in sr.content.get_image_measurement_groups() if g.tracking_identifier.startswith("slice ")]
+    assert len(per_slice) == 6
+    normal = exported.direction[:, 2]
+    for k, group in enumerate(per_slice):
+        ds = sources[group.source_images[0].referenced_sop_instance_uid]
+        offset = float((np.asarray(ds.ImagePositionPatient, dtype=float) - exported.origin) @ normal)
+        assert offset == pytest.approx(k * exported.spacing[2], abs=1e-3)  # slice k of the file, not of the series
+
+    from radtriage.image import Image
+
+    cropped = Image(np.asarray(exported.array)[1:], exported.spacing, exported.origin, exported.direction, {})
+    write_volume(cropped, tmp_path / "cropped.nrrd")
+    capsys.readouterr()
+    assert main(["infer", "--task", "lge_certainty", "--input", f"image={tmp_path / 'cropped.nrrd'}", "--output",
+                 str(tmp_path / "res2"), "--device", "cpu", "--dicom-out", str(tmp_path / "dcm2"),
+                 "--dicom-source", f"image={tmp_path / 'lge'}"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("radtriage:")]
+    assert len(err) == 1 and "do not lie on the grid of input 'image'" in err[0]
+    assert not (tmp_path / "dcm2").exists() and not (tmp_path / "res2").exists()  # refused before the task ran
+    assert main(["infer", "--task", "lge_certainty", "--input", f"image={tmp_path / 'lge.nrrd'}", "--output",
+                 str(tmp_path / "res3"), "--device", "cpu", "--dicom-source", f"image={tmp_path / 'lge'}"]) == 2
+    assert "only used with --dicom-out" in capsys.readouterr().err
 
 
 def test_body_region_sr_ranges_and_seg_label_map(tmp_path: Path) -> None:
@@ -136,6 +186,43 @@ def test_infer_dicom_out_writes_sr_and_refuses_volume_input(tmp_path: Path, caps
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("radtriage:")]
     assert len(err) == 1 and "DICOM results need DICOM input" in err[0]
     assert not (tmp_path / "res2").exists()  # refused before the task ran
+
+
+def test_batch_dicom_writes_each_case_sr_and_seg_in_its_result_folder(tmp_path: Path) -> None:
+    """``batch --dicom``: SR + SEG beside each DICOM case's result (same study, its instances referenced); a
+    volume-file case is an error row naming the reason and gets no result; a rerun keeps finished cases."""
+    import csv
+
+    from radtriage.io import write_volume
+
+    write_body_series(tmp_path / "cases" / "ct", seed=3, n_slices=20)
+    write_volume(read_image(tmp_path / "cases" / "ct"), tmp_path / "cases" / "vol.nii.gz")
+    args = ["batch", str(tmp_path / "cases"), "--task", "body_region", "--out", str(tmp_path / "out"), "--device",
+            "cpu", "--dicom", "--no-progress"]
+    assert main(args) == 1  # the volume case failed
+    with (tmp_path / "out" / "batch_results.csv").open(newline="") as fh:
+        rows = {r["case_id"]: r for r in csv.DictReader(fh)}
+    assert rows["ct"]["status"] == "ok" and rows["vol"]["status"] == "error"
+    assert "DICOM results need DICOM input" in rows["vol"]["error"]
+    assert not (tmp_path / "out" / "vol" / "body_region").exists()  # refused before the task ran
+    folder = Path(rows["ct"]["dicom_dir"])
+    assert folder == tmp_path / "out" / "ct" / "body_region" / "dicom"
+    objects = [pydicom.dcmread(f) for f in sorted(folder.glob("*.dcm"))]
+    assert sorted(ds.Modality for ds in objects) == ["SEG", "SR"]
+    sources = [pydicom.dcmread(f) for f in sorted((tmp_path / "cases" / "ct").glob("*.dcm"))]
+    for ds in objects:
+        _check_common(ds, sources)
+    sr = next(ds for ds in objects if ds.Modality == "SR")
+    referenced = {item.ReferencedSOPInstanceUID for study in sr.CurrentRequestedProcedureEvidenceSequence
+                  for series in study.ReferencedSeriesSequence for item in series.ReferencedSOPSequence}
+    assert referenced == {ds.SOPInstanceUID for ds in sources}
+
+    stamp = {f.name: f.stat().st_mtime_ns for f in folder.glob("*.dcm")}
+    assert main(args) == 1
+    with (tmp_path / "out" / "batch_results.csv").open(newline="") as fh:
+        again = {r["case_id"]: r for r in csv.DictReader(fh)}
+    assert again["ct"]["status"] == "skipped" and again["ct"]["dicom_dir"] == str(folder)
+    assert {f.name: f.stat().st_mtime_ns for f in folder.glob("*.dcm")} == stamp
 
 
 def test_sr_refuses_inputs_of_two_studies(tmp_path: Path) -> None:

@@ -448,3 +448,58 @@ def test_shared_self_test_check_passes_a_real_job_and_fails_a_wrong_input(tmp_pa
             assertJobRunsTask(case, wrong, "lge_certainty", {"image": image.array + 1.0})
     finally:
         wrong.cancel()
+
+
+def test_export_to_dicom_job_references_the_instance_of_each_node_slice(tmp_path: Path, monkeypatch) -> None:
+    """*Export to DICOM*: a node as Slicer's DICOM plugin leaves it (slices reversed to right-handed, instance UIDs
+    in its k order) → the job copies its files from the database and its SR references, per slice of the node,
+    that slice's instance; a node that was not loaded from DICOM is refused before anything is written."""
+    import tempfile
+
+    import highdicom as hd
+    import pydicom
+    from RadTriageCommonLib import module_base as mb
+    from RadTriageCommonLib.dicom_export import DicomExportError
+
+    from radtriage.dicom_node.phantom_series import write_lge_series
+    from radtriage.io import read_image
+    from radtriage.mrml import create_headless_scene, image_to_volume_node
+    from radtriage.mrml.volumes import INSTANCE_UIDS_ATTRIBUTE
+
+    files = {str(pydicom.dcmread(f).SOPInstanceUID): str(f) for f in write_lge_series(tmp_path / "db", n_slices=5)}
+    image = read_image(tmp_path / "db")
+    direction = np.array(image.direction, dtype=float)
+    origin = np.asarray(image.origin) + (image.size[2] - 1) * image.spacing[2] * direction[:, 2]
+    direction[:, 2] *= -1
+    flipped = Image(np.asarray(image.array)[::-1].copy(), image.spacing, tuple(origin), direction)
+    by_position = {round(float((np.asarray(pydicom.dcmread(f).ImagePositionPatient) - origin) @ direction[:, 2]), 3):
+                   uid for uid, f in files.items()}
+    uids = [by_position[round(k * image.spacing[2], 3)] for k in range(5)]
+    scene = create_headless_scene()
+    node = image_to_volume_node(scene.scene, flipped, "Volume 1")
+    node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(uids))
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "jobs"))
+    (tmp_path / "jobs").mkdir()
+    logic = type("Logic", (mb.ModuleLogicBase,), {"taskName": "lge_certainty"})()
+    logic.exportDicom, logic.dicomFileForInstance = True, files.get
+    seen: dict = {}
+
+    def on_finished(outputs: dict) -> None:
+        dicom = [v for k, v in outputs.items() if k.startswith("dicom_")]
+        seen["sr"] = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(dicom[0]))
+
+    gui = Gui(on_finished)
+    gui.controller.follow(logic.startTaskJob({"image": logic.volumeImage(node)},
+                                             lambda paths: mb.inferArgv("lge_certainty", paths["image"])))
+    gui.run_until_done(timeout=180)
+    assert gui.errors == [] and "sr" in seen
+    groups = [g for g in seen["sr"].content.get_image_measurement_groups() if g.tracking_identifier.startswith("slice")]
+    assert [g.source_images[0].referenced_sop_instance_uid for g in groups] == uids
+
+    node.RemoveAttribute(INSTANCE_UIDS_ATTRIBUTE)
+    with pytest.raises(DicomExportError, match="loaded from the DICOM database"):
+        logic.startTaskJob({"image": logic.volumeImage(node)},
+                           lambda paths: mb.inferArgv("lge_certainty", paths["image"]))
+    assert list((tmp_path / "jobs").iterdir()) == []
+    scene.close()

@@ -21,7 +21,7 @@ from radtriage.review import (
     case_task,
     label_controls,
     read_result,
-    write_result_atomically,
+    write_result_staged,
 )
 
 
@@ -175,8 +175,8 @@ def test_result_is_replaced_whole_and_no_temporary_folder_stays(session_factory,
     from radtriage.tasks.result import TaskResult
 
     folder = tmp_path / "results" / "case" / "lge_certainty"
-    write_result_atomically(TaskResult("lge_certainty", {"name": "b", "version": "1"}, {"n": 1}), folder)
-    write_result_atomically(TaskResult("lge_certainty", {"name": "b", "version": "2"}, {"n": 2}), folder)
+    write_result_staged(TaskResult("lge_certainty", {"name": "b", "version": "1"}, {"n": 1}), folder)
+    write_result_staged(TaskResult("lge_certainty", {"name": "b", "version": "2"}, {"n": 2}), folder)
     assert read_result(folder)["outputs"] == {"n": 2}
     assert [p.name for p in folder.parent.iterdir()] == ["lge_certainty"]
     (folder / "result.json").write_text("{broken")

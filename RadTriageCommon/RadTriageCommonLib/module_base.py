@@ -238,6 +238,10 @@ class ModuleLogicBase:
     taskName: str = ""
     parameterNodeClass: Any = None
     outputNamePrefix: str = ""
+    exportDicom: bool = False
+    """*Export to DICOM*: the job also writes SR + SEG referencing the inputs' DICOM series (:mod:`.dicom_export`)."""
+    dicomFileForInstance: Callable[[str], str] | None = None
+    """Instance UID -> file (None: Slicer's ``slicer.dicomDatabase.fileForInstance``)."""
 
     inferArgv = staticmethod(inferArgv)
 
@@ -265,16 +269,29 @@ class ModuleLogicBase:
         """Write ``images`` ({key: Image}) to a new job folder and start ``argvFor(paths)`` there (a BackgroundJob)."""
         from radtriage.runtime.runner import BackgroundJob
 
-        from .job_files import removeJobFolder, writeJobInputs
+        from .job_files import INPUT_DIRNAME, removeJobFolder, writeJobInputs
 
         paths, outputDir = writeJobInputs(self.taskName, images)
         try:
             argv = argvFor(paths)  # raises JobStartError when no interpreter (PythonSlicer) is found
+            if self.exportDicom:
+                argv += self._dicomExportArgv(images, outputDir.parent / INPUT_DIRNAME)
         except Exception:
             removeJobFolder(outputDir)  # nothing of a job that never started stays in the temporary folder
             raise
         logger.info("starting %s in a background process", self.taskName)
         return BackgroundJob(argv, outputDir).start()
+
+    def _dicomExportArgv(self, images: Mapping[str, Any], inputDir: Any) -> list[str]:
+        """The infer arguments of *Export to DICOM* (the source series copied into the job's input folder)."""
+        from .dicom_export import dicomExportArgv, stageDicomSources
+
+        lookup = self.dicomFileForInstance
+        if lookup is None:
+            import slicer
+
+            lookup = slicer.dicomDatabase.fileForInstance
+        return dicomExportArgv(stageDicomSources(images, inputDir, lookup))
 
     def runTask(self, inputs: Mapping[str, Any], **options: Any) -> Any:
         """Run the core task in this process on {key: Image} (a ``TaskResult``)."""
@@ -321,6 +338,8 @@ class ModuleWidgetBase:
     pathParameters: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
     optionWidgets: Mapping[str, str] = {}
     """{ui widget name: task option} — widgets that set a task option get its declared range and allowed values."""
+    offersDicomExport: bool = True
+    """Show *Export to DICOM* above Apply (for modules whose jobs start through ``startTaskJob``)."""
     scene: Any = None
     """The MRML scene (None: ``slicer.mrmlScene``); tests put a headless scene here."""
 
@@ -416,6 +435,8 @@ class ModuleWidgetBase:
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.progressBar.setVisible(False)
+        if self.offersDicomExport:
+            self._addExportDicomCheckBox()
         for parameter, widgetName in dict(self.pathParameters).items():
             getattr(self.ui, widgetName).connect(
                 "currentPathChanged(QString)", lambda path, name=parameter: self._storePath(name, path)
@@ -425,6 +446,19 @@ class ModuleWidgetBase:
         self._createShortcuts(self.shortcuts())
         self.setupWidgets()
         self.initializeParameterNode()
+
+    def _addExportDicomCheckBox(self) -> None:
+        """*Export to DICOM*, above Apply: the next jobs also write SR + SEG into Slicer's DICOM database."""
+        import qt
+
+        box = qt.QCheckBox(tr("Export to DICOM"))
+        box.toolTip = tr("Also write the result as DICOM (a TID 1500 SR, and SEG of heatmaps / label maps) that "
+                         "references the input's DICOM series, and add it to the DICOM database. Only for inputs "
+                         "loaded from the DICOM database; demo results are marked not for clinical use.")
+        box.connect("toggled(bool)", lambda checked: setattr(self.logic, "exportDicom", bool(checked)))
+        layout = self.ui.applyButton.parentWidget().layout()
+        layout.insertWidget(layout.indexOf(self.ui.applyButton), box)
+        self.ui.exportDicomCheckBox = box
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
@@ -565,7 +599,12 @@ class ModuleWidgetBase:
         return resolveNodeIDs(self.mrmlScene(), self._jobNodeIDs, required)
 
     def _onJobSucceeded(self, outputs: Mapping[str, Any]) -> None:
+        from .dicom_export import importDicomResults
+
         self.onJobFinished(outputs, self.jobInputNodes())
+        if n := importDicomResults(outputs):  # into the DICOM database before the job folder goes
+            added = tr("{n} DICOM object(s) (SR, SEG) added to the DICOM database.").format(n=n)
+            self.ui.statusLabel.text = f"{self.ui.statusLabel.text} {added}"
 
     def observeSliceNode(self, viewName: str, callback: Callable[..., None]) -> Any:
         """Call ``callback(caller, event)`` whenever the slice node of view ``viewName`` changes (released with the

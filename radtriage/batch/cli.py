@@ -54,6 +54,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pick a folder case's input KEY by file pattern (e.g. magnitude='*mag*'), repeatable")
     parser.add_argument("--exclude", action="append", metavar="GLOB",
                         help="folder files that are not inputs (default: *mask* *label* *seg* *truth*)")
+    parser.add_argument("--dicom", action="store_true",
+                        help="also write each case's results as DICOM (a TID 1500 SR + SEG objects) into its result "
+                             "folder's dicom/, referencing the case's DICOM input (volume-file cases are refused)")
     parser.add_argument("--force", action="store_true", help="re-run cases that already have a result")
     parser.add_argument("--store", metavar="PROJECT_OR_URL",
                         help="also record model outputs as labels in this annotation store (project folder, "
@@ -86,6 +89,7 @@ def run_batch(args: argparse.Namespace) -> int:
         options=options, input_globs=_pairs(args.input, "--input", False),
         exclude=tuple(args.exclude) if args.exclude else DEFAULT_EXCLUDE, force=args.force, store=args.store,
         scheduler=args.scheduler, workers=args.workers, prefetch=args.prefetch, progress=not args.no_progress,
+        dicom=args.dicom,
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no cases"
     print(f"{summary.n_cases} case(s): {counts} in {summary.wall_s:.1f} s ({mode_text(summary.scheduler)}); "

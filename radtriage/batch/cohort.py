@@ -70,6 +70,7 @@ def run_cohort(
     workers: int = 1,
     prefetch: int = 2,
     progress: bool = True,
+    dicom: bool = False,
 ) -> BatchSummary:
     """Run the batch; see ``radtriage batch --help``. Rows go to ``<out>/batch_results.csv`` and ``.jsonl``."""
     from tqdm import tqdm
@@ -84,10 +85,10 @@ def run_cohort(
     todo: list[CaseJob] = []
     kept: list[CaseJob] = []
     for job in jobs:
-        (kept if not force and not job.problem and is_done(out, job) else todo).append(job)
+        (kept if not force and not job.problem and is_done(out, job, dicom) else todo).append(job)
     mode = effective_scheduler(scheduler, workers)
     summary = BatchSummary(len(jobs), scheduler=mode, csv_path=out / CSV_NAME, jsonl_path=out / JSONL_NAME)
-    columns = columns_for(j.task for j in jobs) + (["store_labels"] if store else [])
+    columns = columns_for(j.task for j in jobs) + (["dicom_dir"] if dicom else []) + (["store_labels"] if store else [])
     sinks: list[Any] = [CsvSink(out / CSV_NAME, columns), JsonlSink(out / JSONL_NAME)]
     store_sink = StoreSink(store, cases) if store else None
     bar = tqdm(total=len(jobs), initial=len(kept), unit="case", desc=f"batch {task}", file=sys.stderr,
@@ -104,16 +105,18 @@ def run_cohort(
 
     try:
         for job in kept:
-            emit(row_from_result_file(job, result_folder(out, job.case_id, job.task), "skipped"))
+            emit(row_from_result_file(job, result_folder(out, job.case_id, job.task), "skipped", dicom))
         log.info("%d case(s) to run, %d kept from an earlier run (%s)", len(todo), len(kept), mode_text(mode))
         if mode == SCHEDULER_NONE:
             from radtriage.batch.prefetch import run_in_process
 
-            rows = run_in_process(todo, out, bundle=bundle, device=device, prefetch=prefetch)
+            rows = run_in_process(todo, out, bundle=bundle, device=device, prefetch=prefetch,
+                                  dicom=dicom)
         else:
             from radtriage.batch.dask_executor import run_on_dask
 
-            rows = run_on_dask(todo, out, scheduler=mode, workers=workers, bundle=bundle, device=device)
+            rows = run_on_dask(todo, out, scheduler=mode, workers=workers, bundle=bundle, device=device,
+                               dicom=dicom)
         for row in rows:
             emit(row)
             bar.update(1)

@@ -40,6 +40,7 @@ def run_on_dask(
     bundle: str | None = None,
     device: str = "auto",
     torch_threads: int | None = None,
+    dicom: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield one row per job as the cluster finishes them (completion order)."""
     from distributed import as_completed
@@ -54,7 +55,7 @@ def run_on_dask(
         log.info("dask: %d case(s) on %s", len(jobs), client.scheduler.address)
         futures = {
             client.submit(process_case, job, out, bundle=bundle, device=device, torch_threads=torch_threads,
-                          key=f"radtriage-batch-{n}-{job.task}", pure=False): job
+                          dicom=dicom, key=f"radtriage-batch-{n}-{job.task}", pure=False): job
             for n, job in enumerate(jobs)
         }
         for future in as_completed(futures):

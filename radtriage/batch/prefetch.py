@@ -20,13 +20,14 @@ def run_in_process(
     bundle: str | None = None,
     device: str = "auto",
     prefetch: int = 2,
+    dicom: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield one row per job, in order. ``prefetch`` = 0 reads each case only when its turn comes."""
     pending: deque[tuple[CaseJob, Future[DecodedCase]]] = deque()
     todo = iter(jobs)
     if prefetch <= 0:
         for job in todo:
-            yield run_decoded(decode_case(job), out, bundle=bundle, device=device)
+            yield run_decoded(decode_case(job), out, bundle=bundle, device=device, dicom=dicom)
         return
     with ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="radtriage-decode") as pool:
 
@@ -40,4 +41,4 @@ def run_in_process(
         while pending:
             _job, future = pending.popleft()
             submit_next()  # keep `prefetch` reads going while this case runs
-            yield run_decoded(future.result(), out, bundle=bundle, device=device)
+            yield run_decoded(future.result(), out, bundle=bundle, device=device, dicom=dicom)

@@ -21,7 +21,7 @@ from typing import Any
 from radtriage.batch.inputs import CaseJob
 from radtriage.batch.summary import summarize, task_stage_seconds
 from radtriage.io.acquisition import case_subgroups
-from radtriage.tasks.result import RESULT_FILE, RUN_FOLDER_MARK, read_result, result_folder, write_result_atomically
+from radtriage.tasks.result import RESULT_FILE, RUN_FOLDER_MARK, read_result, result_folder, write_result_staged
 from radtriage.tasks.study import skipped_notices
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,15 @@ class DecodedCase:
     decode_end: float = 0.0
 
 
-def is_done(out: str | Path, job: CaseJob) -> bool:
-    """Whether an earlier run finished this case (its ``result.json`` is in place)."""
-    return (result_folder(out, job.case_id, job.task) / RESULT_FILE).is_file()
+DICOM_FOLDER = "dicom"
+"""The sub-folder of a case's result folder that holds its DICOM SR and SEG objects (``batch --dicom``)."""
+
+
+def is_done(out: str | Path, job: CaseJob, dicom: bool = False) -> bool:
+    """Whether an earlier run finished this case (its ``result.json`` is in place, and with ``dicom`` its DICOM
+    objects too)."""
+    folder = result_folder(out, job.case_id, job.task)
+    return (folder / RESULT_FILE).is_file() and (not dicom or any((folder / DICOM_FOLDER).glob("*.dcm")))
 
 
 def _describe_error(exc: BaseException, job: CaseJob) -> str:
@@ -92,10 +98,13 @@ def base_row(job: CaseJob, status: str, **values: Any) -> dict[str, Any]:
     return {"case_id": job.case_id, "task": job.task, "status": status, "error": "", **values}
 
 
-def row_from_result_file(job: CaseJob, folder: Path, status: str) -> dict[str, Any]:
+def row_from_result_file(job: CaseJob, folder: Path, status: str, dicom: bool = False) -> dict[str, Any]:
     """The row of a finished case, rebuilt from its ``result.json``."""
     doc = read_result(folder) or {}
-    return _result_row(job, status, folder, doc.get("bundle") or {}, doc.get("outputs") or {})
+    row = _result_row(job, status, folder, doc.get("bundle") or {}, doc.get("outputs") or {})
+    if dicom:
+        row["dicom_dir"] = str(folder / DICOM_FOLDER)
+    return row
 
 
 def _result_row(job: CaseJob, status: str, folder: Path, bundle: Mapping[str, Any], outputs: Mapping[str, Any],
@@ -113,9 +122,11 @@ def run_decoded(
     *,
     bundle: str | None = None,
     device: str = "auto",
+    dicom: bool = False,
 ) -> dict[str, Any]:
-    """Run the task on a decoded case and write its result; returns the case's row (``timeline`` included).
-    A worker loads each bundle once and keeps it for the next cases."""
+    """Run the task on a decoded case and write its result (with ``dicom`` also its SR and SEG objects, in the
+    result folder's ``dicom/``); returns the case's row (``timeline`` included). A worker loads each bundle once
+    and keeps it for the next cases."""
     from radtriage.models.safe_load import keep_loaded_bundles
     from radtriage.tasks import run_task
 
@@ -133,13 +144,18 @@ def run_decoded(
     t0 = time.time()
     timeline["run_start"] = t0
     try:
+        if dicom:
+            from radtriage.dicom_out import dicom_sources_of, write_dicom_results
+
+            sources = dicom_sources_of(decoded.images)  # refused before the task runs
         result = run_task(job.task, inputs=decoded.images, bundle=bundle, device=device, progress=None,
                           **job.options)
         if decoded.skipped:
             result.outputs["skipped_series"] = dict(decoded.skipped)
             result.notices.extend(skipped_notices(decoded.skipped))
         t1 = timeline["run_end"] = time.time()
-        write_result_atomically(result, final)
+        write_result_staged(result, final, (lambda run: write_dicom_results(result, sources, run / DICOM_FOLDER))
+                            if dicom else None)
         t2 = timeline["write_end"] = time.time()
     except Exception as exc:
         log.debug("case failed:\n%s", traceback.format_exc())
@@ -153,6 +169,8 @@ def run_decoded(
     row = _result_row(job, "ok", final, result.bundle or {}, result.outputs, skipped_series=skipped, **timing,
                       **row_extra)
     row["stages_s"] = task_stage_seconds(result.outputs)
+    if dicom:
+        row["dicom_dir"] = str(final / DICOM_FOLDER)
     return row
 
 
@@ -163,6 +181,7 @@ def process_case(
     bundle: str | None = None,
     device: str = "auto",
     torch_threads: int | None = None,
+    dicom: bool = False,
 ) -> dict[str, Any]:
     """Decode, run and write one case (what a Dask worker runs); never raises for a bad case."""
     if torch_threads:
@@ -170,4 +189,4 @@ def process_case(
 
         if torch.get_num_threads() != torch_threads:
             torch.set_num_threads(int(torch_threads))
-    return run_decoded(decode_case(job), out, bundle=bundle, device=device)
+    return run_decoded(decode_case(job), out, bundle=bundle, device=device, dicom=dicom)

@@ -120,16 +120,17 @@ class Worker:
         return {"tasks": tasks}, error
 
     def _run_job(self, study: Study, job: Job, name: str) -> dict[str, Any]:
-        from radtriage.dicom_out import write_dicom_results
+        from radtriage.dicom_out import dicom_sources_of, write_dicom_results
         from radtriage.tasks.result import case_folder_name, write_result_staged
 
         t0 = time.time()
         out = self.folder / "results" / case_folder_name(study.study_uid) / name
         try:
             images = {key: series.read() for key, series in job.inputs.items()}
+            sources = dicom_sources_of(images)
             result = self.runner(job.task, images)
             written = write_result_staged(result, out)
-            dicom = write_dicom_results(result, images, out.with_name(f"{name}-dicom"))
+            dicom = write_dicom_results(result, sources, out.with_name(f"{name}-dicom"))
         except RUN_ERRORS as exc:
             log.warning("study %s, %s failed: %s", study.study_uid, job.task, exc)
             return {"task": job.task, "status": "failed", "error": str(exc), "seconds": round(time.time() - t0, 3)}

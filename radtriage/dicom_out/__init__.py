@@ -1,6 +1,7 @@
 """Task results as DICOM: a Comprehensive 3D SR (TID 1500) per result and SEG objects of its volumes.
 
-:func:`write_dicom_results` is the one entry point (``radtriage infer --dicom-out``, the DICOM node); the objects
+:func:`dicom_sources_of` then :func:`write_dicom_results` is the one way (``radtriage infer --dicom-out``, ``batch
+--dicom``, the DICOM node, the Slicer modules' *Export to DICOM*); the objects
 reference the source study / series / instances, get new UIDs and copy only patient and study attributes.
 """
 
@@ -14,14 +15,24 @@ from radtriage.errors import RadTriageError
 from radtriage.image import Image
 from radtriage.tasks.result import TaskResult
 
-__all__ = ["SourceSeries", "build_dicom_results", "check_dicom_inputs", "load_sources", "write_dicom_results"]
+__all__ = ["SourceSeries", "build_dicom_results", "dicom_sources_of", "load_sources", "write_dicom_results"]
 
 
-def check_dicom_inputs(images: Mapping[str, Image]) -> None:
-    """Refuse (one line) a run whose inputs are all volume files: DICOM results reference DICOM instances."""
-    if not any(image.metadata.get("format") == "dicom" for image in images.values()):
+def dicom_sources_of(images: Mapping[str, Image],
+                     dicom_sources: Mapping[str, str | Path] | None = None) -> dict[str, SourceSeries]:
+    """The DICOM series a run's results will reference (read before the task runs, so a run that cannot write
+    them is refused first): the DICOM inputs, and for volume-file inputs the series ``dicom_sources`` names.
+    RadTriageError (one line) when there is none or a key is not an input."""
+    unknown = sorted(set(dicom_sources or {}) - set(images))
+    if unknown:
+        raise RadTriageError(f"--dicom-source names {', '.join(unknown)}, which is not an input of this run "
+                             f"(inputs: {', '.join(images)})")
+    sources = load_sources(images, dicom_sources)
+    if not sources:
         raise RadTriageError("DICOM results need DICOM input: every input of this run is a volume file; give the "
-                             "DICOM folder, or leave out --dicom-out")
+                             "DICOM folder (or --dicom-source KEY=DICOM_FOLDER it was exported from), or leave out "
+                             "--dicom-out")
+    return sources
 
 
 def build_dicom_results(result: TaskResult, sources: Mapping[str, SourceSeries]) -> list:
@@ -29,20 +40,20 @@ def build_dicom_results(result: TaskResult, sources: Mapping[str, SourceSeries])
     from radtriage.dicom_out.seg import build_segs
     from radtriage.dicom_out.sr import build_sr
 
-    if not sources:
-        raise RadTriageError("DICOM results need DICOM input: every input of this run was a volume file")
     study_uids = {str(s.datasets[0].StudyInstanceUID) for s in sources.values()}
     if len(study_uids) > 1:
         raise RadTriageError(f"the inputs belong to {len(study_uids)} DICOM studies; DICOM results need one study")
     return [build_sr(result, sources), *build_segs(result, primary_series(result.outputs, sources))]
 
 
-def write_dicom_results(result: TaskResult, images: Mapping[str, Image], out_dir: str | Path) -> list[Path]:
-    """Write the SR and SEG objects of ``result`` (computed from ``images``) into ``out_dir``; returns the files."""
+def write_dicom_results(result: TaskResult, sources: Mapping[str, SourceSeries], out_dir: str | Path) -> list[Path]:
+    """Write the SR and SEG objects of ``result`` over ``sources`` (:func:`dicom_sources_of`) into ``out_dir``;
+    returns the files."""
+    datasets = build_dicom_results(result, sources)  # refused before a file is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for ds in build_dicom_results(result, load_sources(images)):
+    for ds in datasets:
         path = out / f"{result.task}_{ds.Modality.lower()}_{ds.SOPInstanceUID}.dcm"
         ds.save_as(path, enforce_file_format=True)
         written.append(path)

@@ -28,44 +28,63 @@ class SourceSeries:
         return str(self.datasets[0].get("FrameOfReferenceUID", "") or "")
 
 
+POSITION_TOLERANCE = 0.1
+"""How far (in voxels) a slice's ImagePositionPatient may lie from its slot on the image grid."""
+
+
 def _slice_order(image: Image, datasets: list[Any]) -> list[Any] | None:
-    """The datasets in the image's k order, or None when they are not one classic slice per k."""
+    """The datasets in the image's k order, or None when they are not one classic slice per k of its grid."""
     if len(datasets) != image.size[2] or any("ImagePositionPatient" not in ds for ds in datasets):
         return None
-    normal, origin = image.direction[:, 2], np.asarray(image.origin)
-    step = image.spacing[2]
+    origin, steps = np.asarray(image.origin, dtype=float), image.direction * np.asarray(image.spacing, dtype=float)
     slots: list[Any] = [None] * len(datasets)
     for ds in datasets:
-        k = round(float((np.asarray(ds.ImagePositionPatient, dtype=float) - origin) @ normal) / step)
-        if not 0 <= k < len(slots) or slots[k] is not None:
+        ijk = np.linalg.solve(steps, np.asarray(ds.ImagePositionPatient, dtype=float) - origin)
+        k = round(float(ijk[2]))
+        if (np.abs(ijk - (0.0, 0.0, k)) > POSITION_TOLERANCE).any() or not 0 <= k < len(slots) or slots[k] is not None:
             return None
         slots[k] = ds
     return slots
 
 
-def load_source(key: str, image: Image) -> SourceSeries | None:
-    """The source series of a DICOM-read ``image`` (None for volume files); InputError when its files are gone."""
+def load_source(key: str, image: Image, dicom_path: str | Path | None = None) -> SourceSeries | None:
+    """The source series of ``image``: the DICOM series it was read from (None for a volume file), or the one series
+    at ``dicom_path`` (a volume exported from it, e.g. by Slicer), whose slices must lie on ``image``'s grid.
+    InputError (one line) when the files are gone or do not fit."""
     import pydicom
 
     from radtriage.io import scan_dicom
 
     meta = image.metadata
-    if meta.get("format") != "dicom" or not meta.get("series_uid"):
-        return None
-    source = Path(meta["source_path"])
+    if dicom_path is None:
+        if meta.get("format") != "dicom" or not meta.get("series_uid"):
+            return None
+        source, series_uid = Path(meta["source_path"]), meta["series_uid"]
+    else:
+        source, series_uid = Path(dicom_path), None
     folder = source if source.is_dir() else source.parent
-    files = [f for s in scan_dicom(folder) if s.series_uid == meta["series_uid"] for f in s.files]
+    found = [s for s in scan_dicom(folder) if series_uid is None or s.series_uid == series_uid]
+    if dicom_path is not None and len(found) != 1:
+        raise InputError(source, f"holds {len(found)} DICOM series; give the folder of the one series input "
+                                 f"{key!r} was loaded from")
+    files = [f for s in found for f in s.files]
     if not files:
         raise InputError(source, "the DICOM files this result was computed from are gone; cannot write DICOM results")
     datasets = [pydicom.dcmread(f) for f in files]
-    return SourceSeries(key, image, datasets, _slice_order(image, datasets))
+    by_slice = _slice_order(image, datasets)
+    if dicom_path is not None and by_slice is None:
+        raise InputError(source, f"its slices do not lie on the grid of input {key!r} (cropped, resampled or another "
+                                 "series?); DICOM results must reference the series the input was loaded from")
+    return SourceSeries(key, image, datasets, by_slice)
 
 
-def load_sources(images: Mapping[str, Image]) -> dict[str, SourceSeries]:
-    """Every DICOM input of a task run, by input key (volume-file inputs are left out)."""
+def load_sources(images: Mapping[str, Image],
+                 dicom_sources: Mapping[str, str | Path] | None = None) -> dict[str, SourceSeries]:
+    """Every DICOM input of a task run, by input key (volume-file inputs are left out unless ``dicom_sources``
+    names the series they were exported from)."""
     out: dict[str, SourceSeries] = {}
     for key, image in images.items():
-        if (series := load_source(key, image)) is not None:
+        if (series := load_source(key, image, (dicom_sources or {}).get(key))) is not None:
             out[key] = series
     return out
 

@@ -23,11 +23,10 @@ from typing import Any
 from radtriage.errors import InputError
 from radtriage.io.contrast import ContrastAssignment, ContrastGuess, assign_contrasts, classify_image
 from radtriage.io.tags import CONTRAST_TAG_KEYWORDS, PRIVATE_BVALUE_TAGS
+from radtriage.mrml.volumes import INSTANCE_UIDS_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
 
-INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
-"""Node attribute Slicer's DICOM scalar volume plugin sets: the slices' SOP instance UIDs, space-separated."""
 
 EVIDENCE_ATTRIBUTE = "RadTriage.ContrastEvidence"
 """Node attribute (JSON) keeping what a reader of this project knew about the image the node was made from."""

@@ -12,6 +12,11 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from radtriage.image import Image
 
+INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+"""Node attribute Slicer's DICOM scalar volume plugin sets: the slices' SOP instance UIDs, space-separated, in the
+node's k order (``DICOMScalarVolumePlugin.py:496-510`` at v5.12.3: reversed with the slices of a left-handed
+series)."""
+
 logger = logging.getLogger(__name__)
 
 GREY_COLOR_NODE_ID = "vtkMRMLColorTableNodeGrey"
@@ -130,7 +135,10 @@ def volume_node_to_image(node: Any, copy: bool = True) -> Image:
     node.GetIJKToRASDirections(direction_rows)  # rows R, A, S; columns i, j, k
     direction = _LPS_RAS_3 @ np.asarray(direction_rows)
     origin = _LPS_RAS_3 @ np.asarray(node.GetOrigin())
-    return Image(array, tuple(node.GetSpacing()), tuple(origin), direction, {"name": node.GetName()})
+    metadata: dict[str, Any] = {"name": node.GetName()}
+    if uids := (node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split():
+        metadata["dicom_instance_uids"] = uids
+    return Image(array, tuple(node.GetSpacing()), tuple(origin), direction, metadata)
 
 
 def show_volume(app_logic: Any, node: Any) -> None:

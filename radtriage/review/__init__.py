@@ -31,7 +31,7 @@ from radtriage.review.results import (
     read_result,
     result_folder,
     result_volume_paths,
-    write_result_atomically,
+    write_result_staged,
 )
 from radtriage.review.session import ReviewSession, default_results_dir, open_session
 
@@ -59,5 +59,5 @@ __all__ = [
     "result_folder",
     "result_volume_paths",
     "sort_out_cases",
-    "write_result_atomically",
+    "write_result_staged",
 ]

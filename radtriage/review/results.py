@@ -11,7 +11,7 @@ from radtriage.tasks.result import (  # noqa: F401  (re-exported: the review API
     new_run_folder,
     read_result,
     result_folder,
-    write_result_atomically,
+    write_result_staged,
 )
 
 NO_MODEL = "none"

@@ -28,7 +28,7 @@ from radtriage.review.label_controls import (
     label_controls,
     review_schemas,
 )
-from radtriage.review.results import model_version_of, read_result, result_folder, write_result_atomically
+from radtriage.review.results import model_version_of, read_result, result_folder, write_result_staged
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class ReviewSession:
         task = self.task_of(c)
         images = {key: read_image(path) for key, path in self.inputs(c).items()}
         result = run_task(task, inputs=images, bundle=bundle, device=device, progress=progress)
-        write_result_atomically(result, self.result_folder(c))
+        write_result_staged(result, self.result_folder(c))
         log.info("ran %s on a case; result written", task)
         data = self.result(c)
         assert data is not None

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,18 +147,6 @@ def install_result_folder(run_folder: str | Path, folder: str | Path) -> Path:
     return folder / RESULT_FILE
 
 
-def write_result_atomically(result: TaskResult, folder: str | Path) -> Path:
-    """Write ``result`` into ``folder`` so that a reader (or a killed writer) never sees half a result: the files
-    go to a hidden sibling run folder that then replaces ``folder``. Returns the ``result.json`` path."""
-    run = new_run_folder(folder)
-    try:
-        write_result(result, run)
-        return install_result_folder(run, folder)
-    finally:
-        if run.exists():
-            shutil.rmtree(run, ignore_errors=True)
-
-
 _RESULT_SUFFIXES = (".nii.gz", ".json")
 
 
@@ -236,13 +224,18 @@ def probe_output_folder(folder: str | Path) -> None:
                 path.rmdir()
 
 
-def write_result_staged(result: TaskResult, folder: str | Path) -> dict[str, Path]:
-    """Write ``result`` into a fresh hidden run folder beside ``folder`` and replace ``folder`` with it as a whole
-    (no stale file of an earlier run survives); returns the final files by role."""
+def write_result_staged(result: TaskResult, folder: str | Path,
+                        also: Callable[[Path], object] | None = None) -> dict[str, Path]:
+    """Write ``result`` into a fresh hidden run folder beside ``folder`` and replace ``folder`` with it as a whole,
+    so a reader (or a killed writer) never sees half a result and no stale file of an earlier run survives;
+    ``also(run folder)`` writes more files there first (a batch case's DICOM objects). Returns the final files by
+    role (``result``: the ``result.json``)."""
     folder = Path(folder)
     run = new_run_folder(folder)
     try:
         written = write_result(result, run)
+        if also is not None:
+            also(run)
         install_result_folder(run, folder)
     finally:
         if run.exists():
