@@ -41,10 +41,37 @@ def test_routing_by_modality_contrast_and_body_part(tmp_path: Path) -> None:
     write_body_series(tmp_path / "ct", n_slices=8)
     brain = [(j.task, sorted(j.inputs)) for j in route(scan_dicom(tmp_path / "brain"))]
     assert brain[0] == ("mri_triage", ["DWI_b1000", "FLAIR", "SWI", "T1_MPRAGE", "T2_TSE"])
-    assert brain[1] == ("cmb_detect", ["swi"]) and brain[2][0] == "body_region"
+    assert brain[1][0] == "body_region" and brain[2] == ("cmb_detect", ["swi"])  # the slowest last
     assert [j.task for j in route(scan_dicom(tmp_path / "lge"))] == ["lge_certainty"]
     assert [j.task for j in route(scan_dicom(tmp_path / "ct"))] == ["body_region"]
     assert [j.task for j in route(scan_dicom(tmp_path / "brain"), tasks=["cmb_detect"])] == ["cmb_detect"]
+
+
+def test_warm_up_runs_every_enabled_task_once_and_leaves_nothing(tmp_path: Path) -> None:
+    """Before the first study the worker runs each task on small phantom studies: real task runs (results
+    discarded), nothing queued, sent or left on disk."""
+    from radtriage.dicom_node.sender import OUTBOX, Sender
+    from radtriage.dicom_node.worker import Worker, local_runner
+
+    ran: list[tuple[str, str]] = []
+    real = local_runner("cpu")
+
+    def recording(task, images):
+        result = real(task, images)
+        ran.append((task, result.task))
+        return result
+
+    queue = WorkQueue(tmp_path / "node")
+    worker = Worker(tmp_path / "node", queue, Sender(tmp_path / "node", None, None), runner=recording)
+    seconds = worker.warm_up()
+    assert seconds > 0 and worker.warm_up_s == seconds
+    assert sorted(task for task, _ in ran) == sorted(["mri_triage", "body_region", "cmb_detect", "lge_certainty",
+                                                      "body_region"])  # brain study + CT
+    assert all(task == done for task, done in ran)
+    assert queue.studies() == [] and sorted(p.name for p in (tmp_path / "node").iterdir()
+                                            if p.name.startswith(".warm-up")) == []
+    assert list((tmp_path / "node" / OUTBOX).iterdir()) == []
+    queue.close()
 
 
 def test_queue_survives_a_restart(tmp_path: Path) -> None:

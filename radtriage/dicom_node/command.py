@@ -56,6 +56,9 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--lge-per-slice", action=argparse.BooleanOptionalAction, default=True,
                         help="run lge_certainty on each cardiac LGE image as it arrives (single-slice LGE; one SR "
                              "per slice); --no-lge-per-slice waits for the whole series (quiet time) instead")
+    parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
+                        help="before the first study, run each task once on small phantom studies so every model is "
+                             "loaded in advance (default; the node accepts instances meanwhile)")
     return parser
 
 
@@ -82,7 +85,8 @@ def run_listen(args: argparse.Namespace) -> int:
                         port=args.port, forward=Peer.parse(args.forward) if args.forward else None,
                         stow_url=args.stow, tasks=parse_tasks(args.tasks), quiet_s=args.quiet_s,
                         max_disk_gb=args.max_disk_gb, max_queue=args.max_queue, device=args.device,
-                        keep_incoming=args.keep_incoming, lge_per_slice=args.lge_per_slice)
+                        keep_incoming=args.keep_incoming, lge_per_slice=args.lge_per_slice,
+                        warm_up=args.warm_up)
     if not args.verbose:
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # one line per association otherwise
     node = DicomNode(config)

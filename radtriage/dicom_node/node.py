@@ -38,6 +38,8 @@ class NodeConfig:
     keep_incoming: bool = False
     lge_per_slice: bool = True
     """Run each cardiac LGE image on its own as soon as it arrives (single-slice LGE), not after the quiet time."""
+    warm_up: bool = True
+    """Before the first study, run each task once on small phantom studies (every model loaded in advance)."""
     send_attempts: int = 5
     send_backoff_s: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +62,7 @@ class DicomNode:
         self.handler = StorageHandler(self.folder, self.queue, int(config.max_disk_gb * 1e9), config.lge_per_slice)
         self.worker = Worker(self.folder, self.queue, self.sender, runner=runner or local_runner(config.device),
                              tasks=config.tasks, quiet_s=config.quiet_s, keep_incoming=config.keep_incoming,
-                             on_change=self.refresh)
+                             on_change=self.refresh, warm_up=config.warm_up)
         self._server: Any = None
         self._lock = threading.Lock()
 

@@ -60,7 +60,8 @@ def _brain_contrast(series: DicomSeries) -> Contrast | None:
 
 
 def route(series: Sequence[DicomSeries], tasks: Sequence[str] = ALL_TASKS) -> list[Job]:
-    """The jobs for one study's series (only ``tasks`` among them)."""
+    """The jobs for one study's series (only ``tasks`` among them), in the order they run: triage first (the
+    urgent one), the quick ones next, microbleed detection (the slowest) last."""
     keyed: dict[str, StudySeries] = {}
     by_uid: dict[str, str] = {}
     for s in series:
@@ -71,13 +72,13 @@ def route(series: Sequence[DicomSeries], tasks: Sequence[str] = ALL_TASKS) -> li
     brain = {by_uid[s.series_uid]: c for s in series if (c := _brain_contrast(s)) is not None}
     if brain and "mri_triage" in tasks:
         jobs.append(Job("mri_triage", {k: keyed[k] for k in brain}))
-    swi = [k for k, c in brain.items() if c is Contrast.SWI]
-    if swi and "cmb_detect" in tasks:
-        jobs.append(Job("cmb_detect", {"swi": keyed[swi[0]]}))
     if "lge_certainty" in tasks:
         jobs += [Job("lge_certainty", {"image": keyed[by_uid[s.series_uid]]}) for s in series if is_lge(s)]
     imaging = [s for s in series if s.modality in ("CT", "MR")]
     if imaging and "body_region" in tasks and not any(j.task == "lge_certainty" for j in jobs):
         biggest = max(imaging, key=lambda s: s.n_frames)
         jobs.append(Job("body_region", {"image": keyed[by_uid[biggest.series_uid]]}))
+    swi = [k for k, c in brain.items() if c is Contrast.SWI]
+    if swi and "cmb_detect" in tasks:  # last: the slowest, and not urgent
+        jobs.append(Job("cmb_detect", {"swi": keyed[swi[0]]}))
     return jobs
