@@ -30,8 +30,8 @@ def dicom_sources_of(images: Mapping[str, Image],
     sources = load_sources(images, dicom_sources)
     if not sources:
         raise RadTriageError("DICOM results need DICOM input: every input of this run is a volume file; give the "
-                             "DICOM folder (or --dicom-source KEY=DICOM_FOLDER it was exported from), or leave out "
-                             "--dicom-out")
+                             "DICOM series (infer: or --dicom-source KEY=DICOM_FOLDER, the series a volume was "
+                             "exported from), or turn DICOM results off")
     return sources
 
 

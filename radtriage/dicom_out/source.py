@@ -28,8 +28,9 @@ class SourceSeries:
         return str(self.datasets[0].get("FrameOfReferenceUID", "") or "")
 
 
-POSITION_TOLERANCE = 0.1
-"""How far (in voxels) a slice's ImagePositionPatient may lie from its slot on the image grid."""
+POSITION_TOLERANCE = 0.25
+"""How far (in voxels, along each axis) a slice's ImagePositionPatient may lie from its slot on the image grid: a
+crop or a resampling moves slices by a voxel or a fraction of one, rounding in the headers by far less."""
 
 
 def _slice_order(image: Image, datasets: list[Any]) -> list[Any] | None:
