@@ -71,7 +71,7 @@ def load_source(key: str, image: Image, dicom_path: str | Path | None = None) ->
     files = [f for s in found for f in s.files]
     if not files:
         raise InputError(source, "the DICOM files this result was computed from are gone; cannot write DICOM results")
-    datasets = [pydicom.dcmread(f) for f in files]
+    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]  # headers: all SR and SEG need
     by_slice = _slice_order(image, datasets)
     if dicom_path is not None and by_slice is None:
         raise InputError(source, f"its slices do not lie on the grid of input {key!r} (cropped, resampled or another "
