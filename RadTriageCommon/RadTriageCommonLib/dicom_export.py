@@ -4,7 +4,7 @@ database when the job ends (so the DICOM browser and QuantitativeReporting show 
 
 Slicer's DICOM scalar volume plugin records the instance of each slice as the node attribute ``DICOM.instanceUIDs``
 (in the node's k order, after it reversed a left-handed series; ``DICOMScalarVolumePlugin.py:496-510`` at v5.12.3);
-:func:`radtriage.mrml.volumes.volume_node_to_image` keeps it as the image's ``dicom_instance_uids``. The files come
+:func:`radtriage.mrml.volumes.volume_node_to_image` keeps it in the image's metadata. The files come
 from the database (``ctkDICOMDatabase.fileForInstance``) and are copied into the job's input folder, so the job
 sees one plain series folder. Pure Python except :func:`importDicomResults`.
 """
@@ -18,7 +18,6 @@ from typing import Any
 
 DICOM_OUT = "{output_dir}/dicom"
 """Where the job writes the DICOM objects (inside its output folder)."""
-INSTANCE_UIDS = "dicom_instance_uids"
 
 
 class DicomExportError(RuntimeError):
@@ -32,9 +31,11 @@ def stageDicomSources(
 
     Images not loaded from DICOM are left out; DicomExportError when none was, or when a file is not in the
     database any more."""
+    from radtriage.mrml.volumes import INSTANCE_UIDS_METADATA
+
     folders: dict[str, Path] = {}
     for key, image in images.items():
-        uids = list(image.metadata.get(INSTANCE_UIDS) or ())
+        uids = list(image.metadata.get(INSTANCE_UIDS_METADATA) or ())
         if not uids:
             continue
         folder = Path(inputDir) / f"{key}-dicom"

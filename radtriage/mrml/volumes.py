@@ -16,6 +16,8 @@ INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
 """Node attribute Slicer's DICOM scalar volume plugin sets: the slices' SOP instance UIDs, space-separated, in the
 node's k order (``DICOMScalarVolumePlugin.py:496-510`` at v5.12.3: reversed with the slices of a left-handed
 series)."""
+INSTANCE_UIDS_METADATA = "dicom_instance_uids"
+"""The :class:`Image` metadata key that keeps a node's ``DICOM.instanceUIDs`` (a list, one per k)."""
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def volume_node_to_image(node: Any, copy: bool = True) -> Image:
     origin = _LPS_RAS_3 @ np.asarray(node.GetOrigin())
     metadata: dict[str, Any] = {"name": node.GetName()}
     if uids := (node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split():
-        metadata["dicom_instance_uids"] = uids
+        metadata[INSTANCE_UIDS_METADATA] = uids
     return Image(array, tuple(node.GetSpacing()), tuple(origin), direction, metadata)
 
 
