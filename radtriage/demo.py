@@ -90,7 +90,6 @@ TRIAGE_DEMO_CASES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("chronic_infarct", None),  # abnormal, not acute: the mimic that needs DWI/ADC to be told apart
     ("infarct", ("T1", "T2", "FLAIR", "SWI")),  # no DWI/ADC: acute infarct is not assessable
 )
-SEED_TRIAGE_AUC = SEED_PAPERS["nael2021"].metrics
 """Nael et al. 2021 (internal test), the seed the demo's outputs are modelled on."""
 
 
@@ -132,7 +131,7 @@ def triage_cases_table(seed: int) -> list[str]:
               "(`radtriage evaluate triage`) | seed paper AUC (Nael 2021, real) |", "| --- | --- | --- | --- |"]
     for name in BRAIN_FINDINGS:
         cells = ["n/a" if v is None else f"{v:.2f}" for v in (own.get(name), fresh.get(name))]
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {SEED_TRIAGE_AUC[name]:.2f} |")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {SEED_PAPERS['nael2021'].metrics[name]:.2f} |")
     lines.append("The demo figures are on phantoms and say nothing about real scans; the seed's are on real studies.")
     return lines
 

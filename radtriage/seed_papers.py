@@ -47,10 +47,3 @@ SEED_PAPERS: dict[str, SeedFigures] = {
 }
 """Seed figures by key (``radtriage evaluate classification --seed-paper KEY``)."""
 
-
-def seed_figures(key: str) -> SeedFigures:
-    """The entry ``key``; ValueError naming the known keys otherwise."""
-    try:
-        return SEED_PAPERS[key]
-    except KeyError:
-        raise ValueError(f"unknown seed paper {key!r}; known: {', '.join(SEED_PAPERS)}") from None

@@ -49,6 +49,7 @@ from radtriage.models.bundle import METADATA_FILE, MODEL_CARD_FILE, read_metadat
 from radtriage.models.output_requirements import DEFAULT_REQUIREMENTS, REQUIREMENTS_KEY  # noqa: E402
 from radtriage.nets.mri_triage import NETWORK_NAME  # noqa: E402
 from radtriage.phantoms.brain_mni import make_mni_brain_cohort  # noqa: E402
+from radtriage.seed_papers import SEED_PAPERS  # noqa: E402
 
 log = logging.getLogger("train_demo_mri_triage")
 
@@ -139,9 +140,11 @@ def youden_threshold(truth: np.ndarray, prob: np.ndarray) -> float:
     return float(np.clip(thr[best], 1e-3, 1 - 1e-3))
 
 
+_NAEL, _WOOD = SEED_PAPERS["nael2021"].metrics, SEED_PAPERS["wood2022-t2"].metrics
 SEED_FIGURES = (
-    "Seed papers, real patients (not comparable to phantoms, shown for scale): Nael 2021 internal test AUC abnormal "
-    "0.91, acute infarct 0.95, acute haemorrhage 0.90, mass effect 0.93; Wood/Booth T2-only abnormal AUC 0.943."
+    "Seed papers, real patients (not comparable to phantoms, shown for scale): Nael 2021 internal test AUC "
+    + ", ".join(f"{name.replace('_', ' ')} {auc:.2f}" for name, auc in _NAEL.items())
+    + f"; Wood/Booth T2-only abnormal AUC {_WOOD['abnormal']:.3f}."
 )
 
 

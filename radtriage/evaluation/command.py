@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError
+from radtriage.io.acquisition import SUBGROUP_COLUMNS
 from radtriage.seed_papers import SEED_PAPERS
 
 
@@ -25,7 +26,7 @@ def add_evaluate_classification_arguments(parser: argparse.ArgumentParser) -> ar
     parser.add_argument("--out", required=True, type=Path, help="output folder for metrics.json and PNG plots")
     parser.add_argument("--by", nargs="+", default=[], metavar="COLUMN",
                         help="also report the metrics per value of these columns, e.g. the acquisition subgroups "
-                             "radtriage batch writes: site vendor field_strength slice_thickness")
+                             f"radtriage batch writes: {' '.join(SUBGROUP_COLUMNS)}")
     parser.add_argument("--seed-paper", choices=sorted(SEED_PAPERS), default=None,
                         help="print the seed paper's reported figures beside ours")
     return parser
@@ -121,7 +122,7 @@ def headline_table(metrics: dict[str, Any]) -> str:
     other = {k: v for k, v in seed.items() if k not in names}  # e.g. per-finding AUCs of a multi-output paper
     subgroups = metrics.get("subgroups") or {}
     groups = [("all", metrics)] + [(f"{column} = {value}", m) for column, values in subgroups.items()
-                                   for value, m in values.items() if "skipped" not in m]
+                                   for value, m in values.items()]
     header = ["set", "n", *names]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for label, m in groups:

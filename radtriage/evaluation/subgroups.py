@@ -12,17 +12,10 @@ from typing import Any
 NOT_RECORDED = "(not recorded)"
 
 
-def by_subgroup(values: Sequence[str], evaluate: Callable[[list[int]], dict[str, Any]], min_cases: int = 1
-                ) -> dict[str, dict[str, Any]]:
+def by_subgroup(values: Sequence[str], evaluate: Callable[[list[int]], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{value: evaluate(row indices)}`` for every distinct value (empty ones as :data:`NOT_RECORDED`), in
-    descending order of size; groups smaller than ``min_cases`` get ``{"n": k, "skipped": reason}``."""
+    descending order of size."""
     groups: dict[str, list[int]] = {}
     for i, value in enumerate(values):
         groups.setdefault(str(value).strip() or NOT_RECORDED, []).append(i)
-    out: dict[str, dict[str, Any]] = {}
-    for value, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        if len(rows) < min_cases:
-            out[value] = {"n": len(rows), "skipped": f"fewer than {min_cases} cases"}
-        else:
-            out[value] = evaluate(rows)
-    return out
+    return {value: evaluate(rows) for value, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))}

@@ -20,7 +20,9 @@ THICKNESS_EDGES_MM: tuple[float, ...] = (1.5, 3.0, 5.0)
 """Slice-thickness bins: <= 1.5, 1.5-3, 3-5 and > 5 mm."""
 _VENDORS = (("SIEMENS", "Siemens"), ("GE ", "GE"), ("GE_", "GE"), ("GEMS", "GE"), ("PHILIPS", "Philips"),
             ("TOSHIBA", "Canon"), ("CANON", "Canon"), ("HITACHI", "Fujifilm"), ("FUJIFILM", "Fujifilm"),
-            ("UNITED IMAGING", "United Imaging"), ("UIH", "United Imaging"))
+            ("UNITED IMAGING", "United Imaging"), ("UIH", "United Imaging"), ("GENERAL ELECTRIC", "GE"))
+NOMINAL_TESLA: tuple[float, ...] = (0.55, 1.0, 1.5, 3.0, 7.0)
+"""Field strengths a header value within 5 % of is reported as (Siemens writes 2.89362 for its 3 T systems)."""
 
 
 def _number(value: Any) -> float | None:
@@ -36,20 +38,20 @@ def _number(value: Any) -> float | None:
 def vendor_group(manufacturer: Any) -> str:
     """A short vendor name ("Siemens", "GE", "Philips", ...); the tag's own text when unknown; '' when absent."""
     text = str(manufacturer or "").strip()
-    upper = f"{text.upper()} "
-    if upper.strip() == "GE":
-        return "GE"
+    upper = f"{text.upper()} "  # "GE" alone matches the prefix "GE "
     return next((name for prefix, name in _VENDORS if upper.startswith(prefix)), text)
 
 
 def field_strength_group(tesla: Any) -> str:
-    """``"1.5 T"``, ``"3 T"`` ... (rounded to 0.1 T; values above 20 are read as gauss, as old headers have them)."""
+    """``"1.5 T"``, ``"3 T"`` ...: the nominal strength of :data:`NOMINAL_TESLA` within 5 %, else rounded to 0.1 T
+    (values above 20 are read as gauss, as old headers have them)."""
     value = _number(tesla)
     if value is None:
         return ""
     if value > 20.0:
         value /= 10_000.0
-    return f"{round(value, 1):g} T"
+    nominal = min(NOMINAL_TESLA, key=lambda t: abs(t - value))
+    return f"{nominal if abs(nominal - value) <= 0.05 * nominal else round(value, 1):g} T"
 
 
 def thickness_group(mm: Any) -> str:

@@ -39,7 +39,7 @@ CONTRAST_TAG_KEYWORDS: tuple[str, ...] = (
     "PixelSpacing",
 )
 """Keywords kept for contrast classification, header QA and acquisition subgroups (no patient identifier among
-them; InstitutionName names the site, for :mod:`radtriage.evaluation.subgroups`)."""
+them; InstitutionName names the site, for :mod:`radtriage.io.acquisition`)."""
 
 # Siemens private b-value (0019,100C) and GE (0043,1039): read when the public tag is absent.
 PRIVATE_BVALUE_TAGS: tuple[tuple[int, int], ...] = ((0x0019, 0x100C), (0x0043, 0x1039))

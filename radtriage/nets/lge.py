@@ -185,11 +185,6 @@ class LgeEfficientNetV2(nn.Module):
             pooled = torch.cat([pooled, torch.flatten(f.amax(dim=(2, 3)), 1)], dim=1)
         return self.classifier(self.dropout(pooled))
 
-    @property
-    def has_evidence_map(self) -> bool:
-        """True when built with ``evidence_map=True``."""
-        return self.evidence is not None
-
     def forward_with_evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (B, out_channels), evidence map logits (B, 1, H/16, W/16))``."""
         if self.evidence is None:

@@ -48,6 +48,7 @@ from monai.networks.blocks import Convolution, ResidualUnit
 from torch import nn
 
 from radtriage.models.networks import register_network
+from radtriage.nets.losses import balanced_cell_bce
 
 NETWORK_NAME = "radtriage.nets.mri_triage.MriTriageNet"
 ENCODERS = ("evidence", "plain", "residual")
@@ -234,12 +235,7 @@ class MriTriageNet(nn.Module):
         for o, labels in enumerate(self.evidence_labels):
             hit = torch.isin(lesion.long(), torch.tensor(labels, device=maps.device)).to(maps.dtype)
             target = nn.functional.adaptive_max_pool3d(hit, maps.shape[2:])[:, 0]
-            bce = nn.functional.binary_cross_entropy_with_logits(maps[:, o], target, reduction="none")
-            pos = target > 0.5
-            term = bce[~pos].mean() if (~pos).any() else bce.sum() * 0
-            if pos.any():
-                term = 0.5 * term + 0.5 * bce[pos].mean()
-            terms.append(term)
+            terms.append(balanced_cell_bce(maps[:, o], target))
         return torch.stack(terms).mean()
 
     def _gate(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -202,7 +202,9 @@ def _paint_clutter(out: np.ndarray, labels: dict[str, np.ndarray], style: _Style
         dots = rng.random(shape) < 0.004
         from scipy import ndimage
 
-        dots = ndimage.binary_dilation(dots, iterations=int(rng.integers(0, 2))) & lung
+        if rng.random() < 0.5:  # vessels of one or three pixels (iterations=0 would dilate until the lung is full)
+            dots = ndimage.binary_dilation(dots, iterations=1)
+        dots &= lung
         out[0][dots] = style.tissue * float(rng.uniform(0.8, 1.5))
 
 

@@ -134,14 +134,13 @@ def _augment(x: Any, gen: Any, maps: Any = None) -> tuple[Any, Any]:
     return x + 0.02 * torch.randn(x.shape, generator=gen), maps
 
 
-def build_network(two_heads: bool, dropout: float = 0.2, evidence_map: bool = False, pooling: str = "avgmax"
-                  ) -> Any:
-    """The LGE EfficientNetV2 with 1 (likelihood) or 2 (likelihood, certainty) outputs, optionally with an
-    enhancement evidence map."""
+def build_network(two_heads: bool, dropout: float = 0.2, evidence_map: bool = False) -> Any:
+    """The LGE EfficientNetV2 (average + max pooling) with 1 (likelihood) or 2 (likelihood, certainty) outputs,
+    optionally with an enhancement evidence map."""
     from radtriage.nets.lge import LgeEfficientNetV2
 
     return LgeEfficientNetV2(out_channels=2 if two_heads else 1, dropout=dropout, evidence_map=evidence_map,
-                             pooling=pooling)
+                             pooling="avgmax")
 
 
 def predict_logits(network: Any, x: np.ndarray, batch: int = 128) -> np.ndarray:
@@ -172,16 +171,13 @@ def evidence_loss(evidence: Any, maps: Any, known: Any) -> Any:
     """Class-balanced BCE of evidence-map logits ``(B, 1, h, w)`` against enhancement masks ``(B, 1, H, W)``
     (a cell is positive where any of its pixels is enhanced), over the slices whose mask is ``known``."""
     import torch
-    from torch.nn.functional import adaptive_max_pool2d, binary_cross_entropy_with_logits
+    from torch.nn.functional import adaptive_max_pool2d
+
+    from radtriage.nets.losses import balanced_cell_bce
 
     if not bool(known.any()):
         return 0.0 * evidence.sum()
-    target = adaptive_max_pool2d(maps[known], evidence.shape[2:])
-    cells = binary_cross_entropy_with_logits(evidence[known], target, reduction="none")
-    pos = target > 0.5
-    loss = cells[~pos].mean() if bool((~pos).any()) else 0.0 * cells.sum()
-    if bool(pos.any()):
-        loss = 0.5 * loss + 0.5 * cells[pos].mean()
+    loss = balanced_cell_bce(evidence[known], adaptive_max_pool2d(maps[known], evidence.shape[2:]))
     return loss if torch.isfinite(loss) else loss.detach() * 0
 
 
@@ -371,7 +367,7 @@ def train_lge_bundle(
         meta["copyright"] += f"; weights derived from data under {licence}"
     folder = Path(out_dir) / f"{name}-{version}"
     network_def = {"_target_": NETWORK, "in_channels": 1, "out_channels": 2 if two else 1, "spatial_dims": 2,
-                   "dropout": settings.dropout, "evidence_map": bool(getattr(net, "has_evidence_map", False)),
+                   "dropout": settings.dropout, "evidence_map": net.evidence is not None,
                    "pooling": net.pooling}
     write_bundle(folder, net, meta, network_def, model_card_text=model_card_text(meta, report, licence, data_note),
                  overwrite=True)
