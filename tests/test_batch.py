@@ -17,7 +17,7 @@ from radtriage.batch.labels import model_version
 from radtriage.phantom_export import export_body, export_lge
 
 ROOT = Path(__file__).resolve().parents[1]
-LGE_READER = "model:lge-certainty-demo:0.3.0"
+LGE_READER = "model:lge-certainty-demo:0.3.1"
 
 
 def _lge_cases(folder: Path, n: int, seed: int = 0) -> Path:

@@ -73,7 +73,7 @@ def test_lge_sr_references_each_slice_instance(tmp_path: Path) -> None:
     assert per_slice[0].get_qualitative_evaluations(name=c.CERTAINTY)[0].value.value.startswith("certainty_")
     assert c.DISCLAIMER in _texts(sr)
     named = _texts(sr, by_code=True)
-    assert ("111001", "lge-certainty-demo") in named and ("111003", "0.3.0") in named  # algorithm name, version
+    assert ("111001", "lge-certainty-demo") in named and ("111003", "0.3.1") in named  # algorithm name, version
     assert any(code == "111002" and text.startswith("certainty_band=") for code, text in named)  # operating point
 
 

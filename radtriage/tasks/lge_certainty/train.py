@@ -377,7 +377,9 @@ def train_lge_bundle(
 def _fmt_auc(entry: dict[str, Any] | None) -> str:
     if not entry:
         return "n/a"
-    lo, hi = entry.get("ci") or [float("nan"), float("nan")]
+    lo, hi = entry.get("ci") or (entry.get("ci_low"), entry.get("ci_high"))  # patient bootstrap / classification
+    if lo is None or hi is None:
+        return f"{entry['value']:.3f}"
     return f"{entry['value']:.3f} (95% CI {lo:.3f}-{hi:.3f})"
 
 
