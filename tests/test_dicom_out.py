@@ -77,7 +77,7 @@ def test_lge_sr_references_each_slice_instance(tmp_path: Path) -> None:
     assert any(code == "111002" and text.startswith("certainty_band=") for code, text in named)  # operating point
 
 
-def _reversed_slices(image):
+def reversed_slices(image):
     """``image`` with its k axis reversed (same voxels in space), as Slicer loads a left-handed series."""
     from radtriage.image import Image
 
@@ -95,7 +95,7 @@ def test_volume_exported_from_dicom_references_its_series_slice_by_slice(tmp_pat
     from radtriage.io import write_volume
 
     write_lge_series(tmp_path / "lge", n_slices=6)
-    exported = _reversed_slices(read_image(tmp_path / "lge"))
+    exported = reversed_slices(read_image(tmp_path / "lge"))
     write_volume(exported, tmp_path / "lge.nrrd")
     assert main(["infer", "--task", "lge_certainty", "--input", f"image={tmp_path / 'lge.nrrd'}", "--output",
                  str(tmp_path / "res"), "--device", "cpu", "--dicom-out", str(tmp_path / "dcm"),

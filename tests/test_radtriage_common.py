@@ -460,6 +460,7 @@ def test_export_to_dicom_job_references_the_instance_of_each_node_slice(tmp_path
     import pydicom
     from RadTriageCommonLib import module_base as mb
     from RadTriageCommonLib.dicom_export import DicomExportError
+    from test_dicom_out import reversed_slices
 
     from radtriage.dicom_node.phantom_series import write_lge_series
     from radtriage.io import read_image
@@ -467,14 +468,11 @@ def test_export_to_dicom_job_references_the_instance_of_each_node_slice(tmp_path
     from radtriage.mrml.volumes import INSTANCE_UIDS_ATTRIBUTE
 
     files = {str(pydicom.dcmread(f).SOPInstanceUID): str(f) for f in write_lge_series(tmp_path / "db", n_slices=5)}
-    image = read_image(tmp_path / "db")
-    direction = np.array(image.direction, dtype=float)
-    origin = np.asarray(image.origin) + (image.size[2] - 1) * image.spacing[2] * direction[:, 2]
-    direction[:, 2] *= -1
-    flipped = Image(np.asarray(image.array)[::-1].copy(), image.spacing, tuple(origin), direction)
-    by_position = {round(float((np.asarray(pydicom.dcmread(f).ImagePositionPatient) - origin) @ direction[:, 2]), 3):
-                   uid for uid, f in files.items()}
-    uids = [by_position[round(k * image.spacing[2], 3)] for k in range(5)]
+    flipped = reversed_slices(read_image(tmp_path / "db"))
+    origin, normal = np.asarray(flipped.origin), flipped.direction[:, 2]
+    by_position = {round(float((np.asarray(pydicom.dcmread(f).ImagePositionPatient) - origin) @ normal), 3): uid
+                   for uid, f in files.items()}
+    uids = [by_position[round(k * flipped.spacing[2], 3)] for k in range(5)]
     scene = create_headless_scene()
     node = image_to_volume_node(scene.scene, flipped, "Volume 1")
     node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(uids))

@@ -63,12 +63,16 @@ def load_source(key: str, image: Image, dicom_path: str | Path | None = None) ->
         source, series_uid = Path(meta["source_path"]), meta["series_uid"]
     else:
         source, series_uid = Path(dicom_path), None
-    folder = source if source.is_dir() else source.parent
-    found = [s for s in scan_dicom(folder) if series_uid is None or s.series_uid == series_uid]
-    if dicom_path is not None and len(found) != 1:
-        raise InputError(source, f"holds {len(found)} DICOM series; give the folder of the one series input "
-                                 f"{key!r} was loaded from")
-    files = [f for s in found for f in s.files]
+    if dicom_path is None and meta.get("dicom_files"):  # the reader's own list: no second scan of the folder
+        files = [Path(f) for f in meta["dicom_files"] if Path(f).is_file()]
+        files = files if len(files) == len(meta["dicom_files"]) else []
+    else:
+        folder = source if source.is_dir() else source.parent
+        found = [s for s in scan_dicom(folder) if series_uid is None or s.series_uid == series_uid]
+        if dicom_path is not None and len(found) != 1:
+            raise InputError(source, f"holds {len(found)} DICOM series; give the folder of the one series input "
+                                     f"{key!r} was loaded from")
+        files = [f for s in found for f in s.files]
     if not files:
         raise InputError(source, "the DICOM files this result was computed from are gone; cannot write DICOM results")
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]  # headers: all SR and SEG need

@@ -349,6 +349,7 @@ def read_dicom_series(series_or_files: DicomSeries | Sequence[str | Path] | str 
             "format": "dicom",
             "dicom_kind": kind,
             "n_files": len(files),
+            "dicom_files": [str(f) for f in files],  # what the image was computed from (its SR/SEG reference them)
             "modality": str(first.get("Modality", "") or ""),
             "series_description": str(first.get("SeriesDescription", "") or ""),
             "series_uid": series_key(first, files[0]),
