@@ -2,7 +2,7 @@
 
 Three encoders (``encoder``):
 
-* ``"evidence"`` (bundle 0.2.0): fully convolutional on the 3 mm grid — a stride-2 3x3x3 stem (6 mm), a 3x3x3
+* ``"evidence"`` (bundles 0.2.0 and later): fully convolutional on the 3 mm grid — a stride-2 3x3x3 stem (6 mm), a 3x3x3
   convolution and 2x max-pool (12 mm), then 3x3x3 convolutions (the last, dilated, is the Grad-CAM layer) and a
   1x1x1 head that reads the features with the availability mask and writes one **evidence map** per output on
   the 12 mm grid (a logit per 12 mm cell: "this cell shows the finding"). An output's logit is the maximum of
