@@ -1,6 +1,7 @@
 """The reading room of ``radtriage serve`` in headless Chromium at 1366x768: the label panel and the views fit,
 window/level by left-drag and presets, the series picker, ratings that commit only on request, undo, the
-worklist order, CMB jump and click-to-add, and the LGE score following the short-axis view.
+worklist order, CMB jump and click-to-add, the LGE score following the short-axis view, and the DICOM node's
+live worklist.
 
 One server (demo phantom cases in a temporary workdir) and one page serve every test of the module, in order.
 Set ``RADTRIAGE_SCREENSHOTS=DIR`` to keep screenshots of the page.
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS, lit_fraction, status, view_pixels, wait_pixels, wait_status
+from test_web_node_worklist import node_studies
 from web_server_fixture import serve_station
 
 pytestmark = [
@@ -31,7 +33,8 @@ TIMINGS: dict[str, float] = {}
 def served(tmp_path_factory: pytest.TempPathFactory):
     """``radtriage serve`` on the demo cases; yields the running server (its URL from the ready line)."""
     workdir = tmp_path_factory.mktemp("reading-room")
-    with serve_station(workdir, "--reader", READER) as running:
+    (workdir / "node").mkdir()
+    with serve_station(workdir, "--reader", READER, "--node-worklist", str(workdir / "node")) as running:
         yield running
 
 
@@ -255,3 +258,22 @@ def test_ratings_commit_only_on_request_and_lge_score_follows_the_short_axis_vie
     page.keyboard.press("ArrowRight")
     cleared = wait_status(page, lambda s: s["case_id"] == "05-body-ct", 30, "next case")
     assert not cleared["message"] and cleared["percent"] == 0.0 and cleared["job"] == "idle"
+
+
+def test_the_node_tab_follows_the_dicom_nodes_worklist(page, served) -> None:
+    from radtriage.dicom_node.worklist import write_worklist
+
+    node = served.workdir / "node"
+    studies = node_studies(node)
+    page.click("#rt-tab-node")
+    page.wait_for_selector("#rt-node-message", timeout=10_000)  # no worklist.json yet: one line says so
+    write_worklist(node, studies[:1], [])
+    page.wait_for_selector("#rt-node-studies >> text=1.2.3.4", timeout=10_000)
+    write_worklist(node, studies, [])  # a critical study arrives: it goes on top within a second or two
+    page.wait_for_selector("#rt-node-studies >> text=CRITICAL", timeout=10_000)
+    titles = page.locator("#rt-node-studies .v-list-item-title").all_inner_texts()
+    assert titles[0].startswith("CRITICAL") and "1.2.3.5" in titles[0], titles
+    assert page.locator("#rt-node-studies >> text=body_region: failed").count() == 1
+    screenshot(page, "node-worklist")
+    page.click("#rt-tab-read")
+

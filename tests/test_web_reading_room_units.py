@@ -172,6 +172,7 @@ def test_station_reading_room_actions(tmp_path: Path, monkeypatch) -> None:
     state = station.state
     state.ready()  # change handlers run from here on, as in a served page
     assert state.worklist_sort == "file"  # blind mode: no urgency order, it would leak the model's read
+    assert not state.node_enabled and not station.refresh_node_worklist()  # no --node-worklist: no Node tab
     assert all(r["hidden"] for r in state.worklist if r["status"] == worklist.RESULT)
 
     # MRI: every series as background, window/level presets, custom after a change

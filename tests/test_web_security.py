@@ -327,8 +327,9 @@ def test_station_argv_passes_the_review_options_but_not_the_token() -> None:
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     args = parser.parse_args(["--cases", "/c", "--store", "/s", "--blind", "--task", "mri_triage",
-                              "--token", TOKEN, "--host", "0.0.0.0"])
+                              "--token", TOKEN, "--host", "0.0.0.0", "--node-worklist", "/node"])
     argv = station_argv(args, "dr-a")
+    assert argv[argv.index("--node-worklist") + 1] == "/node"
     assert argv[argv.index("--reader") + 1] == "dr-a" and argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("--port") + 1] == "0" and "--blind" in argv
     assert argv[argv.index("--task") + 1] == "mri_triage" and argv[argv.index("--cases") + 1] == "/c"

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from trame_server.utils.asynchronous import create_task
@@ -28,6 +29,7 @@ from radtriage.web import window_level as wl
 from radtriage.web.jobs import JobStatus, TaskJob
 from radtriage.web.keys import TypeAhead, action_for_key, value_for_digit
 from radtriage.web.labels import controls_state, describe_value, label_for, to_plain
+from radtriage.web.node_worklist import NodeWorklistFollower
 from radtriage.web.slice_info import current_slice_info
 
 logger = logging.getLogger(__name__)
@@ -35,13 +37,15 @@ logger = logging.getLogger(__name__)
 HEATMAP_THRESHOLD = 0.2
 """Heatmap values below this are transparent (the MRI task's MRML builder default)."""
 POLL_S = 0.2
+NODE_POLL_S = 1.0
+"""How often the DICOM node's worklist file is checked for changes (one ``stat`` when unchanged)."""
 
 
 class ReviewStation:
     """State, scene and actions of the web station (the UI is built by :func:`radtriage.web.layout.build_ui`)."""
 
     def __init__(self, server: Any, session: ReviewSession, *, device: str = "cpu", title: str = "RadTriage review",
-                 volume_rendering: bool = False):
+                 volume_rendering: bool = False, node_worklist: Path | None = None):
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import LayoutManager, SlicerApp
         from trame_slicer.rca_view import register_rca_factories
@@ -60,6 +64,7 @@ class ReviewStation:
         self.type_ahead = TypeAhead()
         self.window_level = wl.Follower(self._on_window_level)
         self._markers: Any | None = None
+        self.node_worklist = NodeWorklistFollower(node_worklist) if node_worklist is not None else None
         server.enable_module(trame_slicer_module)
         self.slicer = SlicerApp()
         register_rca_factories(self.slicer.view_manager, server, slice_view_ui_f=slice_view_gutter,
@@ -69,6 +74,9 @@ class ReviewStation:
         self.layout_manager.set_layout("review")
         self._init_state(title)
         self._register_triggers()
+        if self.node_worklist is not None:
+            self._show_node_worklist()
+            server.controller.add("on_server_ready")(self._start_following_node)
         build_ui(self, title)
         self._observe_slices()
         overlays.show_slice_intersections(self.slicer.scene, self.slicer.app_logic)
@@ -125,6 +133,8 @@ class ReviewStation:
         s.add_mode = False
         s.crosshair = None
         s.drawer_tab = "read"
+        s.node_enabled = self.node_worklist is not None
+        s.node_rows, s.node_updated, s.node_message, s.node_rejected = [], "", "", 0
         self.state.change("overlay_opacity", "overlay_visible")(self._on_opacity)
         self.state.change("wl_preset")(self._on_wl_preset)
         self.state.change("background")(self._on_background)
@@ -646,6 +656,30 @@ class ReviewStation:
             logger.warning("task run failed: %s", status.error[-300:])
         with self.state:
             self._publish()
+
+    # ------------------------------------------------------------------ the DICOM node's worklist
+    def refresh_node_worklist(self) -> bool:
+        """Show the node's worklist again if its file changed; True when the shown rows changed."""
+        if self.node_worklist is None or not self.node_worklist.refresh():
+            return False
+        self._show_node_worklist()
+        return True
+
+    def _show_node_worklist(self) -> None:
+        current = self.node_worklist.current
+        with self.state:
+            self.state.node_rows = to_plain(current.rows)
+            self.state.node_updated = current.updated or ""
+            self.state.node_message = current.message
+            self.state.node_rejected = current.rejected
+
+    def _start_following_node(self, **_: Any) -> None:
+        create_task(self._follow_node())
+
+    async def _follow_node(self) -> None:
+        while True:
+            self.refresh_node_worklist()
+            await asyncio.sleep(NODE_POLL_S)
 
     def shutdown(self) -> None:
         """Stop a running task (called when the server stops)."""

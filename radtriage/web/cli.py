@@ -56,6 +56,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--volume-rendering", action="store_true",
                         help="volume-render the case in the 3D view (default: the three slice planes and markups "
                              "in 3D; volume rendering is slow on servers without a GPU, where Mesa renders on CPU)")
+    parser.add_argument("--node-worklist", metavar="DIR",
+                        help="also show the live worklist of a DICOM node: the --out folder of `radtriage listen`")
     parser.add_argument("--open-browser", action="store_true", help="open the page in the default browser")
 
 
@@ -96,6 +98,16 @@ def open_session(args: argparse.Namespace, reader_id: str | None = None):  # -> 
         raise InputError(source, str(exc)) from None
 
 
+def node_worklist_folder(args: argparse.Namespace) -> Path | None:
+    """``--node-worklist`` as a folder (None when not given); refused with one line when it is not a folder."""
+    if not args.node_worklist:
+        return None
+    folder = Path(args.node_worklist).expanduser()
+    if not folder.is_dir():
+        raise InputError(folder, "--node-worklist: not a folder; give the --out folder of `radtriage listen`")
+    return folder
+
+
 def page_url(host: str, port: int, token: str) -> str:
     """The URL to open once: the page with the token in the query."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else (f"[{host}]" if ":" in host else host)
@@ -120,6 +132,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(None, str(exc)) from None
     if not 0 <= args.port <= 65535:
         raise InputError(None, f"--port {args.port}: not a port number (0-65535)")
+    node_worklist_folder(args)  # refused before anything starts
     quiet_libraries()
     if args.readers:
         from radtriage.web.launcher import run_launcher
@@ -145,7 +158,8 @@ def run_station(args: argparse.Namespace, token: str, origins: Origins) -> int:
     hide_tracebacks()
     server = get_server("radtriage-review", client_type="vue3", ws_max_msg_size=MAX_MESSAGE_BYTES)
     install_access(server, token, new_token(), origins)
-    station = ReviewStation(server, session, device=args.device, volume_rendering=args.volume_rendering)
+    station = ReviewStation(server, session, device=args.device, volume_rendering=args.volume_rendering,
+                            node_worklist=node_worklist_folder(args))
 
     @server.controller.add("on_server_ready")
     def _announce(**_: object) -> None:

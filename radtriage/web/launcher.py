@@ -63,7 +63,8 @@ def station_argv(args: argparse.Namespace, reader_id: str) -> list[str]:
     """``radtriage serve`` for one reader's station: loopback, any free port, the launcher's cases and store."""
     argv = [sys.executable, "-m", "radtriage", "serve", "--host", "127.0.0.1", "--port", "0", "--reader", reader_id,
             "--cases", str(args.cases), "--store", str(args.store), "--device", args.device]
-    for flag, value in (("--results", args.results), ("--task", args.task), ("--workdir", args.workdir)):
+    for flag, value in (("--results", args.results), ("--task", args.task), ("--workdir", args.workdir),
+                        ("--node-worklist", args.node_worklist)):
         if value:
             argv += [flag, str(value)]
     return argv + [flag for flag, on in (("--blind", args.blind), ("--volume-rendering", args.volume_rendering)) if on]

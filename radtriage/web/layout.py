@@ -208,6 +208,28 @@ def _worklist_panel() -> None:
             html.Div("{{ s.id }}: {{ s.reason }}", v_for="s in skipped_cases", key="s.id")
 
 
+def _node_panel() -> None:
+    """The DICOM node's live worklist (``serve --node-worklist``): ranked as the node ranks, read-only."""
+    with html.Div(classes="px-2", id="rt-node"):
+        html.Div("Updated {{ node_updated || '-' }}"
+                 "{{ node_rejected ? ' · ' + node_rejected + ' instances refused' : '' }}",
+                 classes="text-caption py-1", id="rt-node-updated")
+        html.Div("{{ node_message }}", v_if="node_message", classes="text-caption text-warning", id="rt-node-message")
+        with (
+            v.VList(density="compact", classes="py-0", id="rt-node-studies"),
+            v.VListItem(v_for="r in node_rows", key="r.key"),
+        ):
+            with v.VListItemTitle():
+                html.Span("CRITICAL ", v_if="r.critical", classes="text-error font-weight-bold")
+                html.Span("{{ r.rank }}. {{ r.study }}{{ r.slice ? ' (slice)' : '' }} ")
+                v.VChip("{{ r.status }}", color=("r.colour",), size="x-small", label=True)
+            v.VListItemSubtitle("arrived {{ r.arrival || '-' }} · result {{ r.result_time || '-' }}"
+                                "{{ r.wait_s !== null ? ' · ' + r.wait_s + ' s' : '' }}"
+                                "{{ r.probability !== null ? ' · p ' + r.probability.toFixed(2) : '' }}")
+            html.Div("{{ t }}", v_for="(t, i) in r.tasks", key="i", classes="text-caption")
+            html.Div("{{ r.error }}", v_if="r.error", classes="text-caption text-error")
+
+
 def _shortcut_help() -> None:
     with html.Div(classes="px-3 pb-4 text-caption"):
         for key, what in SHORTCUT_HELP:
@@ -229,6 +251,7 @@ def build_ui(station: Any, title: str) -> Any:
             with v.VTabs(v_model=("drawer_tab",), density="compact", grow=True):
                 v.VTab("Read", value="read", id="rt-tab-read")
                 v.VTab("Worklist", value="worklist", id="rt-tab-worklist")
+                v.VTab("Node", value="node", v_if="node_enabled", id="rt-tab-node")
                 v.VTab("Keys", value="keys")
             with v.VWindow(v_model=("drawer_tab",)):
                 with v.VWindowItem(value="read"):
@@ -237,6 +260,8 @@ def build_ui(station: Any, title: str) -> Any:
                     _findings_panel()
                 with v.VWindowItem(value="worklist"):
                     _worklist_panel()
+                with v.VWindowItem(value="node"):
+                    _node_panel()
                 with v.VWindowItem(value="keys"):
                     _shortcut_help()
         with layout.content:
