@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -404,3 +405,18 @@ def test_builtin_networks_are_allowed_without_import_and_register_when_built():
     for name in BUILTIN_NETWORKS:
         importlib.import_module(name.rsplit(".", 1)[0])
         assert name in allowed_network_names(), f"{name} is declared built-in but its module does not register it"
+
+
+def test_the_monai_version_checked_is_the_one_running(monkeypatch) -> None:
+    """Once MONAI is imported, bundles are checked against the imported module's version (what will run; no
+    package metadata read per bundle)."""
+    import monai
+
+    from radtriage.models.bundle import BundleError, check_monai_version, running_monai_version
+
+    meta = SimpleNamespace(monai_version=monai.__version__)
+    check_monai_version(meta, "m")  # the running MONAI made it: accepted
+    monkeypatch.setattr(monai, "__version__", "0.8.0")
+    assert running_monai_version() == "0.8.0"
+    with pytest.raises(BundleError, match=r"MONAI 0\.8\.0 is installed"):
+        check_monai_version(meta, "m")

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -295,9 +296,16 @@ def installed_version(package: str) -> str | None:
         return None
 
 
+def running_monai_version() -> str | None:
+    """MONAI's version: the imported module's own when MONAI is already imported (the code that will run, and
+    no metadata read: bundle listings call this once per bundle), else the installed distribution's."""
+    imported = getattr(sys.modules.get("monai"), "__version__", None)
+    return str(imported) if imported else installed_version("monai")
+
+
 def check_monai_version(meta: BundleMeta, where: str | Path) -> None:
-    """Refuse a bundle made for another MONAI major version or a newer MONAI than the one installed."""
-    have_text = installed_version("monai")
+    """Refuse a bundle made for another MONAI major version or a newer MONAI than the one running."""
+    have_text = running_monai_version()
     if have_text is None:
         raise BundleError(where, "MONAI is not installed; cannot load a MONAI bundle")
     need, have = parse_version(meta.monai_version, where, "monai_version"), Version(have_text)
