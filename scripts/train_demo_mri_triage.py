@@ -145,10 +145,10 @@ def _findings(item: dict[str, Any]) -> list[str]:
 
 def _twin_diffusion(seed: int, findings: list[str]) -> np.ndarray:
     """DWI and ADC (float16 ``[2, *grid]``) of phantom ``seed`` drawn without its acute infarct."""
-    from radtriage.phantoms.brain_mni import make_mni_brain_case
+    from radtriage.phantoms.brain_mni import make_mni_twin
 
-    twin = make_mni_brain_case(seed, [f for f in findings if f != "infarct"] or ["normal"],
-                               shape=(GRID_SIZE,) * 3, spacing=(SPACING_MM,) * 3, contrasts=DIFFUSION)
+    twin = make_mni_twin(seed, findings, "infarct", shape=(GRID_SIZE,) * 3, spacing=(SPACING_MM,) * 3,
+                         contrasts=DIFFUSION)
     return np.stack([twin.images[c].array for c in DIFFUSION]).astype(np.float16)
 
 

@@ -43,7 +43,7 @@ def test_rows_keep_the_nodes_ranking_and_say_each_task(tmp_path: Path) -> None:
     assert shown.message == "" and shown.rejected == 1 and shown.updated
     first = shown.rows[0]
     assert (first["study_uid"], first["critical"], first["rank"]) == ("1.2.3.5", True, 1)  # critical first
-    assert first["wait_s"] == 4.0 and first["probability"] == pytest.approx(0.97)
+    assert first["wait_s"] == 3.0 and first["probability"] == pytest.approx(0.97)  # last instance -> result
     assert first["tasks"][0] == "mri_triage: CRITICAL p 0.97 (2.6 s) · 1 notice"
     assert [r["rank"] for r in shown.rows] == [1, 2, 3, 4]
     failed = next(r for r in shown.rows if r["status"] == "failed")

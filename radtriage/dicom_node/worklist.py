@@ -26,6 +26,7 @@ def entry(study: Study) -> dict[str, Any]:
         "critical": any(t.get("critical") for t in tasks.values()),
         "probability": max((t.get("probability") or 0.0 for t in tasks.values()), default=0.0),
         "arrival": _iso(study.arrival), "last_instance": _iso(study.last_instance), "result_time": _iso(study.finished),
+        "wait_s": None if study.finished is None else round(study.finished - study.last_instance, 1),
         "n_instances": study.n_instances, "tasks": tasks, "error": study.error,
     }
 

@@ -498,6 +498,13 @@ def make_mni_brain_case(
     )
 
 
+def make_mni_twin(seed: int, findings: str | Iterable[str], without: str, **kwargs: Any) -> BrainCase:
+    """Phantom ``seed`` drawn again without the finding ``without``: the same anatomy, pose, noise and other
+    findings (normal when none is left). The counterfactual twin of ``radtriage evaluate triage`` and of the demo
+    recipe's training negatives; ``kwargs`` as :func:`make_mni_brain_case` (grid, ``contrasts``)."""
+    return make_mni_brain_case(seed, [f for f in parse_findings(findings) if f != without], **kwargs)
+
+
 def make_mni_brain_cohort(n: int, seed: int, combination_rate: float = 0.0, chronic_rate: float = 0.15,
                           **kwargs: Any) -> list[BrainCase]:
     """``n`` cases: normal, infarct, haemorrhage and mass effect in equal shares (blocks of four), a

@@ -132,7 +132,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(None, str(exc)) from None
     if not 0 <= args.port <= 65535:
         raise InputError(None, f"--port {args.port}: not a port number (0-65535)")
-    node_worklist_folder(args)  # refused before anything starts
+    args.node_worklist = node_worklist_folder(args)  # refused before anything starts
     quiet_libraries()
     if args.readers:
         from radtriage.web.launcher import run_launcher
@@ -159,7 +159,7 @@ def run_station(args: argparse.Namespace, token: str, origins: Origins) -> int:
     server = get_server("radtriage-review", client_type="vue3", ws_max_msg_size=MAX_MESSAGE_BYTES)
     install_access(server, token, new_token(), origins)
     station = ReviewStation(server, session, device=args.device, volume_rendering=args.volume_rendering,
-                            node_worklist=node_worklist_folder(args))
+                            node_worklist=args.node_worklist)
 
     @server.controller.add("on_server_ready")
     def _announce(**_: object) -> None:

@@ -224,7 +224,7 @@ def _node_panel() -> None:
                 html.Span("{{ r.rank }}. {{ r.study }}{{ r.slice ? ' (slice)' : '' }} ")
                 v.VChip("{{ r.status }}", color=("r.colour",), size="x-small", label=True)
             v.VListItemSubtitle("arrived {{ r.arrival || '-' }} · result {{ r.result_time || '-' }}"
-                                "{{ r.wait_s !== null ? ' · ' + r.wait_s + ' s' : '' }}"
+                                "{{ r.wait_s !== null ? ' · ' + r.wait_s + ' s after the last instance' : '' }}"
                                 "{{ r.probability !== null ? ' · p ' + r.probability.toFixed(2) : '' }}")
             html.Div("{{ t }}", v_for="(t, i) in r.tasks", key="i", classes="text-caption")
             html.Div("{{ r.error }}", v_if="r.error", classes="text-caption text-error")

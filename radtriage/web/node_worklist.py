@@ -9,9 +9,7 @@ normally never sees half of it). The node keeps no patient identity in the file,
 
 from __future__ import annotations
 
-import calendar
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,6 @@ from radtriage.dicom_node.worklist import WORKLIST_FILE
 
 MAX_WORKLIST_BYTES = 8 * 1024 * 1024
 """A worklist file larger than this is not read (the node keeps at most its bounded queue in it)."""
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 STATUS_COLOURS = {"done": "success", "failed": "error", "running": "info", "queued": "warning",
                   "receiving": "grey"}
 """Vuetify colour of each study status of the node's queue (others: ``grey``)."""
@@ -35,15 +32,6 @@ class NodeWorklist:
     updated: str | None = None
     message: str = ""
     rejected: int = 0
-
-
-def _seconds(start: str | None, end: str | None) -> float | None:
-    """Seconds from one worklist time stamp to another (None when either is missing or unreadable)."""
-    try:
-        return float(calendar.timegm(time.strptime(end, TIME_FORMAT))
-                     - calendar.timegm(time.strptime(start, TIME_FORMAT)))
-    except (TypeError, ValueError):
-        return None
 
 
 def task_line(name: str, task: Mapping[str, Any]) -> str:
@@ -80,7 +68,7 @@ def display_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "probability": float(row["probability"]) if isinstance(row.get("probability"), (int, float)) else None,
         "arrival": row.get("arrival"),
         "result_time": row.get("result_time"),
-        "wait_s": _seconds(row.get("arrival"), row.get("result_time")),
+        "wait_s": float(row["wait_s"]) if isinstance(row.get("wait_s"), (int, float)) else None,
         "n_instances": int(row.get("n_instances", 0) or 0),
         "tasks": [task_line(str(k), t) for k, t in tasks.items() if isinstance(t, Mapping)],
         "error": str(row.get("error") or ""),
@@ -104,7 +92,7 @@ def read_node_worklist(folder: Path) -> NodeWorklist:
     studies = doc.get("studies") if isinstance(doc, Mapping) else None
     if not isinstance(studies, list):
         return NodeWorklist(message=f"{path}: not a node worklist (no 'studies' list)")
-    rows = sorted((display_row(r) for r in studies if isinstance(r, Mapping)), key=lambda r: r["rank"])
+    rows = [display_row(r) for r in studies if isinstance(r, Mapping)]  # in the node's ranking
     rejected = doc.get("rejected_instances")
     return NodeWorklist(rows=rows, updated=doc.get("updated") if isinstance(doc.get("updated"), str) else None,
                         rejected=len(rejected) if isinstance(rejected, list) else 0)
@@ -115,17 +103,21 @@ class NodeWorklistFollower:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._seen: tuple[int, int] | None = None
+        self._seen = self._stamp()
         self.current = read_node_worklist(self.folder)
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the file now (the node replaces it atomically: a new inode each time), None when absent."""
+        try:
+            st = (self.folder / WORKLIST_FILE).stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def refresh(self) -> bool:
         """Read the file again if it changed since the last read; True when :attr:`current` changed."""
-        try:
-            st = (self.folder / WORKLIST_FILE).stat()
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            stamp = None
-        if stamp == self._seen and stamp is not None:
+        stamp = self._stamp()
+        if stamp == self._seen:
             return False
         self._seen = stamp
         latest = read_node_worklist(self.folder)

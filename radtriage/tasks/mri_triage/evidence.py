@@ -66,22 +66,14 @@ def predict_images(model: Any, images: Mapping[str, Image]) -> dict[str, float]:
     return model.predict(x, mask)
 
 
-def _draw(seed: int, findings: Sequence[str], grid: Mapping[str, Sequence[float]]) -> Any:
-    from radtriage.phantoms.brain_mni import make_mni_brain_case
-
-    return make_mni_brain_case(int(seed), list(findings), shape=tuple(int(s) for s in grid["shape"]),
-                               spacing=tuple(float(s) for s in grid["spacing"]))
-
-
 def run_phantoms(model: Any, n: int, first_seed: int = FIRST_SEED,
                  grid: Mapping[str, Sequence[float]] = EVAL_GRID) -> list[dict[str, Any]]:
     """One record per fresh phantom: labels, findings, infarct volume and probabilities per subset and
     counterfactual."""
-    from radtriage.phantoms.brain_mni import make_mni_brain_cohort
+    from radtriage.phantoms.brain_mni import make_mni_brain_cohort, make_mni_twin
 
-    cohort = make_mni_brain_cohort(n, first_seed, combination_rate=0.3, chronic_rate=0.15,
-                                   shape=tuple(int(s) for s in grid["shape"]),
-                                   spacing=tuple(float(s) for s in grid["spacing"]))
+    on_grid = {"shape": tuple(int(s) for s in grid["shape"]), "spacing": tuple(float(s) for s in grid["spacing"])}
+    cohort = make_mni_brain_cohort(n, first_seed, combination_rate=0.3, chronic_rate=0.15, **on_grid)
     records = []
     for case in cohort:
         rec: dict[str, Any] = {"seed": case.seed, "findings": list(case.findings), "labels": dict(case.labels),
@@ -93,7 +85,7 @@ def run_phantoms(model: Any, n: int, first_seed: int = FIRST_SEED,
             finding = _FINDING_OF[output]
             if finding not in case.findings:
                 continue
-            twin = _draw(case.seed, [f for f in case.findings if f != finding], grid)
+            twin = make_mni_twin(case.seed, case.findings, finding, **on_grid)
             for name, contrasts in swaps.items():
                 images = {c: (twin.images[c] if c in contrasts else case.images[c]) for c in MR_CONTRASTS}
                 rec["counterfactual"].setdefault(output, {})[name] = predict_images(model, images)[output]
