@@ -110,3 +110,11 @@ def test_a_headless_station_shows_the_node_worklist_and_follows_it(tmp_path: Pat
     write_worklist(node, studies, [])
     assert station.refresh_node_worklist() and len(state.node_rows) == 4
     assert not station.refresh_node_worklist()
+
+
+def test_serve_refuses_a_node_worklist_that_is_not_a_folder(tmp_path: Path, capsys) -> None:
+    from radtriage.cli import main
+
+    assert main(["serve", "--node-worklist", str(tmp_path / "no-such-node")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-such-node" in err and "not a folder" in err and len(err.splitlines()) == 1
