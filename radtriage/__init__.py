@@ -5,16 +5,12 @@ Nothing in this package imports ``slicer`` or ``qt``; the MRML layer in
 """
 
 from radtriage.errors import InputError, RadTriageError, UnsupportedInputError
+from radtriage.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
 __all__ = ["Image", "InputError", "RadTriageError", "UnsupportedInputError", "__version__"]
 
 
-def __getattr__(name: str) -> object:
-    """``radtriage.Image`` is imported on first use, so ``python -m radtriage doctor`` runs without numpy."""
-    if name == "Image":
-        from radtriage.image import Image
-
-        return Image
-    raise AttributeError(f"module 'radtriage' has no attribute {name!r}")
+# ``radtriage.Image`` is imported on first use, so ``python -m radtriage doctor`` runs without numpy
+__getattr__ = lazy_exports(__name__, {"image": ("Image",)})

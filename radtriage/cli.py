@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import InputError, RadTriageError
+from radtriage.runtime.events import PROGRESS_MODES
 
 log = logging.getLogger("radtriage")
 
@@ -55,9 +56,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from radtriage.models import list_bundles
+    from radtriage.models import allowed_network_names, list_bundles
     from radtriage.models.registry import default_bundles
 
+    if args.networks:
+        names = allowed_network_names()
+        if args.json:
+            _print_json(names)
+        else:
+            print("\n".join(names))
+        return 0
     bundles = list_bundles()
     defaults = {str(b.path) for b in default_bundles(bundles)}
     rows = [{**b.to_dict(), "default": str(b.path) in defaults} for b in bundles]
@@ -83,14 +91,15 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer(as_json: bool) -> Any:
-    """A progress callback: JSON lines for a background job (the runner reads them), plain lines otherwise."""
+def _progress_printer(mode: str) -> Any:
+    """A progress callback for a resolved ``--progress`` mode: JSON lines (the job runner reads them), plain
+    lines on stderr, or nothing."""
     from radtriage.runtime.events import emit_progress
 
     def report(fraction: float, message: str = "") -> None:
-        if as_json:
+        if mode == "json":
             emit_progress(fraction, message)
-        else:
+        elif mode == "text":
             print(f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr)
 
     return report
@@ -173,13 +182,14 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     import os
 
     from radtriage.io import read_image
-    from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result
+    from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result, resolve_progress
     from radtriage.tasks import run_task
     from radtriage.tasks.options import validate_options
     from radtriage.tasks.result import check_output_folder, probe_output_folder, write_result_staged
 
-    as_job = bool(os.environ.get(OUTPUT_DIR_ENV)) or args.progress == "json"
-    progress = _progress_printer(as_job)
+    mode = "json" if os.environ.get(OUTPUT_DIR_ENV) else resolve_progress(args.progress)  # a job's runner reads JSON
+    as_job = mode == "json"
+    progress = _progress_printer(mode)
     paths = _parse_inputs(args.input)
     options = validate_options(args.task, _parse_options(args.option))  # refused before any work
     output = check_output_folder(args.output, paths.values())
@@ -249,7 +259,7 @@ DELEGATED_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("export", "export labelled cases as a cohort: NIfTI, CSV/JSON, MONAI datalist, datasheet",
      "radtriage.export", "add_export_arguments", "run_export"),
     ("finetune", "fine-tune a task's bundle on an exported cohort; registers a new version",
-     "radtriage.inplace", "add_inplace_arguments", "run_inplace"),
+     "radtriage.training.finetune", "add_finetune_arguments", "run_finetune"),
     ("batch", "run a task over a case list (folder/CSV/DICOM): resumable, CSV/JSON results, optional Dask cluster",
      "radtriage.batch", "add_batch_arguments", "run_batch"),
     ("serve", "web review station in a browser (trame-slicer): slice/3D views, tasks, overlays, labels",
@@ -275,7 +285,7 @@ EVALUATE_COMMANDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("triage", "MRI triage on fresh MNI-anatomy phantoms: AUC and operating point per contrast subset, ablation",
      "radtriage.tasks.mri_triage.evidence", "add_evaluate_triage_arguments", "run_evaluate_triage"),
     ("body-region", "body-region per-slice agreement with TotalSegmentator-derived truth, beside Raffy 2021",
-     "radtriage.tasks.body_region.agreement", "add_evaluate_body_region_arguments", "run_evaluate_body_region"),
+     "radtriage.tasks.body_region.evaluate", "add_evaluate_body_region_arguments", "run_evaluate_body_region"),
 )
 
 
@@ -330,6 +340,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the model bundles found")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--networks", action="store_true",
+                   help="list the network classes a bundle's network_def may name instead")
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("phantom", help="write procedural phantom cases with ground truth")
@@ -345,7 +357,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--bundle", help="model bundle name (default: the newest valid bundle for the task)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
-    p.add_argument("--progress", choices=["text", "json"], default="text", help="progress as text or JSON lines")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                   help="text lines, JSON lines, none, or auto (JSON in a background job, text on a terminal)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="task option, e.g. decision_threshold=0.4 or certainty_band=[30,70] (repeatable; each "
                         "task's options and allowed values: radtriage options TASK, and below)")
@@ -399,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RadTriageError as exc:
         print(f"radtriage: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # whoever read the output stopped early (``| head``): not a bug, no crash log
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's shutdown flush goes nowhere
+        return 1
     except Exception as exc:
         from radtriage.dependencies import missing_extra_message
 

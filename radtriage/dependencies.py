@@ -70,7 +70,7 @@ class Dependency:
 DEPENDENCIES: tuple[Dependency, ...] = (
     Dependency("torch", "torch>=2.8", 2500.0, "CUDA build with its NVIDIA libraries; the CPU build is about 200 MB"),
     Dependency("numpy", "numpy>=1.26", 17.0),
-    Dependency("scipy", "scipy>=1.11", 36.0),
+    Dependency("scipy", "scipy>=1.15", 36.0),
     Dependency("SimpleITK", "SimpleITK>=2.5", 52.0),
     Dependency("pydicom", "pydicom>=3.0", 2.5),
     Dependency("highdicom", "highdicom>=0.27", 1.1, "enhanced multi-frame DICOM"),

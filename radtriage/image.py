@@ -34,6 +34,14 @@ def lps_to_ras_points(points: np.ndarray) -> np.ndarray:
 ras_to_lps_points = lps_to_ras_points
 
 
+def ijk_to_lps_matrix(direction: np.ndarray, spacing: Any, origin: Any) -> np.ndarray:
+    """4x4 matrix from voxel index (i, j, k) to LPS millimetres of a grid's direction, spacing and origin."""
+    m = np.eye(4)
+    m[:3, :3] = np.asarray(direction, dtype=float) @ np.diag(np.asarray(spacing, dtype=float))
+    m[:3, 3] = origin
+    return m
+
+
 @dataclass
 class Image:
     """A scalar (or multi-component) image with exact patient geometry in LPS."""
@@ -74,10 +82,7 @@ class Image:
     @property
     def ijk_to_lps(self) -> np.ndarray:
         """4x4 matrix from voxel index (i, j, k) to LPS millimetres."""
-        m = np.eye(4)
-        m[:3, :3] = self.direction @ np.diag(self.spacing)
-        m[:3, 3] = self.origin
-        return m
+        return ijk_to_lps_matrix(self.direction, self.spacing, self.origin)
 
     @property
     def ijk_to_ras(self) -> np.ndarray:

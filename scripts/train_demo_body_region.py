@@ -133,7 +133,7 @@ def evaluate_real(bundle: Path, modality: str) -> list[dict[str, Any]]:
     """Per-slice agreement with segmentation-derived truth on the real scans of the shared data folder (empty when
     it is absent). Evaluation only: the shipped bundle never trains on these scans."""
     from radtriage.bench.real_data import shared_data_dir
-    from radtriage.tasks.body_region.agreement import SHARED_CASES, evaluate_case
+    from radtriage.tasks.body_region.evaluate import SHARED_CASES, evaluate_case
 
     root = shared_data_dir()
     if root is None:
@@ -144,7 +144,7 @@ def evaluate_real(bundle: Path, modality: str) -> list[dict[str, Any]]:
 
 def real_card_lines(rows: list[dict[str, Any]]) -> list[str]:
     """Model-card lines for the real-scan agreement (seed paper beside it)."""
-    from radtriage.tasks.body_region.agreement import PAPER_ACCURACY
+    from radtriage.tasks.body_region.evaluate import PAPER_ACCURACY
 
     if not rows:
         return ["- Real scans: not evaluated (no shared data folder when the card was written)."]

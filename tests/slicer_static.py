@@ -1013,6 +1013,18 @@ def check_extension_cmake(root: Path, modules: Iterable[str] = MODULES) -> list[
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _parsed_script(module_dir: Path) -> ModuleSource | str:
+    """The module folder's ``<M>.py`` parsed, or the one problem that stops the checks (missing, no parse)."""
+    module = module_dir.name
+    script = module_dir / f"{module}.py"
+    if not script.is_file():
+        return f"{module}: {module}.py is missing"
+    try:
+        return parse_module(script)
+    except SyntaxError as error:
+        return f"{module}: {module}.py does not parse: {error}"
+
+
 def check_module(
     module_dir: Path, task_modules: Mapping[str, str] | None = None, review: bool | None = None
 ) -> list[str]:
@@ -1025,14 +1037,10 @@ def check_module(
     module_dir = Path(module_dir)
     module = module_dir.name
     review = module in REVIEW_MODULES if review is None else review
-    script = module_dir / f"{module}.py"
     ui_path = module_dir / "Resources" / "UI" / f"{module}.ui"
-    if not script.is_file():
-        return [f"{module}: {module}.py is missing"]
-    try:
-        source = parse_module(script)
-    except SyntaxError as error:
-        return [f"{module}: {module}.py does not parse: {error}"]
+    source = _parsed_script(module_dir)
+    if isinstance(source, str):
+        return [source]
     problems = []
     problems += _check_classes(source, module)
     problems += _check_module_class(source, module, review)
@@ -1064,12 +1072,9 @@ def check_library_module(module_dir: Path) -> list[str]:
     module_dir = Path(module_dir)
     module = module_dir.name
     script = module_dir / f"{module}.py"
-    if not script.is_file():
-        return [f"{module}: {module}.py is missing"]
-    try:
-        source = parse_module(script)
-    except SyntaxError as error:
-        return [f"{module}: {module}.py does not parse: {error}"]
+    source = _parsed_script(module_dir)
+    if isinstance(source, str):
+        return [source]
     where = script.name
     problems = []
     cls = source.classes.get(module)

@@ -62,3 +62,41 @@ def test_core_imports_and_runs_without_slicer_core(tmp_path):
                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok")
+
+
+LOWER_LAYERS = ("models", "preprocess", "io", "validation", "evaluation", "phantoms", "anatomy", "nets", "saliency",
+                "runtime/device.py", "runtime/events.py", "runtime/runner.py", "image.py", "errors.py",
+                "labelsets.py", "task_specs.py", "node_attributes.py", "lazy_exports.py", "settings_keys.py")
+"""Data, models and the libraries under the task pipelines: they know tasks only as data (``task_specs``)."""
+UPPER_LAYERS = ("radtriage.tasks", "radtriage.training", "radtriage.review", "radtriage.web", "radtriage.batch",
+                "radtriage.dicom_node", "radtriage.cli", "radtriage.bench", "radtriage.demo", "radtriage.annotations",
+                "radtriage.export")
+
+
+def _lower(path: Path) -> bool:
+    rel = path.relative_to(CORE).as_posix()
+    return any(rel == layer or rel.startswith(layer + "/") for layer in LOWER_LAYERS)
+
+
+@pytest.mark.parametrize("path", [p for p in _core_files() if _lower(p)], ids=lambda p: str(p.relative_to(CORE)))
+def test_a_lower_layer_never_imports_the_layers_above_it(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for line, name in _imports(tree, top_level_only=False):
+        assert not name.startswith(UPPER_LAYERS), f"{path}:{line} imports {name}, a layer above it"
+
+
+def test_running_the_tasks_imports_neither_training_nor_evaluation():
+    """The inference path of three tasks (each on a phantom, with its shipped bundle) loads no training or
+    evaluation code: a reading aid does not depend on how its model was made or measured."""
+    code = (
+        "import sys\n"
+        "from radtriage.phantoms import make_body_case, make_brain_case, make_lge_slice\n"
+        "from radtriage.tasks import run_task\n"
+        "run_task('lge_certainty', inputs={'lge': make_lge_slice(0, 'clear').image}, device='cpu')\n"
+        "brain = make_brain_case(0, shape=(48, 56, 40))\n"
+        "run_task('mri_triage', inputs=dict(brain.images), device='cpu')\n"
+        "run_task('body_region', inputs={'image': make_body_case(0).image}, device='cpu')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('radtriage.training', 'radtriage.evaluation'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -56,7 +56,7 @@ def counted_runs():
 def test_batch_writes_one_result_and_one_row_per_case(tmp_path):
     cases = _lge_cases(tmp_path / "cases", 3)
     (cases / "lge-00" / "lesion_mask.nii.gz").write_bytes(b"")  # masks are not inputs: never read
-    summary = run_cohort(cases, tmp_path / "out", "lge_certainty", progress=False)
+    summary = run_cohort(cases, tmp_path / "out", "lge_certainty", progress="none")
     assert summary.counts == {"ok": 3} and summary.failed == 0
     rows = _rows(tmp_path / "out")
     assert [r["case_id"] for r in rows] == ["lge-00", "lge-01", "lge-02"]
@@ -77,20 +77,20 @@ def test_batch_writes_one_result_and_one_row_per_case(tmp_path):
 def test_rerun_skips_finished_cases_and_force_redoes_them(tmp_path, counted_runs):
     cases = _lge_cases(tmp_path / "cases", 3)
     out = tmp_path / "out"
-    run_cohort(cases, out, "lge_certainty", progress=False)
+    run_cohort(cases, out, "lge_certainty", progress="none")
     assert len(counted_runs) == 3
     first = {r["case_id"]: r["lge_max"] for r in _rows(out)}
 
-    again = run_cohort(cases, out, "lge_certainty", progress=False)
+    again = run_cohort(cases, out, "lge_certainty", progress="none")
     assert len(counted_runs) == 3 and again.counts == {"skipped": 3}
     assert {r["case_id"]: r["lge_max"] for r in _rows(out)} == first  # rows rebuilt from the kept results
 
     (out / "lge-01" / "lge_certainty" / "result.json").unlink()
-    run_cohort(cases, out, "lge_certainty", progress=False)
+    run_cohort(cases, out, "lge_certainty", progress="none")
     assert len(counted_runs) == 4
     assert {r["case_id"]: r["status"] for r in _rows(out)} == {"lge-00": "skipped", "lge-01": "ok",
                                                                "lge-02": "skipped"}
-    run_cohort(cases, out, "lge_certainty", force=True, progress=False)
+    run_cohort(cases, out, "lge_certainty", force=True, progress="none")
     assert len(counted_runs) == 7
 
 
@@ -99,7 +99,7 @@ def test_failing_cases_are_recorded_and_the_batch_goes_on(tmp_path, monkeypatch)
     bad = cases / "lge-01" / "lge_sax.nii.gz"
     bad.write_bytes(b"not a nifti file at all")
     (cases / "lge-03-empty").mkdir()
-    summary = run_cohort(cases, tmp_path / "out", "lge_certainty", progress=False)
+    summary = run_cohort(cases, tmp_path / "out", "lge_certainty", progress="none")
     assert summary.counts == {"ok": 2, "error": 2}
     rows = {r["case_id"]: r for r in _rows(tmp_path / "out")}
     assert rows["lge-01"]["status"] == "error" and str(bad) in rows["lge-01"]["error"]
@@ -118,10 +118,10 @@ def test_failing_cases_are_recorded_and_the_batch_goes_on(tmp_path, monkeypatch)
 
     monkeypatch.setattr(result_module, "write_result", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        run_cohort(cases, tmp_path / "out2", "lge_certainty", progress=False, prefetch=0)
+        run_cohort(cases, tmp_path / "out2", "lge_certainty", progress="none", prefetch=0)
     assert not list((tmp_path / "out2").rglob("result.json"))
     monkeypatch.setattr(result_module, "write_result", real_write)
-    again = run_cohort(cases, tmp_path / "out2", "lge_certainty", progress=False)
+    again = run_cohort(cases, tmp_path / "out2", "lge_certainty", progress="none")
     assert again.counts == {"ok": 2, "error": 2}
 
 
@@ -134,7 +134,7 @@ def test_task_auto_with_case_json_records_model_labels_in_the_store(tmp_path):
     export_body(cases / "body-0", 3, "CT", n_slices=24, size=(48, 48))
     (cases / "body-0" / "case.json").write_text(json.dumps({"task": "body_region"}))
     project = tmp_path / "project"
-    summary = run_cohort(cases, tmp_path / "out", "auto", store=project, progress=False)
+    summary = run_cohort(cases, tmp_path / "out", "auto", store=project, progress="none")
     assert summary.counts == {"ok": 3}
     rows = {r["case_id"]: r for r in _rows(tmp_path / "out")}
     assert rows["body-0"]["task"] == "body_region" and int(rows["body-0"]["region_ranges"]) >= 1
@@ -157,7 +157,7 @@ def test_task_auto_with_case_json_records_model_labels_in_the_store(tmp_path):
         assert agreement["items_per_reader"] == {LGE_READER: 24, "reader1": 12}  # two hearts by the model
         assert agreement["pairs"][0]["metrics"]["n"] == 12
         before = store.counts()["label_history"]
-    run_cohort(cases, tmp_path / "out", "auto", store=project, progress=False)  # resumed: nothing re-recorded
+    run_cohort(cases, tmp_path / "out", "auto", store=project, progress="none")  # resumed: nothing re-recorded
     with open_store(project) as store:
         assert store.counts()["label_history"] == before
 
@@ -185,11 +185,11 @@ def test_mri_and_cmb_outputs_become_labels_the_store_accepts(tmp_path):
 
 def test_decode_of_the_next_case_overlaps_the_current_inference(tmp_path):
     cases = _lge_cases(tmp_path / "cases", 4)
-    run_cohort(cases, tmp_path / "seq", "lge_certainty", prefetch=0, progress=False)
+    run_cohort(cases, tmp_path / "seq", "lge_certainty", prefetch=0, progress="none")
     seq = [r["timeline"] for r in _jsonl(tmp_path / "seq")]
     assert all(seq[n + 1]["decode_start"] >= seq[n]["write_end"] for n in range(3))  # strictly one after another
 
-    run_cohort(cases, tmp_path / "overlap", "lge_certainty", prefetch=2, progress=False)
+    run_cohort(cases, tmp_path / "overlap", "lge_certainty", prefetch=2, progress="none")
     tl = [r["timeline"] for r in _jsonl(tmp_path / "overlap")]
     assert all(tl[n + 1]["decode_start"] < tl[n]["run_end"] for n in range(3))  # read while the previous ran
 
@@ -217,8 +217,8 @@ def test_batch_command_over_a_csv_case_list_exits_nonzero_when_a_case_fails(tmp_
 @pytest.mark.slow
 def test_local_dask_cluster_of_two_workers_gives_the_in_process_results(tmp_path):
     cases = _lge_cases(tmp_path / "cases", 4)
-    local = run_cohort(cases, tmp_path / "local", "lge_certainty", scheduler="none", progress=False)
-    dask = run_cohort(cases, tmp_path / "dask", "lge_certainty", scheduler="local", workers=2, progress=False)
+    local = run_cohort(cases, tmp_path / "local", "lge_certainty", scheduler="none", progress="none")
+    dask = run_cohort(cases, tmp_path / "dask", "lge_certainty", scheduler="local", workers=2, progress="none")
     assert local.counts == dask.counts == {"ok": 4} and dask.scheduler == "local"
     rows = _jsonl(tmp_path / "dask")
     assert sorted(r["case_id"] for r in rows) == [f"lge-{k:02d}" for k in range(4)]
@@ -235,7 +235,7 @@ def test_dicom_folder_case_list_runs_each_study_on_its_series(tmp_path):
 
     for k, n in enumerate((24, 30)):
         write_series(tmp_path / "dicom" / f"study{k}", rows=32, cols=32, n=n, step=5.0)
-    summary = run_cohort(tmp_path / "dicom", tmp_path / "out", "body_region", progress=False, device="cpu")
+    summary = run_cohort(tmp_path / "dicom", tmp_path / "out", "body_region", progress="none", device="cpu")
     assert summary.counts == {"ok": 2}
     rows = _rows(tmp_path / "out")
     results = [json.loads((Path(r["result_dir"]) / "result.json").read_text()) for r in rows]

@@ -45,3 +45,20 @@ def test_report_shows_the_peer_ratio_of_a_task():
     text = format_report({"machine": {"platform": "test"}, "device": "cpu", "repeats": 1,
                           "results": {"body_region": res}})
     assert f"ratio ours/peer {peer['ratio_ours_over_peer']:.3f}" in text
+
+
+def test_the_node_benchmark_reports_its_targets_with_yes_or_no():
+    from radtriage.bench.dicom_node import format_node_report, node_targets
+
+    rows = {"whole study (brain, 3 tasks)": {"last_instance_to_sr_in_pacs_s": 9.4, "task_s": 8.0, "error": ""},
+            "lge_certainty (lge, per slice of 10)": {"last_instance_to_sr_in_pacs_s": 1.2, "task_s": 0.6, "error": "",
+                                                     "median_s": 0.3}}
+    failed = {"? (brain)": {"error": "no result within 600 s"}}
+    targets = node_targets({"first": rows, "second": failed})
+    assert targets["brain (first study)"] == {"seconds": 9.4, "limit_s": 10.0, "met": True}
+    assert targets["lge (first study)"]["met"] is False  # the slowest slice took longer than 1 s
+    assert targets["brain (second study)"] == {"seconds": None, "limit_s": 10.0, "met": False}
+    report = {"pacs": "Orthanc", "quiet_s": 1.0, "device": "cpu", "lge_slice_gap_s": 1.0, "warm_up_s": 5.0,
+              "rounds": {"first": rows}, "targets": targets}
+    text = format_node_report(report)
+    assert "brain (first study)" in text and "9.40 s <= 10 s: yes" in text and "1.20 s <= 1 s: NO" in text

@@ -2,7 +2,7 @@
 
 Truth per slice comes from TotalSegmentator's own label maps by the rule table of
 ``radtriage.tasks.body_region.from_segmentation`` (and, for the lower 82 slices of example_ct that no label map
-covers, from a reading of the bones recorded in ``radtriage.tasks.body_region.agreement.SHARED_CASES``). The same
+covers, from a reading of the bones recorded in ``radtriage.tasks.body_region.evaluate.SHARED_CASES``). The same
 behaviour on data the tests make is in ``tests/test_body_region_segmentation.py``.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from radtriage.io import read_image
-from radtriage.tasks.body_region.agreement import PAPER_ACCURACY, SHARED_CASES, evaluate_case, format_table
+from radtriage.tasks.body_region.evaluate import PAPER_ACCURACY, SHARED_CASES, evaluate_case, format_table
 from radtriage.tasks.body_region.from_segmentation import regions_from_segmentation
 
 pytestmark = pytest.mark.slow

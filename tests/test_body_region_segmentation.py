@@ -11,7 +11,7 @@ import pytest
 
 from radtriage.image import Image
 from radtriage.phantoms import make_body_case
-from radtriage.tasks.body_region.agreement import (
+from radtriage.tasks.body_region.evaluate import (
     PAPER_ACCURACY,
     RealCase,
     case_truth,
@@ -168,7 +168,7 @@ def test_cohort_pairs_and_datalist(tmp_path):
 
 def test_evaluate_command_on_own_pairs(tmp_path, capsys):
     from radtriage.io import write_volume
-    from radtriage.tasks.body_region.agreement import add_evaluate_body_region_arguments, run_evaluate_body_region
+    from radtriage.tasks.body_region.evaluate import add_evaluate_body_region_arguments, run_evaluate_body_region
 
     case = make_body_case(5, "CT", start_region="pelvis", end_region="thigh", size=(48, 48))
     write_volume(case.image, tmp_path / "img.nii.gz")

@@ -24,6 +24,6 @@ def test_off_by_default_then_one_load_per_unchanged_bundle(bundle: Path) -> None
     keep_loaded_bundles(2)
     first = load_bundle(bundle, "cpu")
     assert load_bundle(bundle, "cpu") is first
-    weights = bundle / "models" / "model.safetensors"
+    weights = bundle / "models" / "model.pt"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
     assert load_bundle(bundle, "cpu") is not first  # the files changed: loaded (and checked) again

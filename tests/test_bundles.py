@@ -30,6 +30,14 @@ from radtriage.models import registry as registry_module
 from radtriage.models.bundle import INFERENCE_FILE, METADATA_FILE, REQUIRED_MONAI_FIELDS
 
 TINY = "test.TinyClassifier"
+SMALL_UNET = {
+    "_target_": "monai.networks.nets.BasicUNet",
+    "spatial_dims": 2,
+    "in_channels": 1,
+    "out_channels": 2,
+    "features": [4, 4, 8, 8, 16, 4],
+}
+"""A stock MONAI network, small enough for a unit test."""
 
 
 class TinyClassifier(nn.Module):
@@ -116,13 +124,7 @@ def test_monai_network_bundle_is_readable_by_monai_config_parser(tmp_path):
     from monai.bundle import ConfigParser
     from monai.networks.nets import BasicUNet
 
-    net_def = {
-        "_target_": "monai.networks.nets.BasicUNet",
-        "spatial_dims": 2,
-        "in_channels": 1,
-        "out_channels": 2,
-        "features": [4, 4, 8, 8, 16, 4],
-    }
+    net_def = dict(SMALL_UNET)
     torch.manual_seed(0)
     net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(4, 4, 8, 8, 16, 4))
     folder = write_bundle(
@@ -257,13 +259,7 @@ def test_state_dict_that_does_not_fit_the_network_is_refused(tmp_path):
         load_bundle(folder, "cpu")
     assert "model.safetensors" in str(err.value)
 
-    net_def = {
-        "_target_": "monai.networks.nets.BasicUNet",
-        "spatial_dims": 2,
-        "in_channels": 1,
-        "out_channels": 2,
-        "features": [4, 4, 8, 8, 16, 4],
-    }
+    net_def = dict(SMALL_UNET)
     _edit_json(folder / INFERENCE_FILE, lambda c: c.update(network_def=net_def))
     with pytest.raises(BundleError, match=r"missing keys: .*unexpected keys: .*conv\.weight"):
         load_bundle(folder, "cpu")
@@ -293,7 +289,9 @@ def test_incompatible_bundles_are_refused(tmp_path, change, kwargs, pattern):
 @pytest.mark.parametrize(
     ("change", "pattern"),
     [
-        (lambda m: m.pop("intended_use"), "missing MONAI bundle metadata field.*intended_use"),
+        (lambda m: m.pop("copyright"), "missing MONAI bundle metadata field.*copyright"),
+        (lambda m: m.pop("required_packages_version"),
+         "missing MONAI bundle metadata field.*optional_packages_version or required_packages_version"),
         (lambda m: m.pop("radtriage"), "missing the 'radtriage' section"),
         (lambda m: m["radtriage"].update(task="fortune_telling"), "not one of mri_triage"),
         (lambda m: m["radtriage"].update(task="lge_certainty"), "certainty_band"),
@@ -389,7 +387,7 @@ def test_builtin_networks_are_allowed_without_import_and_register_when_built():
     import subprocess
     import sys
 
-    from radtriage.models import allowed_network_names
+    from radtriage.models.networks import _REGISTERED
     from radtriage.nets import BUILTIN_NETWORKS
 
     code = (
@@ -404,7 +402,7 @@ def test_builtin_networks_are_allowed_without_import_and_register_when_built():
     assert proc.stdout.split() == ["False", "False"]  # listing bundles imports neither torch nor MONAI
     for name in BUILTIN_NETWORKS:
         importlib.import_module(name.rsplit(".", 1)[0])
-        assert name in allowed_network_names(), f"{name} is declared built-in but its module does not register it"
+        assert name in _REGISTERED, f"{name} is declared built-in but its module does not register it"
 
 
 def test_the_monai_version_checked_is_the_one_running(monkeypatch) -> None:

@@ -198,7 +198,7 @@ def test_batch_dicom_writes_each_case_sr_and_seg_in_its_result_folder(tmp_path: 
     write_body_series(tmp_path / "cases" / "ct", seed=3, n_slices=20)
     write_volume(read_image(tmp_path / "cases" / "ct"), tmp_path / "cases" / "vol.nii.gz")
     args = ["batch", str(tmp_path / "cases"), "--task", "body_region", "--out", str(tmp_path / "out"), "--device",
-            "cpu", "--dicom", "--no-progress"]
+            "cpu", "--dicom", "--progress", "none"]
     assert main(args) == 1  # the volume case failed
     with (tmp_path / "out" / "batch_results.csv").open(newline="") as fh:
         rows = {r["case_id"]: r for r in csv.DictReader(fh)}

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from scipy.stats import bootstrap as scipy_bootstrap
 from sklearn.metrics import (
     accuracy_score,
     cohen_kappa_score,
@@ -76,19 +77,23 @@ def test_random_scorer_auc_near_half():
     assert auc["ci_low"] < 0.5 < auc["ci_high"]
 
 
-def test_auc_matches_sklearn_and_bootstrap_rank_formula_matches_resampled_sklearn():
+def test_auc_matches_sklearn_and_the_bootstrap_is_scipys_with_a_sklearn_statistic():
     y, s = _scored(80, seed=3)
     s = np.round(s, 1)  # many ties
     assert roc_auc_with_ci(y, s, n_bootstrap=10)["value"] == pytest.approx(roc_auc_score(y, s))
-    aucs = bootstrap_auc(y, s, n_bootstrap=20, seed=5)
-    # replay the same stratified draws and score each resample with sklearn
-    rng = np.random.default_rng(5)
     pos, neg = s[y == 1], s[y == 0]
-    pi = rng.integers(0, pos.size, (20, pos.size))
-    ni = rng.integers(0, neg.size, (20, neg.size))
-    for b in range(20):
-        labels = np.r_[np.ones(pos.size), np.zeros(neg.size)]
-        assert aucs[b] == pytest.approx(roc_auc_score(labels, np.r_[pos[pi[b]], neg[ni[b]]]))
+
+    def sklearn_auc(p, n):
+        return roc_auc_score(np.r_[np.ones(p.size), np.zeros(n.size)], np.r_[p, n])
+
+    # the same seeded, stratified draws scored one by one with sklearn: the same distribution and BCa interval
+    ref = scipy_bootstrap((pos, neg), sklearn_auc, n_resamples=40, vectorized=False, method="BCa",
+                          rng=np.random.default_rng(5))
+    assert bootstrap_auc(y, s, n_bootstrap=40, seed=5) == pytest.approx(ref.bootstrap_distribution)
+    ours = roc_auc_with_ci(y, s, n_bootstrap=40, seed=5)
+    assert (ours["ci_low"], ours["ci_high"]) == pytest.approx((ref.confidence_interval.low,
+                                                               ref.confidence_interval.high))
+    assert ours["ci_method"].startswith("stratified BCa")
 
 
 def test_bootstrap_ci_contains_estimate_narrows_with_n_and_is_seeded():

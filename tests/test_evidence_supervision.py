@@ -44,6 +44,26 @@ def test_the_evidence_encoder_pools_the_maximum_of_one_12mm_map_per_output() -> 
         MriTriageNet(encoder="unet")
 
 
+def test_the_fine_path_carries_a_single_3mm_voxel_to_its_cell_and_widens_a_warm_start() -> None:
+    coarse = _net().eval()
+    fine = _net(fine_features=3).eval()
+    x = torch.randn(1, 8, SIZE, SIZE, SIZE)
+    fine.load_state_dict(fine.adapt_init_state(coarse.state_dict()))
+    with torch.no_grad():
+        torch.testing.assert_close(fine.forward_with_evidence(x), coarse.forward_with_evidence(x))
+    assert fine.adapt_init_state(fine.state_dict()) is not None  # its own state passes through
+    with torch.no_grad():  # the head reads the fine path only
+        fine.evidence_head.weight.zero_()
+        fine.evidence_head.weight[:, -3:] = 1.0
+    x.requires_grad_(True)
+    _, maps = fine.forward_with_evidence(x)
+    maps[0, 1, 0, 0, 3].backward()  # one 12 mm cell: voxels 0-3, 0-3, 12-15 of the 3 mm input
+    reach = x.grad[0].abs().sum(dim=0).nonzero()
+    assert reach.numel() > 0 and reach[:, 2].min() >= 12 and reach[:, 0].max() <= 3  # that cell only
+    with pytest.raises(ValueError, match="needs the 'evidence' encoder"):
+        MriTriageNet(encoder="plain", channels=[4, 4, 4, 4], fine_features=2)
+
+
 def test_the_evidence_loss_pushes_up_the_lesion_cell_of_its_own_output_only() -> None:
     net = _net()
     maps = torch.zeros(1, 4, 4, 4, 4, requires_grad=True)
@@ -144,6 +164,21 @@ def test_label_maps_in_the_datalist_teach_the_evidence_map_where_the_blob_is(tmp
             hits += int(np.linalg.norm(np.subtract(peak, np.argwhere(labels).mean(axis=0))) <= 4.0)
     assert hits >= 3  # of 4 blobs, the map peaks within 4 voxels (one 12 mm cell) of the blob
     assert min(probs[0::2]) > max(probs[1::2])  # blobs rank above empty images
+
+
+def test_a_network_with_a_fine_path_warm_starts_from_a_bundle_without_one(tmp_path) -> None:
+    one_epoch = {**FAST, "max_epochs": 1}
+    first = train_from_args(_items(16, 3), "mri_triage", NET, tmp_path / "first", **one_epoch)
+    widened = {**one_epoch, "init_bundle": first.bundle_path,
+               "network_args": {**FAST["network_args"], "fine_features": 2}}
+    second = train_from_args(_items(16, 3), "mri_triage", NET, tmp_path / "second", **widened)
+    from radtriage.models import load_bundle
+
+    net = load_bundle(second.bundle_path, "cpu", task="mri_triage").network
+    assert net.fine_features == 2 and net.evidence_head.weight.shape[1] == 8 + 2 + 2
+    wrong = {**widened, "network_args": {**FAST["network_args"], "channels": [6, 8, 8, 4]}}
+    with pytest.raises(Exception, match="shape mismatches"):
+        train_from_args(_items(16, 3), "mri_triage", NET, tmp_path / "wrong", **wrong)
 
 
 def test_label_maps_must_be_given_for_all_cases_or_none_and_need_an_evidence_network(tmp_path) -> None:

@@ -4,6 +4,7 @@ review run."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -48,5 +49,29 @@ def test_bad_input_names_and_progress_modes_are_refused() -> None:
         infer_argv("body_region", {"a=b": "x.nrrd"})
     with pytest.raises(ValueError, match="no input"):
         infer_argv("body_region", {})
-    with pytest.raises(ValueError, match="progress must be one of text, json"):
+    with pytest.raises(ValueError, match="progress must be one of auto, text, json, none"):
         infer_argv("body_region", "x.nrrd", progress="tqdm")
+
+
+@pytest.mark.parametrize("command", ["infer", "batch", "train"])
+def test_every_command_takes_the_one_progress_vocabulary(command) -> None:
+    from radtriage.runtime.events import PROGRESS_MODES
+
+    parser = build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    action = next(a for a in sub._actions if "--progress" in a.option_strings)
+    assert tuple(action.choices) == PROGRESS_MODES and action.default == "auto"
+
+
+def test_auto_progress_is_json_in_a_job_text_on_a_terminal_and_none_otherwise(monkeypatch) -> None:
+    from radtriage.runtime import events
+
+    monkeypatch.delenv(events.OUTPUT_DIR_ENV, raising=False)
+    monkeypatch.setattr(events.sys.stderr, "isatty", lambda: False)
+    assert events.resolve_progress("auto") == "none"
+    monkeypatch.setattr(events.sys.stderr, "isatty", lambda: True)
+    assert events.resolve_progress("auto") == "text" and events.resolve_progress("none") == "none"
+    monkeypatch.setenv(events.OUTPUT_DIR_ENV, "/tmp/x")
+    assert events.resolve_progress("auto") == "json" and events.resolve_progress("text") == "text"
+    with pytest.raises(ValueError, match="auto, text, json, none"):
+        events.resolve_progress("tqdm")

@@ -225,7 +225,7 @@ def test_two_head_bundle_metadata_and_card(two_head_bundle):
     assert meta["radtriage"]["outputs"]["channels"] == 2 and meta["radtriage"]["data_licence"].startswith("CC BY")
     card = (folder / "docs" / "README.md").read_text()
     assert "CC BY-NC-SA 4.0" in card and "Demo, not for clinical use" in card
-    assert (folder / "models" / "model.safetensors").exists()
+    assert (folder / "models" / "model.pt").exists()  # where MONAI keeps weights
     assert report["n"]["train"] + report["n"]["val"] + report["n"]["test"] == 30
     assert set(report["test_certainty"]) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
 

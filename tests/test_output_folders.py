@@ -157,6 +157,6 @@ def test_batch_out_that_is_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "out.csv"
     target.write_text("x")
     code = main(["batch", str(tmp_path / "cases"), "--task", "lge_certainty", "--out", str(target),
-                 "--no-progress"])
+                 "--progress", "none"])
     assert code == 2 and "is a file" in _one_clean_line(capsys)
     assert target.read_text() == "x"

@@ -20,9 +20,8 @@ from radtriage.review import (
     case_inputs,
     case_task,
     label_controls,
-    read_result,
-    write_result_staged,
 )
+from radtriage.tasks.result import read_result, write_result_staged
 
 
 @pytest.fixture(scope="module")

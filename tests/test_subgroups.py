@@ -108,7 +108,7 @@ def test_batch_rows_carry_the_subgroups(tmp_path):
                                                          "BodyPartExamined": "ABDOMEN"})
     write_mr_series(volume, root / "study2", "T1 body", {"Manufacturer": "Philips", "MagneticFieldStrength": "1.5",
                                                          "BodyPartExamined": "ABDOMEN"})
-    run_cohort(root, tmp_path / "out", "body_region", progress=False)
+    run_cohort(root, tmp_path / "out", "body_region", progress="none")
     with (tmp_path / "out" / "batch_results.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(set(SUBGROUP_COLUMNS) <= set(r) for r in rows)

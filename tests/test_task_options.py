@@ -105,7 +105,7 @@ def test_bad_option_in_batch_is_refused_before_any_case(tmp_path, capsys):
     cases = tmp_path / "cases"
     cases.mkdir()
     code = main(["batch", str(cases), "--task", "lge_certainty", "--out", str(tmp_path / "out"),
-                 "--option", "certainty_band=[80,20]", "--no-progress"])
+                 "--option", "certainty_band=[80,20]", "--progress", "none"])
     err = capsys.readouterr().err
     assert code == 2 and "0 <= lo < hi <= 100" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.io import write_volume
 from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND
-from radtriage.models import load_bundle, read_metadata, register_network
+from radtriage.models import load_bundle, read_metadata, read_state_dict, register_network
 from radtriage.training import (
     CheckpointError,
     add_train_arguments,
@@ -226,8 +225,7 @@ def test_bundle_loads_and_model_card_reports_test_metrics(trained):
     inference = json.loads((result.bundle_path / "configs/inference.json").read_text())
     assert inference["preprocessing"]["patch_size"] == [SIZE, SIZE]
     # the bundle's network classifies fresh images like the trained model did
-    from radtriage.training import preprocess_channels
-    from radtriage.training.settings import PreprocessConfig
+    from radtriage.preprocess.patch import PreprocessConfig, preprocess_channels
 
     rng = np.random.default_rng(99)
     x = np.stack([preprocess_channels([blob_image(rng, s)], PreprocessConfig((SIZE, SIZE))) for s in (0, 4, 0, 4)])
@@ -253,12 +251,12 @@ def test_bundle_loads_and_model_card_reports_test_metrics(trained):
 
 def test_second_run_writes_the_next_version_without_touching_the_first(trained):
     out, first = trained
-    before = (first.bundle_path / "models/model.safetensors").read_bytes()
+    before = (first.bundle_path / "models/model.pt").read_bytes()
     second = train(
         blob_items(seed=0, positive_every=3), out, max_epochs=1, name="blob", checkpoint_dir=out / "second.ckpt"
     )
     assert second.version == "0.1.1" and second.bundle_path == out / "blob-0.1.1"
-    assert (first.bundle_path / "models/model.safetensors").read_bytes() == before
+    assert (first.bundle_path / "models/model.pt").read_bytes() == before
     meta = read_metadata(second.bundle_path)
     assert meta.version == "0.1.1" and set(meta.raw["changelog"]) == {"0.1.0", "0.1.1"} and not meta.demo
 
@@ -289,8 +287,8 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     resumed = train(items, tmp_path / "b", resume=True, **settings)
     assert resumed.fit.resumed_from == 2 and resumed.fit.epochs_run == 4
     assert [h["train_loss"] for h in resumed.fit.history] == [h["train_loss"] for h in straight.fit.history]
-    a = load_file(str(straight.bundle_path / "models/model.safetensors"))
-    b = load_file(str(resumed.bundle_path / "models/model.safetensors"))
+    a = read_state_dict(straight.bundle_path / "models/model.pt", "pytorch")
+    b = read_state_dict(resumed.bundle_path / "models/model.pt", "pytorch")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     last_a, _ = read_checkpoint(tmp_path / "a" / "body_region-custom.checkpoints")
     last_b, _ = read_checkpoint(ckpt)

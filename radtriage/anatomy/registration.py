@@ -37,7 +37,14 @@ import numpy as np
 
 from radtriage.image import Image
 from radtriage.preprocess.grid import GridSpec
-from radtriage.preprocess.register import _check_input, _mask_to_sitk, apply_matrix, transform_matrix
+from radtriage.preprocess.register import (
+    apply_matrix,
+    check_input,
+    count_iterations,
+    mask_to_sitk,
+    pinned_threads,
+    transform_matrix,
+)
 from radtriage.preprocess.resample import resample
 
 log = logging.getLogger(__name__)
@@ -121,7 +128,7 @@ def _fixed() -> _Fixed:
     outer = resample(head.with_array(layers.intracranial.astype(np.float32)), grid).array > 0.5
     mask = ndimage.binary_dilation(outer, iterations=round(MASK_MARGIN_MM / COARSE_MM))
     lps = grid.index_to_lps(np.argwhere(brain)[:, ::-1].astype(float))
-    return _Fixed(fixed.to_sitk(), _mask_to_sitk(fixed.with_array(mask.astype(np.uint8)), "template"),
+    return _Fixed(fixed.to_sitk(), mask_to_sitk(fixed.with_array(mask.astype(np.uint8)), "template"),
                   lps, float(lps[:, 2].max()), lps.mean(axis=0))
 
 
@@ -193,7 +200,7 @@ def register_to_mni(image: Image, *, native_spacing: tuple[float, float, float] 
     """
     import SimpleITK as sitk
 
-    _check_input(image, "head")
+    check_input(image, "head")
     t0 = time.perf_counter()
     fixed = _fixed()
     coarse, level = _coarse_head(image)
@@ -215,20 +222,16 @@ def register_to_mni(image: Image, *, native_spacing: tuple[float, float, float] 
     reg.SetSmoothingSigmasPerLevel([3.0, 0.0])
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(affine, inPlace=True)
-    iterations = {"n": 0}
-    reg.AddCommand(sitk.sitkIterationEvent, lambda: iterations.__setitem__("n", iterations["n"] + 1))
-    saved = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    iterations = count_iterations(reg)
     try:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
-        reg.Execute(fixed.image, moving)
-        metric = float(reg.MetricEvaluate(fixed.image, moving))
+        with pinned_threads(int(threads)):
+            reg.Execute(fixed.image, moving)
+            metric = float(reg.MetricEvaluate(fixed.image, moving))
     except RuntimeError as exc:
         seconds = time.perf_counter() - t0
         why = str(exc).strip().splitlines()[-1] if str(exc).strip() else "optimisation failed"
         qc = QualityCheck(False, f"registration to MNI failed: {why}")
         return MniRegistration(np.eye(4), float("nan"), qc, seconds)
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(saved)
     matrix = transform_matrix(affine)
     qc = quality_check(matrix, metric, coarse, level, fixed.brain_lps,
                        max(native_spacing or image.spacing))

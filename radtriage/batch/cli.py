@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from radtriage.errors import RadTriageError
+from radtriage.runtime.events import PROGRESS_MODES
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the local Dask cluster")
     parser.add_argument("--prefetch", type=int, default=2,
                         help="cases read ahead while one runs (in-process only; 0 = no overlap)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                        help="text (a bar), JSON lines, none, or auto (JSON in a background job, text on a terminal)")
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -88,7 +90,7 @@ def run_batch(args: argparse.Namespace) -> int:
         args.cases, args.out, args.task, kind=args.kind, bundle=args.bundle, device=args.device,
         options=options, input_globs=_pairs(args.input, "--input", False),
         exclude=tuple(args.exclude) if args.exclude else DEFAULT_EXCLUDE, force=args.force, store=args.store,
-        scheduler=args.scheduler, workers=args.workers, prefetch=args.prefetch, progress=not args.no_progress,
+        scheduler=args.scheduler, workers=args.workers, prefetch=args.prefetch, progress=args.progress,
         dicom=args.dicom,
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no cases"

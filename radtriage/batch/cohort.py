@@ -15,6 +15,7 @@ from radtriage.batch.inputs import AUTO_TASK, DEFAULT_EXCLUDE, CaseJob, resolve_
 from radtriage.batch.sinks import CSV_NAME, JSONL_NAME, CsvSink, JsonlSink, StoreSink
 from radtriage.batch.summary import columns_for
 from radtriage.batch.worker import is_done, row_from_result_file
+from radtriage.runtime.events import emit_progress, resolve_progress
 from radtriage.tasks.result import result_folder
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def run_cohort(
     scheduler: str = SCHEDULER_AUTO,
     workers: int = 1,
     prefetch: int = 2,
-    progress: bool = True,
+    progress: str = "auto",
     dicom: bool = False,
 ) -> BatchSummary:
     """Run the batch; see ``radtriage batch --help``. Rows go to ``<out>/batch_results.csv`` and ``.jsonl``."""
@@ -91,8 +92,9 @@ def run_cohort(
     columns = columns_for(j.task for j in jobs) + (["dicom_dir"] if dicom else []) + (["store_labels"] if store else [])
     sinks: list[Any] = [CsvSink(out / CSV_NAME, columns), JsonlSink(out / JSONL_NAME)]
     store_sink = StoreSink(store, cases) if store else None
+    mode_shown = resolve_progress(progress)
     bar = tqdm(total=len(jobs), initial=len(kept), unit="case", desc=f"batch {task}", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+               disable=mode_shown != "text", dynamic_ncols=True)
 
     def emit(row: dict[str, Any]) -> None:
         if store_sink is not None:
@@ -121,6 +123,9 @@ def run_cohort(
             emit(row)
             bar.update(1)
             bar.set_postfix(failed=summary.failed, refresh=False)
+            if mode_shown == "json":
+                done = sum(summary.counts.values())
+                emit_progress(done / max(1, len(jobs)), f"{done}/{len(jobs)} cases, {summary.failed} failed")
     finally:
         bar.close()
         for sink in sinks:

@@ -82,7 +82,25 @@ def run_node_benchmark(device: str = "cpu", quiet_s: float = 1.0, timeout_s: flo
     return {"pacs": "Orthanc" if ORTHANC.is_file() else "pynetdicom Storage SCP stand-in", "quiet_s": quiet_s,
             "device": device, "lge_slice_gap_s": LGE_SLICE_GAP_S, "warm_up_s": round(node.worker.warm_up_s or 0, 2),
             "rounds": rounds,
-            "tasks": rounds[ROUNDS[-1]]}
+            "tasks": rounds[ROUNDS[-1]],
+            "targets": node_targets(rounds)}
+
+
+TARGETS_S = {"brain": ("whole study (brain", 10.0), "lge": ("lge_certainty (lge", 1.0)}
+"""The node's targets: a brain MR study's last instance to its last SR in the PACS, and each LGE slice's
+arrival to its own SR (the slowest slice counts), in seconds."""
+
+
+def node_targets(rounds: dict[str, Any]) -> dict[str, Any]:
+    """Per target and round: the measured seconds, the limit and whether it was met (a failed row is not)."""
+    out: dict[str, Any] = {}
+    for target, (prefix, limit) in TARGETS_S.items():
+        for name, rows in rounds.items():
+            seconds = next((r.get("last_instance_to_sr_in_pacs_s") for k, r in rows.items() if k.startswith(prefix)),
+                           None)
+            out[f"{target} ({name} study)"] = {"seconds": seconds, "limit_s": limit,
+                                               "met": seconds is not None and seconds <= limit}
+    return out
 
 
 def _run_study(node: Any, peer: Any, name: str, folder: Path, timeout_s: float) -> dict[str, Any]:
@@ -179,4 +197,8 @@ def format_node_report(report: dict[str, Any]) -> str:
             seconds = row["last_instance_to_sr_in_pacs_s"]
             median = f", median {row['median_s']:.2f} s" if "median_s" in row else ""
             lines.append(f"  {task:<40} {seconds:7.2f} s{median}  (task alone {row['task_s']:.2f} s)")
+    lines.append(" targets:")
+    for name, target in report.get("targets", {}).items():
+        seconds = "failed" if target["seconds"] is None else f"{target['seconds']:.2f} s"
+        lines.append(f"  {name:<40} {seconds:>9} <= {target['limit_s']:g} s: {'yes' if target['met'] else 'NO'}")
     return "\n".join(lines)

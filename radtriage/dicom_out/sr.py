@@ -43,7 +43,9 @@ def _algorithm(result: TaskResult) -> AlgorithmIdentification:
 
 
 def _text(group: Any, text: str) -> None:
-    """Append a TEXT comment to a measurement group's container (TID 1501 allows no free text of its own)."""
+    """Append a TEXT item to a measurement group: a qualitative evaluation in text form, TID 1501 row 12
+    (CONTAINS TEXT after the coded evaluations of row 11; DCMTK's ``TID1501_MeasurementGroup``
+    ``addQualitativeEvaluation(conceptName, stringValue)`` writes the same)."""
     item = TextContentItem(name=c.COMMENT, value=text[:1024], relationship_type="CONTAINS")
     group[0].ContentSequence.append(item)
 

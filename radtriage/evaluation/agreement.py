@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from sklearn.metrics import cohen_kappa_score
 
 from radtriage.evaluation.report import to_plain
 from radtriage.evaluation.validation import (
@@ -167,9 +168,9 @@ def icc(ratings: Any, *, ci: float = 0.95) -> dict[str, Any]:
 def cohen_kappa(
     labels_a: Any, labels_b: Any, n_classes: int | None = None, *, weights: str | None = None
 ) -> dict[str, Any]:
-    """Cohen's kappa for two raters' integer class labels 0..n_classes-1: unweighted, or weighted by
-    ``linear`` |i-j| or ``quadratic`` (i-j)² disagreement. Undefined (None + reason) when chance agreement is
-    total, e.g. both raters used one and the same class throughout."""
+    """Cohen's kappa (sklearn ``cohen_kappa_score``) for two raters' integer class labels 0..n_classes-1:
+    unweighted, or weighted by ``linear`` |i-j| or ``quadratic`` (i-j)² disagreement. Undefined (None +
+    reason) when chance agreement is total: both raters used one and the same class throughout."""
     if weights not in KAPPA_WEIGHTS:
         raise EvaluationError(f"weights: must be one of {KAPPA_WEIGHTS}, got {weights!r}")
     a = as_vector(labels_a, "labels_a")
@@ -181,23 +182,11 @@ def cohen_kappa(
     k = int(both.max()) + 1 if n_classes is None else int(n_classes)
     if both.max() >= k:
         raise EvaluationError(f"kappa labels must be below n_classes={k}")
-    observed = np.zeros((k, k))
-    np.add.at(observed, (a.astype(int), b.astype(int)), 1.0)
-    observed /= n
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
-    i, j = np.indices((k, k))
-    if weights is None:
-        w = (i != j).astype(float)
-    elif weights == "linear":
-        w = np.abs(i - j).astype(float)
-    else:
-        w = ((i - j) ** 2).astype(float)
-    disagree_expected = float((w * expected).sum())
-    disagree_observed = float((w * observed).sum())
-    base = {"weights": weights or "none", "n": n, "observed_agreement": float(np.trace(observed))}
-    if disagree_expected == 0.0:
+    base = {"weights": weights or "none", "n": n, "observed_agreement": float(np.mean(a == b))}
+    if np.unique(both).size == 1:  # the only case where chance disagreement is 0, for every weighting
         return {**undefined("chance disagreement is 0 (both raters used a single class)"), **base}
-    return {"value": 1.0 - disagree_observed / disagree_expected, **base}
+    value = cohen_kappa_score(a.astype(int), b.astype(int), labels=list(range(k)), weights=weights)
+    return {"value": float(value), **base}
 
 
 def certainty_classes(ratings: Any, band: Sequence[float], name: str = "ratings") -> np.ndarray:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest, rankdata
+from scipy.stats import DegenerateDataWarning, binomtest, bootstrap, rankdata
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from radtriage.evaluation.agreement import cohen_kappa
@@ -45,33 +47,65 @@ def _one_class_reason(y: np.ndarray) -> str | None:
     return None
 
 
-def bootstrap_auc(y_true: Any, scores: Any, *, n_bootstrap: int = 2000, seed: int = 0) -> np.ndarray:
-    """AUCs of ``n_bootstrap`` stratified resamples (positives and negatives resampled separately, so each
-    resample keeps both classes and the original class counts). AUC is the Mann-Whitney rank statistic,
-    identical to ``roc_auc_score`` including ties."""
-    y, s = _binary_inputs(y_true, scores)
+def auc_statistic(positives: np.ndarray, negatives: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ROC AUC of ``positives`` against ``negatives`` along ``axis`` as the Mann-Whitney rank statistic
+    (identical to ``roc_auc_score`` including ties), vectorised for :func:`scipy.stats.bootstrap`."""
+    pos, neg = np.moveaxis(positives, axis, -1), np.moveaxis(negatives, axis, -1)
+    n1, n0 = pos.shape[-1], neg.shape[-1]
+    lead = np.broadcast_shapes(pos.shape[:-1], neg.shape[:-1])  # one side may be unbatched (BCa jackknife)
+    both = np.concatenate([np.broadcast_to(pos, (*lead, n1)), np.broadcast_to(neg, (*lead, n0))], axis=-1)
+    return (rankdata(both, axis=-1)[..., :n1].sum(axis=-1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+def _auc_bootstrap(
+    y: np.ndarray, s: np.ndarray, n_bootstrap: int, seed: int, level: float, method: str
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Stratified bootstrap of the AUC with ``scipy.stats.bootstrap``, positives and negatives as independent
+    samples (each resample keeps both classes and their counts): (the resampled AUCs, the ``method``
+    interval). A class of one case is the same in every resample, so it is held fixed (scipy resamples
+    samples of two or more)."""
     reason = _one_class_reason(y)
     if reason:
         raise EvaluationError(f"bootstrap AUC: {reason}")
     if int(n_bootstrap) < 1:
         raise EvaluationError(f"n_bootstrap: must be at least 1, got {n_bootstrap}")
     pos, neg = s[y == 1], s[y == 0]
-    n1, n0 = pos.size, neg.size
-    rng = np.random.default_rng(seed)
-    out = np.empty(int(n_bootstrap))
-    chunk = max(1, _BOOTSTRAP_CELLS // (n1 + n0))
-    for start in range(0, out.size, chunk):
-        m = min(chunk, out.size - start)
-        sample = np.concatenate([pos[rng.integers(0, n1, (m, n1))], neg[rng.integers(0, n0, (m, n0))]], axis=1)
-        ranks = rankdata(sample, axis=1)
-        out[start : start + m] = (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
-    return out
+    if pos.size == 1 and neg.size == 1:
+        value = float(auc_statistic(pos, neg))
+        return np.full(int(n_bootstrap), value), (math.nan, math.nan)  # nothing to resample
+    if pos.size == 1:
+        samples, statistic = (neg,), partial(auc_statistic, pos)
+    elif neg.size == 1:
+        samples, statistic = (pos,), partial(_auc_against, neg)
+    else:
+        samples, statistic = (pos, neg), auc_statistic
+    with warnings.catch_warnings():
+        # every resample equal (a perfect scorer): BCa is undefined (NaN) and the caller falls back
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = bootstrap(
+            samples, statistic, n_resamples=int(n_bootstrap), batch=max(1, _BOOTSTRAP_CELLS // s.size),
+            vectorized=True, confidence_level=level, method=method, rng=np.random.default_rng(seed),
+        )
+    return res.bootstrap_distribution, (float(res.confidence_interval.low), float(res.confidence_interval.high))
+
+
+def _auc_against(negatives: np.ndarray, positives: np.ndarray, axis: int = -1) -> np.ndarray:
+    return auc_statistic(positives, negatives, axis=axis)
+
+
+def bootstrap_auc(y_true: Any, scores: Any, *, n_bootstrap: int = 2000, seed: int = 0) -> np.ndarray:
+    """AUCs of ``n_bootstrap`` seeded, stratified resamples (the ``scipy.stats.bootstrap`` distribution)."""
+    y, s = _binary_inputs(y_true, scores)
+    return _auc_bootstrap(y, s, n_bootstrap, seed, 0.95, "percentile")[0]
 
 
 def roc_auc_with_ci(
     y_true: Any, scores: Any, *, n_bootstrap: int = 2000, ci: float = 0.95, seed: int = 0
 ) -> dict[str, Any]:
-    """ROC AUC (sklearn) with a seeded, stratified percentile-bootstrap confidence interval."""
+    """ROC AUC (sklearn) with a seeded, stratified bootstrap confidence interval from ``scipy.stats.bootstrap``:
+    bias-corrected and accelerated (BCa), or the percentile interval where BCa is undefined (every resample
+    gives the same AUC, e.g. a perfect scorer); ``ci_method`` says which."""
     y, s = _binary_inputs(y_true, scores)
     level = check_level(ci)
     reason = _one_class_reason(y)
@@ -82,10 +116,13 @@ def roc_auc_with_ci(
     if int(n_bootstrap) < 1:
         result.update(ci_low=None, ci_high=None, ci_reason="bootstrap disabled (n_bootstrap=0)")
         return result
-    aucs = bootstrap_auc(y, s, n_bootstrap=n_bootstrap, seed=seed)
-    alpha = 1.0 - level
-    lo, hi = np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0])
-    result.update(ci_low=float(lo), ci_high=float(hi), ci_method="stratified percentile bootstrap")
+    aucs, (lo, hi) = _auc_bootstrap(y, s, n_bootstrap, seed, level, "BCa")
+    method = "stratified BCa bootstrap (scipy.stats.bootstrap)"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        alpha = 1.0 - level
+        lo, hi = (float(v) for v in np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0]))
+        method = "stratified percentile bootstrap (scipy.stats.bootstrap; BCa undefined)"
+    result.update(ci_low=lo, ci_high=hi, ci_method=method)
     return result
 
 

@@ -159,14 +159,16 @@ def froc_curve(detections_per_scan: Any, truth_per_scan: Any, match_mm: float) -
         for det, lesion in match_scan(detections, lesions, float(match_mm)):
             scores.append(det.score)
             is_tp.append(lesion is not None)
-    s = np.asarray(scores, dtype=float)
-    order = np.argsort(-s, kind="stable")
-    s, tp = s[order], np.asarray(is_tp, dtype=bool)[order]
-    cum_tp, cum_fp = np.cumsum(tp), np.cumsum(~tp)
-    last_of_tie = np.r_[s[1:] != s[:-1], True] if s.size else np.zeros(0, dtype=bool)
+    from monai.metrics import compute_froc_curve_data  # imports torch: not at module import
+
+    s, tp = np.asarray(scores, dtype=float), np.asarray(is_tp, dtype=bool)
     n_scans = len(keys)
-    fp_per_scan = np.r_[0.0, cum_fp[last_of_tie] / n_scans]
-    thresholds: list[float | None] = [None, *s[last_of_tie].tolist()]
+    # MONAI's FROC data (CAMELYON16's code) skips its lowest threshold; a false positive below every score
+    # keeps the all-detections point (it counts at no real threshold). Its points run from the lowest
+    # threshold up to (0, 0); ours from (0, 0) down.
+    fp_per_scan, sens = compute_froc_curve_data(np.r_[s[~tp], -np.inf], s[tp], max(n_lesions, 1), n_scans)
+    fp_per_scan, sens = fp_per_scan[::-1].astype(float), sens[::-1].astype(float)
+    thresholds: list[float | None] = [None, *sorted(set(s.tolist()), reverse=True)]
     curve: dict[str, Any] = {
         "n_scans": n_scans,
         "n_lesions": n_lesions,
@@ -178,7 +180,7 @@ def froc_curve(detections_per_scan: Any, truth_per_scan: Any, match_mm: float) -
         "fp_per_scan": fp_per_scan,
     }
     if n_lesions:
-        curve["sensitivity"] = np.r_[0.0, cum_tp[last_of_tie] / n_lesions]
+        curve["sensitivity"] = sens
     else:
         curve["sensitivity"] = None
         curve["reason"] = "no ground-truth lesions in any scan; sensitivity is undefined"
@@ -190,22 +192,20 @@ def sensitivity_at_fp(
 ) -> list[dict[str, Any]]:
     """Sensitivity linearly interpolated on the FROC curve at each FP-per-scan rate. Where a rate lies
     beyond the curve's last point the last sensitivity is reported with ``reached: False``."""
+    xs, ys = _upper_envelope(fp_per_scan, sensitivity)
+    return [
+        {"fp_per_scan": float(rate), "sensitivity": float(np.interp(rate, xs, ys)), "reached": bool(rate <= xs[-1])}
+        for rate in fp_rates
+    ]
+
+
+def _upper_envelope(fp_per_scan: Sequence[float], sensitivity: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The FROC curve with one point per distinct FP rate, the highest sensitivity there (vertical steps are
+    read at their top), FP rates ascending."""
     fp = np.asarray(fp_per_scan, dtype=float)
     sens = np.asarray(sensitivity, dtype=float)
-    # upper envelope: at each distinct FP rate keep the highest sensitivity (the curve's vertical steps)
     xs, idx = np.unique(fp[::-1], return_index=True)
-    ys = sens[::-1][idx]
-    ys = np.maximum.accumulate(ys)
-    out = []
-    for rate in fp_rates:
-        out.append(
-            {
-                "fp_per_scan": float(rate),
-                "sensitivity": float(np.interp(rate, xs, ys)),
-                "reached": bool(rate <= xs[-1]),
-            }
-        )
-    return out
+    return xs, np.maximum.accumulate(sens[::-1][idx])
 
 
 def evaluate_detection(
@@ -237,8 +237,11 @@ def evaluate_detection(
     else:
         points = sensitivity_at_fp(curve["fp_per_scan"], curve["sensitivity"], fp_rates)
         result["sensitivity_at_fp"] = points
-        result["mean_sensitivity"] = {
-            "value": float(np.mean([p["sensitivity"] for p in points])),
+        from monai.metrics import compute_froc_score
+
+        xs, ys = _upper_envelope(curve["fp_per_scan"], curve["sensitivity"])
+        result["mean_sensitivity"] = {  # MONAI's FROC score over the envelope (it reads its arrays reversed)
+            "value": float(compute_froc_score(xs[::-1], ys[::-1], tuple(float(r) for r in fp_rates))),
             "fp_rates": [float(r) for r in fp_rates],
         }
     return to_plain(result)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 
 
@@ -18,17 +17,11 @@ def case_splits(
     """The split of every case. ``patients``: case id -> patient pseudonym; ``strata``: case id -> the strata of
     its labels (a case's stratum is its most frequent one)."""
     from radtriage.training.datalist import Case
-    from radtriage.training.splits import assign_splits
+    from radtriage.training.splits import assign_splits, most_common
 
     ids = list(patients)
     cases = [Case((), None, patients[c], None, f"case {c}") for c in ids]
-    keys = [_mode(strata.get(c, ())) for c in ids]
+    keys = [most_common(strata.get(c, ())) for c in ids]
     fractions = {"train": 1.0 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
     return dict(zip(ids, assign_splits(cases, keys, fractions, seed, "export"), strict=True))
 
-
-def _mode(values: Sequence[Hashable]) -> Hashable:
-    if not values:
-        return None
-    counts = Counter(values)
-    return min(counts, key=lambda v: (-counts[v], repr(v)))

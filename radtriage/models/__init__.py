@@ -1,13 +1,13 @@
 """Model bundles: MONAI-style folders, the registry that finds them, and loading them safely.
 
 Listing and checking bundles imports neither torch nor MONAI; :func:`load_bundle` (and the other names
-from :mod:`radtriage.models.safe_load`) import torch when first used.
+from :mod:`radtriage.models.safe_load`) and :func:`write_bundle` (:mod:`radtriage.models.writer`) import torch
+when first used.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from radtriage.lazy_exports import lazy_exports
 from radtriage.models.bundle import (
     BundleError,
     BundleMeta,
@@ -17,7 +17,6 @@ from radtriage.models.bundle import (
     read_inference_config,
     read_metadata,
     sha256_file,
-    write_bundle,
 )
 from radtriage.models.networks import (
     UnsafeConfigError,
@@ -38,16 +37,13 @@ from radtriage.models.registry import (
     user_model_dir,
 )
 
-_SAFE_LOAD_NAMES = {"LoadedBundle", "load_bundle", "verify_weights", "read_state_dict", "check_state_dict"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SAFE_LOAD_NAMES:
-        from radtriage.models import safe_load
-
-        return getattr(safe_load, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "safe_load": ("LoadedBundle", "load_bundle", "verify_weights", "read_state_dict", "check_state_dict"),
+        "writer": ("write_bundle",),
+    },
+)
 
 __all__ = [
     "BundleError",

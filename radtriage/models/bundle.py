@@ -1,14 +1,15 @@
-"""MONAI-style model bundles: the folder layout, the metadata (MONAI fields + a ``radtriage`` section) and writing one.
+"""MONAI-style model bundles: the folder layout and the metadata (MONAI fields + a ``radtriage`` section).
 
 Layout of a bundle folder ``<name>/``::
 
     configs/metadata.json    MONAI bundle metadata + "radtriage": {task, inputs, outputs, class_names,
                              thresholds, certainty_band, demo, weights: {file, sha256, format}}
     configs/inference.json   {"network_def": {"_target_": <allow-listed class>, ...args}}
-    models/model.safetensors (preferred) or models/model.pt (a plain state dict, loaded weights-only)
+    models/model.pt          MONAI's place: a plain state dict, loaded weights-only (or models/model.safetensors)
     docs/README.md           the model card
 
-Reading and checking a bundle imports neither torch nor MONAI; :mod:`radtriage.models.safe_load` loads it.
+Reading and checking a bundle imports neither torch nor MONAI; :mod:`radtriage.models.safe_load` loads it and
+:mod:`radtriage.models.writer` writes one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +29,8 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from radtriage.errors import InputError
-from radtriage.models.networks import NETWORK_KEY, check_config
-from radtriage.tasks import TASKS
+from radtriage.models.networks import check_config
+from radtriage.task_specs import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +44,21 @@ MONAI_SCHEMA = (
 )
 REQUIRED_MONAI_FIELDS = (
     "version",
-    "changelog",
     "monai_version",
     "pytorch_version",
     "numpy_version",
-    "required_packages_version",
     "task",
     "description",
     "authors",
     "copyright",
     "network_data_format",
-    "intended_use",
 )
+"""The mandatory keys of MONAI's bundle specification (``docs/source/mb_specification.rst``, "metadata.json
+File"), plus one of :data:`PACKAGES_FIELDS`; ``changelog`` and ``intended_use`` are optional there."""
+PACKAGES_FIELDS = ("optional_packages_version", "required_packages_version")
+"""The specification's ``optional_packages_version``, or ``required_packages_version`` of the 2024 schema."""
+MONAI_WEIGHTS_FILE = "models/model.pt"
+"""Where MONAI keeps a bundle's weights (a state dict); the default of ``radtriage.weights.file``."""
 MODALITIES = ("MR", "CT")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -173,11 +176,14 @@ def _parse_inputs(value: Any, where: Path) -> InputSpec:
 
 
 def _parse_weights(value: Any, where: Path) -> WeightsSpec:
-    _need(isinstance(value, Mapping), where, "radtriage.weights must be an object {file, sha256, format}")
-    fmt = value.get("format")
-    _need(fmt in WEIGHT_FORMATS, where, f"radtriage.weights.format must be one of {list(WEIGHT_FORMATS)}, got {fmt!r}")
-    file = value.get("file")
+    _need(isinstance(value, Mapping), where,
+          "radtriage.weights must be an object with the weights' sha256 (file: default models/model.pt, MONAI's; "
+          "format: from the file's suffix)")
+    file = value.get("file", MONAI_WEIGHTS_FILE)
     _need(isinstance(file, str) and file != "", where, "radtriage.weights.file must be a relative path")
+    by_suffix = {suffix: fmt for fmt, suffix in WEIGHT_FORMATS.items()}
+    fmt = value.get("format", by_suffix.get(Path(file).suffix))
+    _need(fmt in WEIGHT_FORMATS, where, f"radtriage.weights.format must be one of {list(WEIGHT_FORMATS)}, got {fmt!r}")
     rel = Path(file)
     _need(
         not rel.is_absolute() and ".." not in rel.parts,
@@ -202,6 +208,8 @@ def parse_metadata(raw: Any, where: Path, default_name: str) -> BundleMeta:
     """Check a metadata object (MONAI fields + ``radtriage`` section) and return it as :class:`BundleMeta`."""
     _need(isinstance(raw, Mapping), where, "metadata must be a JSON object")
     missing = [k for k in REQUIRED_MONAI_FIELDS if k not in raw]
+    if not any(k in raw for k in PACKAGES_FIELDS):
+        missing.append(" or ".join(PACKAGES_FIELDS))
     _need(not missing, where, f"missing MONAI bundle metadata field(s): {', '.join(missing)}")
     parse_version(raw["version"], where)
     parse_version(raw["monai_version"], where, "monai_version")
@@ -350,7 +358,8 @@ def default_metadata(
     intended_use: str = "Research reading aid only; not for clinical diagnosis.",
     changelog: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A complete metadata object for :func:`write_bundle` (versions filled from the installed packages)."""
+    """A complete metadata object for :func:`radtriage.models.writer.write_bundle` (versions filled from the
+    installed packages)."""
     rt: dict[str, Any] = {
         "task": task,
         "inputs": dict(inputs),
@@ -408,7 +417,8 @@ def default_metadata(
 
 
 def model_card(meta: BundleMeta) -> str:
-    """A Markdown model card made from the metadata (used when :func:`write_bundle` is given none)."""
+    """A Markdown model card made from the metadata (used when :func:`radtriage.models.writer.write_bundle` is
+    given none)."""
     lines = [f"# {meta.name} {meta.version}", ""]
     if meta.demo:
         lines += ["> **DEMO MODEL — trained on synthetic phantoms, not for clinical use.**", ""]
@@ -432,64 +442,3 @@ def model_card(meta: BundleMeta) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_bundle(
-    folder: str | Path,
-    network: Any,
-    meta: Mapping[str, Any],
-    network_def: Mapping[str, Any],
-    *,
-    weights_format: str = "safetensors",
-    model_card_text: str | None = None,
-    extra_config: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write a complete bundle to ``folder``: configs, weights with their SHA-256, and the model card.
-
-    ``meta`` is a metadata object (see :func:`default_metadata`); its ``radtriage.weights`` is filled here.
-    ``network_def`` is ``{"_target_": <allowed class>, **args}``; ``extra_config`` adds plain-data items to
-    ``inference.json`` (e.g. values ``network_def`` refers to with ``@``). Everything is checked before any file
-    is written: the network ``network_def`` builds must take ``network``'s state dict (same keys and shapes).
-    Returns the folder.
-    """
-    import torch
-
-    folder = Path(folder)
-    if weights_format not in WEIGHT_FORMATS:
-        raise ValueError(f"weights_format must be one of {list(WEIGHT_FORMATS)}, got {weights_format!r}")
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise BundleError(folder, "folder exists and is not empty; pass overwrite=True to replace it")
-        shutil.rmtree(folder)
-    config = {**dict(extra_config or {}), NETWORK_KEY: dict(network_def)}
-    inference_path = folder / INFERENCE_FILE
-    check_config(config, str(inference_path))
-    weights_file = DEFAULT_WEIGHT_FILES[weights_format]
-    raw = json.loads(json.dumps(dict(meta)))  # a deep, JSON-clean copy
-    raw.setdefault("radtriage", {})
-    raw["radtriage"]["weights"] = {"file": weights_file, "sha256": "0" * 64, "format": weights_format}
-    parse_metadata(raw, folder / METADATA_FILE, folder.name)  # refuse bad metadata before writing
-
-    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in network.state_dict().items()}
-    from radtriage.models.networks import build_network
-    from radtriage.models.safe_load import check_state_dict
-
-    check_state_dict(build_network(config, str(inference_path)), state, inference_path)
-    (folder / "configs").mkdir(parents=True, exist_ok=True)
-    (folder / "models").mkdir(parents=True, exist_ok=True)
-    (folder / "docs").mkdir(parents=True, exist_ok=True)
-    path = folder / weights_file
-    if weights_format == "safetensors":
-        from safetensors.torch import save_file
-
-        save_file(state, str(path), metadata={"format": "pt", "radtriage_bundle": str(raw.get("name", folder.name))})
-    else:
-        torch.save(state, path)
-    raw["radtriage"]["weights"]["sha256"] = sha256_file(path)
-    (folder / METADATA_FILE).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
-    inference_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    parsed = read_metadata(folder)
-    (folder / MODEL_CARD_FILE).write_text(model_card_text or model_card(parsed), encoding="utf-8")
-    log.info("wrote bundle %s (%s %s, %s)", folder, parsed.task, parsed.version, weights_format)
-    return folder

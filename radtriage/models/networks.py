@@ -76,8 +76,11 @@ def register_network(name: str, cls: type) -> type:
 
 
 def allowed_network_names() -> list[str]:
-    """Every ``_target_`` value a bundle may use right now (registered names and qualified MONAI names)."""
-    return sorted(_REGISTERED) + sorted(MONAI_PREFIX + n for n in ALLOWED_MONAI_NETWORKS)
+    """Every ``_target_`` value a bundle may use right now: the project's own networks, those registered since,
+    and the qualified names of the allow-listed MONAI networks."""
+    from radtriage.nets import BUILTIN_NETWORKS
+
+    return sorted(BUILTIN_NETWORKS | set(_REGISTERED)) + sorted(MONAI_PREFIX + n for n in ALLOWED_MONAI_NETWORKS)
 
 
 def _monai_short_name(name: str) -> str | None:

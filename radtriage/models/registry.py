@@ -1,15 +1,22 @@
 """Find model bundles on disk: the package's ``bundles/``, the user's model folder, then ``$RADTRIAGE_MODEL_DIR``.
 
 Later folders override earlier ones for the same (task, name, version). A broken bundle is listed as invalid
-with its reason. The weights are checked as loading checks them (format, SHA-256, a header that parses, and a
-weights-only load of a ``.pt`` pickle, the one case that imports torch); no network is built.
+with its reason. The weights are checked without importing torch (format, SHA-256, a safetensors header that
+parses, or a ``torch.save`` archive whose CRCs hold and whose pickle names only tensors; only another ``.pt`` layout
+goes to torch's weights-only load); no network is built.
 """
 
 from __future__ import annotations
 
+import collections
+import io
 import logging
 import os
+import pickle
 import warnings
+import zipfile
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,17 +108,80 @@ def _weights_problem(path: Path, fmt: str) -> str:
                 with safe_open(str(path), framework="numpy") as fh:
                     list(fh.keys())
             else:
-                from radtriage.models.safe_load import read_state_dict
+                problem = torch_archive_problem(path)
+                if problem is None:  # not a torch.save zip of protocol 2: torch's own weights-only load decides
+                    from radtriage.models.safe_load import read_state_dict
 
-                with warnings.catch_warnings():  # torch's note on the pickle protocol is not the user's concern
-                    warnings.simplefilter("ignore", UserWarning)
-                    read_state_dict(path, fmt)
+                    with warnings.catch_warnings():  # torch's note on the pickle protocol is not the user's concern
+                        warnings.simplefilter("ignore", UserWarning)
+                        read_state_dict(path, fmt)
+                elif problem:
+                    raise BundleError(path, problem)
             _WEIGHTS_CACHE[key] = ""
         except BundleError as exc:
             _WEIGHTS_CACHE[key] = exc.problem
         except Exception as exc:  # a corrupt or truncated safetensors file
             _WEIGHTS_CACHE[key] = f"cannot read {fmt} weights: {exc}"
     return _WEIGHTS_CACHE[key]
+
+
+_STORAGE_TYPES = frozenset(f"{kind}Storage" for kind in ("Float", "Double", "Half", "BFloat16", "Long", "Int",
+                                                           "Short", "Char", "Byte", "Bool"))
+
+
+class _Tensor:
+    """Stands for a tensor while a state dict's pickle is read without torch."""
+
+    def __init__(self, *_: Any) -> None:
+        pass
+
+
+class _StateDictReader(pickle.Unpickler):
+    """Reads the pickle of a ``torch.save`` state dict without torch: an ordered dict, tensor rebuilds and storage
+    types resolve to stand-ins; any other global is refused (what ``torch.load(weights_only=True)`` allows for a
+    plain state dict, and nothing is run)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter"):
+            return _Tensor
+        if module == "torch" and name in _STORAGE_TYPES:
+            return _Tensor
+        raise pickle.UnpicklingError(f"it names {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        return None  # a storage: its bytes are the archive's data files, checked by their CRCs
+
+
+def torch_archive_problem(path: Path) -> str | None:
+    """Without importing torch: why the ``torch.save`` archive ``path`` is not a loadable flat state dict ('' when
+    it is one), or None when it is not a zip archive (the legacy format; the caller asks torch then). Every
+    member's CRC is checked (a truncated or corrupt file is refused) and the pickle is read by
+    :class:`_StateDictReader`."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            corrupt = archive.testzip()
+            if corrupt is not None:
+                return f"cannot read pytorch weights: {corrupt} is corrupt"
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+            if len(pickles) != 1:
+                return "cannot read pytorch weights: not a torch.save archive (no single data.pkl)"
+            data = archive.read(pickles[0])
+    except zipfile.BadZipFile:
+        return None
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
+        return f"cannot read pytorch weights: {exc}"
+    try:
+        state = _StateDictReader(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as exc:
+        return f"refused: the pickle holds objects other than tensors ({exc})"
+    except Exception as exc:  # a malformed pickle
+        return f"cannot read pytorch weights: {exc}"
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, _Tensor)
+                                                 for k, v in state.items()):
+        return "weights file must hold a flat state dict {name: tensor}"
+    return ""
 
 
 def _cached_sha256(path: Path) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radtriage import node_attributes
 from radtriage.errors import InputError
 from radtriage.io.contrast import ContrastAssignment, ContrastGuess, assign_contrasts, classify_image
 from radtriage.io.tags import CONTRAST_TAG_KEYWORDS, PRIVATE_BVALUE_TAGS
@@ -28,7 +29,7 @@ from radtriage.mrml.volumes import INSTANCE_UIDS_ATTRIBUTE
 logger = logging.getLogger(__name__)
 
 
-EVIDENCE_ATTRIBUTE = "RadTriage.ContrastEvidence"
+EVIDENCE_ATTRIBUTE = node_attributes.CONTRAST_EVIDENCE
 """Node attribute (JSON) keeping what a reader of this project knew about the image the node was made from."""
 
 _SH_INSTANCE_UIDS = "DICOMInstanceUID"

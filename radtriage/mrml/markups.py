@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from vtkmodules.vtkCommonCore import vtkDoubleArray
 
+from radtriage import node_attributes
+
 logger = logging.getLogger(__name__)
 
-CONFIDENCE_ATTRIBUTE = "RadTriage.Confidences"
+CONFIDENCE_ATTRIBUTE = node_attributes.CONFIDENCES
 CONFIDENCE_MEASUREMENT = "confidence"
 
 

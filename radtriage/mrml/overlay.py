@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from radtriage import node_attributes
 from radtriage.image import Image
 from radtriage.mrml.scene import slice_composite_nodes
 from radtriage.mrml.volumes import image_to_volume_node
@@ -74,6 +75,6 @@ def add_heatmap_overlay(
         display.ApplyThresholdOn()
     else:
         display.ApplyThresholdOff()
-    node.SetAttribute("RadTriage.Role", "heatmap")
+    node.SetAttribute(node_attributes.ROLE, "heatmap")
     show_in_slice_views(scene, background_node, node, opacity)
     return node

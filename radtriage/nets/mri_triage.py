@@ -9,7 +9,13 @@ Three encoders (``encoder``):
   its map times a learned scale plus a bias (multiple-instance pooling), so the map is the model's own,
   probability-scaled heatmap. With ``evidence_labels`` (per output, the lesion-label values that count as
   that finding) :meth:`MriTriageNet.evidence_loss` supervises the maps with the phantoms' lesion masks (deep
-  supervision: the reason this encoder learns on a CPU where the image-level label alone did not);
+  supervision: the reason this encoder learns on a CPU where the image-level label alone did not). With
+  ``fine_features`` > 0 the head also reads a **fine path**: a 1x1x1 convolution + ReLU on the 3 mm input (per
+  voxel, a learned mix of the co-registered contrasts, e.g. bright DWI with low ADC), max-pooled onto the map
+  grid, so a lesion of one or two 3 mm voxels (a lacune, a small bleed) reaches its cell undiluted by the 6 mm
+  stem (a 3x3x3 kernel there cost 4x the stem's compute). :meth:`MriTriageNet.adapt_init_state` widens a state
+  dict of the same network without the fine path (the new head columns start at zero: the same outputs) for a
+  warm start;
 
 * ``"plain"``: 3x3x3 convolution + ReLU + 2x max-pool blocks, then a 3x3x3 feature convolution (the layer
   Grad-CAM reads), whose feature map is max- and average-pooled over the whole volume and fed with the
@@ -101,6 +107,7 @@ class MriTriageNet(nn.Module):
         output_requirements: Sequence[Sequence[int]] | None = None,
         encoder: str = "residual",
         evidence_labels: Sequence[Sequence[int]] | None = None,
+        fine_features: int = 0,
     ) -> None:
         super().__init__()
         if spatial_dims != 3:
@@ -129,6 +136,10 @@ class MriTriageNet(nn.Module):
                              f"got {len(evidence_labels)}")
         self.evidence_labels = [[int(v) for v in labels] for labels in (evidence_labels or ())]
         self.encoder_kind = encoder
+        self.fine_features = int(fine_features)
+        if self.fine_features < 0 or (self.fine_features and encoder != "evidence"):
+            raise ValueError(f"fine_features must be >= 0 and needs the 'evidence' encoder, got {fine_features} "
+                             f"with {encoder!r}")
         if encoder == "evidence":
             self.encoder = nn.Sequential(
                 nn.Conv3d(in_channels, c0, 3, stride=2, padding=1), nn.ReLU(),
@@ -136,7 +147,9 @@ class MriTriageNet(nn.Module):
                 nn.Conv3d(c1, c2, 3, padding=1), nn.ReLU(),
             )
             self.features = nn.Sequential(nn.Conv3d(c2, c3, 3, padding=2, dilation=2), nn.ReLU())
-            self.evidence_head = nn.Conv3d(c3 + in_channels, out_channels, 1)
+            if self.fine_features:
+                self.fine = nn.Sequential(nn.Conv3d(in_channels, self.fine_features, 1), nn.ReLU())
+            self.evidence_head = nn.Conv3d(c3 + in_channels + self.fine_features, out_channels, 1)
             self.pool_scale = nn.Parameter(torch.ones(out_channels))
             self.pool_bias = nn.Parameter(torch.zeros(out_channels))
             return
@@ -213,9 +226,27 @@ class MriTriageNet(nn.Module):
     def _evidence_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(self.encoder(x))
         m = mask.view(*mask.shape, 1, 1, 1).expand(-1, -1, *f.shape[2:])
-        maps = self._gate(self.evidence_head(torch.cat([f, m], dim=1)), mask)
+        parts = [f, m]
+        if self.fine_features:
+            parts.append(nn.functional.adaptive_max_pool3d(self.fine(x), f.shape[2:]))
+        maps = self._gate(self.evidence_head(torch.cat(parts, dim=1)), mask)
         logits = maps.flatten(2).amax(dim=2) * self.pool_scale + self.pool_bias
         return logits, maps
+
+    def adapt_init_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` of this network built without the fine path, made loadable into this one: the fine path
+        keeps its initialisation and the head's new input columns are zero, so the warm-started network gives
+        the source's outputs until training moves them. Any other state is returned unchanged."""
+        head = state.get("evidence_head.weight")
+        own = self.state_dict()
+        if not self.fine_features or head is None or "fine.0.weight" in state:
+            return state
+        if head.shape[1] + self.fine_features != own["evidence_head.weight"].shape[1]:
+            return state  # a different network: let the shape check name the mismatch
+        widened = torch.zeros_like(own["evidence_head.weight"])
+        widened[:, : head.shape[1]] = head
+        return {**state, "evidence_head.weight": widened,
+                **{k: v.clone() for k, v in own.items() if k.startswith("fine.")}}
 
     def evidence_loss(self, maps: torch.Tensor, lesion: torch.Tensor) -> torch.Tensor:
         """Class-balanced BCE of the evidence ``maps`` against a lesion-label volume ``[B, 1, D, H, W]`` (any

@@ -157,13 +157,6 @@ def box_coordinates(image: Image, box: tuple[slice, slice, slice]) -> tuple[np.n
 
 
 # ----------------------------------------------------------------------- noise
-def smooth_field(shape: Sequence[int], rng: np.random.Generator, sigma_vox: float | Sequence[float]) -> np.ndarray:
-    """A smooth random field with zero mean and unit standard deviation (float32)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(tuple(shape)).astype(np.float32), sigma_vox, mode="wrap")
-    std = float(field.std()) or 1.0
-    return ((field - field.mean()) / std).astype(np.float32)
-
-
 def bias_field(x: np.ndarray, y: np.ndarray, z: np.ndarray, rng: np.random.Generator,
                strength: float = 0.15, scale_mm: float = 120.0) -> np.ndarray:
     """A smooth multiplicative coil-sensitivity field around 1 (low-order in physical space)."""

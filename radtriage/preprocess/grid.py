@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from radtriage.image import Image
+from radtriage.image import Image, ijk_to_lps_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,7 @@ class GridSpec:
     @property
     def ijk_to_lps(self) -> np.ndarray:
         """4x4 matrix from voxel index (i, j, k) to LPS millimetres."""
-        m = np.eye(4)
-        m[:3, :3] = self.direction @ np.diag(self.spacing)
-        m[:3, 3] = self.origin
-        return m
+        return ijk_to_lps_matrix(self.direction, self.spacing, self.origin)
 
     def index_to_lps(self, ijk: np.ndarray) -> np.ndarray:
         """Map ``(N, 3)`` continuous indices (i, j, k) to LPS points."""

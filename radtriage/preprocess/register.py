@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +134,31 @@ def overlap_fraction(a: Image | GridSpec, b: Image | GridSpec) -> float:
     return float(inter / smaller) if smaller > 0 else 0.0
 
 
-def _check_input(image: Image, role: str) -> None:
+@contextmanager
+def pinned_threads(threads: int | None) -> Iterator[None]:
+    """SimpleITK's global thread pool set to ``threads`` inside the block (None: left as it is), restored
+    after: a registration's pyramid and scale estimators run on it, so a pinned count gives repeatable sums."""
+    import SimpleITK as sitk
+
+    saved = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    try:
+        if threads is not None:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(saved)
+
+
+def count_iterations(reg: Any) -> dict[str, int]:
+    """``{"n": ...}``, counting the optimiser iterations of a ``SimpleITK.ImageRegistrationMethod`` as it runs."""
+    import SimpleITK as sitk
+
+    count = {"n": 0}
+    reg.AddCommand(sitk.sitkIterationEvent, lambda: count.__setitem__("n", count["n"] + 1))
+    return count
+
+
+def check_input(image: Image, role: str) -> None:
     if image.n_components != 1:
         raise InputError(
             source_of(image), f"{role} image has {image.n_components} components; register one scalar volume"
@@ -149,7 +174,7 @@ def _check_input(image: Image, role: str) -> None:
         raise InputError(source_of(image), f"{role} image is too thin to register ({image.size} voxels)")
 
 
-def _mask_to_sitk(mask: Image | None, role: str) -> Any:
+def mask_to_sitk(mask: Image | None, role: str) -> Any:
     if mask is None:
         return None
     import SimpleITK as sitk
@@ -193,8 +218,8 @@ def register_rigid(
     """
     import SimpleITK as sitk
 
-    _check_input(fixed, "fixed")
-    _check_input(moving, "moving")
+    check_input(fixed, "fixed")
+    check_input(moving, "moving")
     if initializer not in INITIALIZERS:
         raise ValueError(f"unknown initializer {initializer!r}; choose one of {', '.join(INITIALIZERS)}")
     if len(shrink_factors) != len(smoothing_sigmas):
@@ -230,9 +255,9 @@ def register_rigid(
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(float(sampling_percentage), int(seed))
     if fixed_mask is not None:
-        reg.SetMetricFixedMask(_mask_to_sitk(fixed_mask, "fixed"))
+        reg.SetMetricFixedMask(mask_to_sitk(fixed_mask, "fixed"))
     if moving_mask is not None:
-        reg.SetMetricMovingMask(_mask_to_sitk(moving_mask, "moving"))
+        reg.SetMetricMovingMask(mask_to_sitk(moving_mask, "moving"))
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=float(learning_rate),
@@ -247,15 +272,11 @@ def register_rigid(
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(euler, inPlace=False)
 
-    count = {"n": 0}
-    reg.AddCommand(sitk.sitkIterationEvent, lambda: count.__setitem__("n", count["n"] + 1))
-    # The pyramid and scale estimators run on SimpleITK's global thread pool: pin it for repeatable sums.
-    saved_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    count = count_iterations(reg)
     try:
-        if threads is not None:
-            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
-        initial_metric = float(reg.MetricEvaluate(fixed_s, moving_s))
-        result = reg.Execute(fixed_s, moving_s)
+        with pinned_threads(threads):
+            initial_metric = float(reg.MetricEvaluate(fixed_s, moving_s))
+            result = reg.Execute(fixed_s, moving_s)
     except RuntimeError as exc:
         text = str(exc)
         if "outside" in text.lower() or "samples" in text.lower():
@@ -263,8 +284,6 @@ def register_rigid(
                 source_of(moving), "registration lost the overlap between moving and fixed images (too few samples)"
             ) from exc
         raise InputError(source_of(moving), f"rigid registration failed: {text.strip().splitlines()[-1]}") from exc
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(saved_threads)
 
     final = _as_euler(result)
     out = RigidRegistration(

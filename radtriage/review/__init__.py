@@ -23,16 +23,7 @@ from radtriage.review.case_inputs import (
 )
 from radtriage.review.demo_cases import build_demo_cases
 from radtriage.review.label_controls import TASK_SCHEMAS, LabelControl, added_cmb_label, label_controls
-from radtriage.review.results import (
-    NO_MODEL,
-    install_result_folder,
-    model_version_of,
-    new_run_folder,
-    read_result,
-    result_folder,
-    result_volume_paths,
-    write_result_staged,
-)
+from radtriage.review.results import NO_MODEL, model_version_of, result_volume_paths
 from radtriage.review.session import ReviewSession, default_results_dir, open_session
 
 __all__ = [
@@ -50,14 +41,9 @@ __all__ = [
     "case_task",
     "check_cases",
     "default_results_dir",
-    "install_result_folder",
     "label_controls",
     "model_version_of",
-    "new_run_folder",
     "open_session",
-    "read_result",
-    "result_folder",
     "result_volume_paths",
     "sort_out_cases",
-    "write_result_staged",
 ]

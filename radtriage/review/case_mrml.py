@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from radtriage import node_attributes
 from radtriage.annotations import CaseRef
 from radtriage.review.results import result_volume_paths
 from radtriage.review.session import ReviewSession
 
-CASE_ATTRIBUTE = "RadTriage.ReviewCase"
-ROLE_ATTRIBUTE = "RadTriage.ReviewRole"
+CASE_ATTRIBUTE = node_attributes.REVIEW_CASE
+ROLE_ATTRIBUTE = node_attributes.REVIEW_ROLE
 
 
 def _reference_key(task: str, inputs: dict[str, Path], outputs: dict[str, Any] | None) -> str:

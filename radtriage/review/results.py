@@ -6,14 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from radtriage.tasks.result import (  # noqa: F401  (re-exported: the review API's result folder calls)
-    install_result_folder,
-    new_run_folder,
-    read_result,
-    result_folder,
-    write_result_staged,
-)
-
 NO_MODEL = "none"
 """``model_version`` recorded when no model output exists for the case."""
 

@@ -36,8 +36,7 @@ class ReviewRun:
         the copy the result folder as a whole (renames, so a reader never sees half a result). Returns the new
         ``result.json``; InputError when the run wrote none (the previous result is kept)."""
         from radtriage.errors import InputError
-        from radtriage.review.results import install_result_folder, new_run_folder
-        from radtriage.tasks.result import RESULT_FILE
+        from radtriage.tasks.result import RESULT_FILE, install_result_folder, new_run_folder
 
         source = Path(output_dir if output_dir is not None else self.job.output_dir)
         if not (source / RESULT_FILE).is_file():

@@ -28,7 +28,8 @@ from radtriage.review.label_controls import (
     label_controls,
     review_schemas,
 )
-from radtriage.review.results import model_version_of, read_result, result_folder, write_result_staged
+from radtriage.review.results import model_version_of
+from radtriage.tasks.result import read_result, result_folder, write_result_staged
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,12 @@
 """Runtime machinery: compute-device choice and background jobs that report progress as JSON lines.
 
-The job runner and the event protocol import no torch; the device helpers (``select_device``,
-``autocast_context``, ``set_deterministic``, ...) import torch when first used.
+The event protocol imports nothing beyond the standard library; the job runner (psutil) and the device helpers
+(``select_device``, ``autocast_context``, ``set_deterministic``, ..., torch) are imported when first used.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from radtriage.lazy_exports import lazy_exports
 from radtriage.runtime.events import (
     OUTPUT_DIR_ENV,
     Event,
@@ -18,24 +17,18 @@ from radtriage.runtime.events import (
     job_output_dir,
     parse_line,
 )
-from radtriage.runtime.runner import (
-    OUTPUT_DIR_PLACEHOLDER,
-    BackgroundJob,
-    JobState,
-    kill_process_tree,
-    radtriage_argv,
+
+# imported on first use: the job runner needs psutil, the device helpers torch; the event protocol needs neither
+# (the CLI's option tables read it, and ``radtriage doctor`` runs in a bare Slicer)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "device": (
+            "DeviceUnavailableError", "autocast_context", "inference_mode", "select_device", "set_deterministic"
+        ),
+        "runner": ("OUTPUT_DIR_PLACEHOLDER", "BackgroundJob", "JobState", "kill_process_tree", "radtriage_argv"),
+    },
 )
-
-_DEVICE_NAMES = {"DeviceUnavailableError", "autocast_context", "inference_mode", "select_device", "set_deterministic"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _DEVICE_NAMES:
-        from radtriage.runtime import device
-
-        return getattr(device, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "OUTPUT_DIR_ENV",

@@ -18,6 +18,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 OUTPUT_DIR_ENV = "RADTRIAGE_JOB_OUTPUT_DIR"
+PROGRESS_MODES = ("auto", "text", "json", "none")
+"""The one ``--progress`` vocabulary of every command: ``text`` for a person (a bar or lines on stderr),
+``json`` for the job runner (``progress`` events on stdout), ``none``; ``auto`` = :func:`resolve_progress`."""
+
+
+def resolve_progress(mode: str = "auto") -> str:
+    """``text``, ``json`` or ``none`` for a ``--progress`` value: ``auto`` is ``json`` inside a background job
+    (``$RADTRIAGE_JOB_OUTPUT_DIR`` set), ``text`` when stderr is a terminal, else ``none``."""
+    if mode not in PROGRESS_MODES:
+        raise ValueError(f"progress must be one of {', '.join(PROGRESS_MODES)}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    if os.environ.get(OUTPUT_DIR_ENV):
+        return "json"
+    return "text" if sys.stderr.isatty() else "none"
 """Environment variable naming the folder a job writes its outputs to (a staging folder, moved on success)."""
 
 EVENT_KINDS = ("progress", "log", "result", "error", "finished")

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from radtriage.runtime.events import PROGRESS_MODES
 from radtriage.runtime.runner import OUTPUT_DIR_PLACEHOLDER, radtriage_argv
 from radtriage.tasks.options import validate_options
-
-PROGRESS_MODES = ("text", "json")
 
 
 def option_argument(name: str, value: Any) -> str:

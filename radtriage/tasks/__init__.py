@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from radtriage.errors import RadTriageError
+from radtriage.task_specs import TASKS  # the tasks as data, for the layers below too
 
 
 class TaskNotAvailableError(RadTriageError):
     """The task exists in the project's plan but has no implementation or model installed."""
 
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a task is: its CLI name, the Slicer module that shows it, and a one-line summary."""
-
-    name: str
-    module: str
-    summary: str
-
-
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec(
-            "mri_triage",
-            "MRITriage",
-            "brain MRI: probability of abnormal, acute infarct, acute haemorrhage, mass effect",
-        ),
-        TaskSpec("cmb_detect", "CMBDetect", "cerebral microbleed detection on SWI/GRE"),
-        TaskSpec("lge_certainty", "LGECertainty", "cardiac LGE likelihood 0-100 and low-certainty flag per slice"),
-        TaskSpec("body_region", "BodyRegion", "per-slice body-region labels for CT (17) and MR (18)"),
-    )
-}
 
 _RUNNERS: dict[str, Callable[..., Any]] = {}
 RUNNER_ARGUMENTS = frozenset({"inputs", "bundle", "device", "progress"})

@@ -8,8 +8,7 @@ Names are imported on first use, so ``add_train_arguments`` does not import torc
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from radtriage.lazy_exports import lazy_exports
 
 _MODULES = {
     "checkpoint": ("CheckpointError", "checkpoint_exists", "read_checkpoint", "restore_checkpoint", "save_checkpoint"),
@@ -19,10 +18,10 @@ _MODULES = {
         "build_augmentation",
         "default_loader",
         "get_loader",
-        "preprocess_channels",
         "register_loader",
     ),
     "datalist": ("SPLIT_NAMES", "Case", "Datalist", "read_datalist"),
+    "finetune": ("FinetuneResult", "finetune_bundle"),
     "loop": ("EpochRecord", "FitResult", "fit", "predict"),
     "model_card": ("DEMO_WARNING", "code_version", "data_summary", "git_commit"),
     "pipeline": ("PreparedData", "TrainResult", "network_definition", "prepare_cases", "train_bundle"),
@@ -33,21 +32,12 @@ _MODULES = {
         "KINDS",
         "AugmentConfig",
         "LoopSettings",
-        "PreprocessConfig",
         "TrainConfig",
     ),
     "splits": ("assign_splits", "split_fingerprint", "stratified_patient_split"),
     "taskspec": ("LabelError", "TrainTaskSpec", "infer_class_names"),
     "versioning": ("next_bundle_version",),
 }
-_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+__getattr__ = lazy_exports(__name__, _MODULES)
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-__all__ = sorted(_WHERE)
+__all__ = sorted(name for names in _MODULES.values() for name in names)

@@ -15,13 +15,12 @@ if TYPE_CHECKING:
     from radtriage.training.loop import EpochRecord
     from radtriage.training.pipeline import TrainResult
 
-from radtriage.tasks import TASKS
+from radtriage.preprocess.patch import NORMALIZE_MODES, RESIZE_MODES
+from radtriage.runtime.events import PROGRESS_MODES
+from radtriage.task_specs import TASKS
 from radtriage.training.settings import (
     KINDS,
     MONITORS,
-    NORMALIZE_MODES,
-    PROGRESS_MODES,
-    RESIZE_MODES,
     AugmentConfig,
     TrainConfig,
 )
@@ -108,7 +107,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--checkpoint-dir", type=Path, help="default <out>/<name>.checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--init-bundle", type=Path, help="warm start (fine-tune) from this bundle's verified weights")
-    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto", help="tqdm bar, JSON lines, or none")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                   help="text (a bar), JSON lines, none, or auto (JSON in a background job, text on a terminal)")
     p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p

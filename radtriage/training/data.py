@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 
 from radtriage.errors import InputError
 from radtriage.image import Image
+from radtriage.preprocess.patch import PreprocessConfig, preprocess_channels, preprocess_label_map
 from radtriage.training.datalist import Case
-from radtriage.training.settings import AugmentConfig, PreprocessConfig
+from radtriage.training.settings import AugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +72,6 @@ def default_loader(entries: Sequence[Any], spatial_dims: int) -> list[np.ndarray
             raise ValueError(f"image of shape {arr.shape} cannot be a {spatial_dims}D patch")
         out.append(arr.astype(np.float32, copy=False))
     return out
-
-
-def preprocess_channels(channels: Sequence[np.ndarray], config: PreprocessConfig) -> np.ndarray:
-    """Channel arrays -> one float32 ``(C, *patch_size)`` array (resized/cropped, then normalised)."""
-    from monai.transforms import NormalizeIntensity, Resize, ResizeWithPadOrCrop
-
-    size = tuple(int(p) for p in config.patch_size)
-    fit = Resize(spatial_size=size, mode="area") if config.resize == "resize" else ResizeWithPadOrCrop(size)
-    stacked = np.stack([np.asarray(fit(np.asarray(c, dtype=np.float32)[None]))[0] for c in channels])
-    if config.normalize == "zscore":
-        stacked = np.asarray(NormalizeIntensity(channel_wise=True)(stacked))
-    return stacked.astype(np.float32, copy=False)
-
-
-def preprocess_label_map(label_map: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """A label volume -> ``(1, *patch_size)`` int64 on the patch grid (nearest neighbour, no normalisation)."""
-    from monai.transforms import Resize, ResizeWithPadOrCrop
-
-    size = tuple(int(p) for p in config.patch_size)
-    fit = Resize(spatial_size=size, mode="nearest") if config.resize == "resize" else ResizeWithPadOrCrop(size)
-    return np.asarray(fit(np.asarray(label_map, dtype=np.float32)[None])).round().astype(np.int64)
 
 
 def build_augmentation(

@@ -193,11 +193,15 @@ def _read_json(path: Path, base: Path | None) -> list[tuple[Case, tuple[str, ...
     keys = [k for k in data if k in _JSON_SPLIT_KEYS]
     if not keys:
         raise InputError(path, f"no 'training' list in the datalist (keys found: {sorted(data)})")
+    from monai.data import load_decathlon_datalist  # imports torch: not at module import
+
     out = []
     for key in keys:
-        if not isinstance(data[key], list):
-            raise InputError(path, f"'{key}' must be a list of cases")
-        out += _from_items(data[key], base, where, key, _JSON_SPLIT_KEYS[key])
+        if not isinstance(data[key], list) or not all(isinstance(item, Mapping) for item in data[key]):
+            raise InputError(path, f"'{key}' must be a list of cases (JSON objects)")
+        # MONAI's reader joins the paths to the base folder (image always, other keys where that file exists)
+        items = load_decathlon_datalist(path, is_segmentation=False, data_list_key=key, base_dir=base)
+        out += _from_items(items, base, where, key, _JSON_SPLIT_KEYS[key])
     return out
 
 

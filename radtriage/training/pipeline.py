@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from radtriage.errors import InputError
+from radtriage.preprocess.patch import PreprocessConfig
 from radtriage.training.data import CaseDataset, build_augmentation, get_loader
 from radtriage.training.datalist import Case, Datalist, read_datalist
 from radtriage.training.loop import EpochRecord, FitResult, fit, predict, writes_evidence
 from radtriage.training.model_card import code_version, data_summary, render_model_card
-from radtriage.training.settings import DEFAULT_CERTAINTY_BAND, DEFAULT_KIND, PreprocessConfig, TrainConfig
+from radtriage.training.settings import DEFAULT_CERTAINTY_BAND, DEFAULT_KIND, TrainConfig
 from radtriage.training.splits import assign_splits, split_fingerprint
 from radtriage.training.taskspec import LabelError, TrainTaskSpec, infer_class_names
 from radtriage.training.versioning import next_bundle_version
@@ -181,12 +182,16 @@ def _write_docs(folder: Path, test_metrics: Mapping[str, Any], training: Mapping
 
 
 def _load_init_weights(model: Any, bundle: Path) -> dict[str, Any]:
-    """Load a bundle's checked weights into ``model`` (same architecture); returns the bundle's identity."""
+    """Load a bundle's checked weights into ``model`` (same architecture, or one the network's
+    ``adapt_init_state`` maps them onto, e.g. a widened head); returns the bundle's identity."""
     from radtriage.models import check_state_dict, read_metadata, read_state_dict, verify_weights
 
     meta = read_metadata(bundle)
     weights = verify_weights(bundle, meta)
     state = read_state_dict(weights, meta.weights.format)
+    adapt = getattr(model, "adapt_init_state", None)
+    if callable(adapt):
+        state = adapt(dict(state))
     check_state_dict(model, state, weights)
     model.load_state_dict(state, strict=True)
     return {"name": meta.name, "version": meta.version, "weights_sha256": meta.weights.sha256}
@@ -206,7 +211,8 @@ def train_bundle(
     metadata, ``inference.json`` with the preprocessing) with a model card, ``docs/test_metrics.json``,
     ``docs/training.json`` and test plots.
     """
-    from radtriage.models.bundle import default_metadata, write_bundle
+    from radtriage.models.bundle import default_metadata
+    from radtriage.models.writer import write_bundle
     from radtriage.runtime.device import select_device, set_deterministic
 
     out_dir = Path(config.out_dir)

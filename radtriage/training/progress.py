@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
-from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_progress
-from radtriage.training.settings import PROGRESS_MODES as MODES
+from radtriage.runtime.events import emit_progress, resolve_progress
 
 log = logging.getLogger(__name__)
 
 _JSON_UPDATES_PER_EPOCH = 10
 
 
-def resolve_mode(mode: str = "auto") -> str:
-    """``auto``: ``json`` inside a background job (``$RADTRIAGE_JOB_OUTPUT_DIR`` set), ``tqdm`` when stderr is a
-    terminal, else ``none`` (epoch summaries still go to the log)."""
-    if mode not in MODES:
-        raise ValueError(f"progress must be one of {MODES}, got {mode!r}")
-    if mode != "auto":
-        return mode
-    if os.environ.get(OUTPUT_DIR_ENV):
-        return "json"
-    return "tqdm" if sys.stderr.isatty() else "none"
-
-
 class Progress:
-    """Reports steps and epochs of a run of ``max_epochs`` x ``steps_per_epoch`` steps."""
+    """Reports steps and epochs of a run of ``max_epochs`` x ``steps_per_epoch`` steps: a tqdm bar (``text``),
+    ``progress`` events (``json``) or nothing (``none``; epoch summaries still go to the log)."""
 
     def __init__(self, mode: str, max_epochs: int, steps_per_epoch: int, start_epoch: int = 0) -> None:
-        self.mode = resolve_mode(mode)
+        self.mode = resolve_progress(mode)
         self.max_epochs = max(1, max_epochs)
         self.steps = max(1, steps_per_epoch)
         self._bar: Any = None
         self._every = max(1, self.steps // _JSON_UPDATES_PER_EPOCH)
-        if self.mode == "tqdm":
+        if self.mode == "text":
             from tqdm.auto import tqdm
 
             self._bar = tqdm(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND
+from radtriage.settings_keys import known_settings
 
 KINDS = ("multilabel", "multiclass", "score")
 DEFAULT_KIND = {
@@ -17,39 +18,9 @@ DEFAULT_KIND = {
     "body_region": "multiclass",
 }
 """Training kind of each radtriage task when none is given."""
-RESIZE_MODES = ("resize", "crop")
-NORMALIZE_MODES = ("zscore", "none")
 MONITORS = ("metric", "loss")
-PROGRESS_MODES = ("auto", "tqdm", "json", "none")
 DEFAULT_CERTAINTY_BAND = LGE_DEFAULT_CERTAINTY_BAND
 """Low-certainty band (score units) written for ``lge_certainty`` bundles when none is given."""
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """Patch size, how to reach it (``resize`` with MONAI ``Resize(mode="area")`` or centre ``crop``/pad) and the
-    intensity normalisation (``zscore`` per channel with MONAI ``NormalizeIntensity``, or ``none``)."""
-
-    patch_size: tuple[int, ...]
-    resize: str = "resize"
-    normalize: str = "zscore"
-
-    def __post_init__(self) -> None:
-        if len(self.patch_size) not in (2, 3) or any(int(p) < 1 for p in self.patch_size):
-            raise ValueError(f"patch_size must be 2 or 3 positive integers, got {self.patch_size}")
-        if self.resize not in RESIZE_MODES:
-            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
-        if self.normalize not in NORMALIZE_MODES:
-            raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
-
-    @property
-    def spatial_dims(self) -> int:
-        """2 or 3."""
-        return len(self.patch_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON for ``inference.json``'s ``preprocessing`` item."""
-        return {**asdict(self), "patch_size": list(self.patch_size), "array_order": "kji", "channel_first": True}
 
 
 @dataclass(frozen=True)
@@ -77,12 +48,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> AugmentConfig:
         """From a plain dict (unknown keys refused); ``None`` gives the defaults."""
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"unknown augmentation setting(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
-            )
+        values = known_settings(cls, values, "augmentation")
         if values.get("flip_axes") is not None:
             values["flip_axes"] = tuple(int(a) for a in values["flip_axes"])
         return cls(**values)

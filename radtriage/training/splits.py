@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -107,7 +107,7 @@ def assign_splits(
     present = {split for split, _ in given.values()}
     targets = {"train": fractions["train"]}
     targets.update({s: fractions[s] for s in ("val", "test") if s not in present and fractions[s] > 0})
-    patient_strata = {pid: _mode(keys) for pid, keys in per_patient.items()}
+    patient_strata = {pid: most_common(keys) for pid, keys in per_patient.items()}
     drawn = stratified_patient_split(patient_strata, targets, seed) if patient_strata else {}
     if given:
         log.info(
@@ -119,11 +119,12 @@ def assign_splits(
     return [given[c.patient_id][0] if c.patient_id in given else drawn[c.patient_id] for c in cases]
 
 
-def _mode(keys: Sequence[Hashable]) -> Hashable:
-    counts: dict[Hashable, int] = defaultdict(int)
-    for k in keys:
-        counts[k] += 1
-    return min(counts, key=lambda k: (-counts[k], repr(k)))
+def most_common(values: Sequence[Hashable]) -> Hashable:
+    """The most frequent of ``values``, ties broken by ``repr`` (the same on every run); None when empty."""
+    if not values:
+        return None
+    counts = Counter(values)
+    return min(counts, key=lambda v: (-counts[v], repr(v)))
 
 
 def split_fingerprint(cases: Sequence[Case], splits: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from radtriage.training.settings import DEFAULT_KIND, KINDS
+from radtriage.training.settings import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -313,11 +313,3 @@ def infer_class_names(kind: str, labels: Sequence[Any], label_columns: Sequence[
     if present and all(v is not None and v == int(v) and v >= 0 for v in numbers):
         return tuple(f"class{i}" for i in range(max(2, int(max(numbers)) + 1)))  # type: ignore[type-var]
     return tuple(sorted({str(lab).strip() for lab in present}))
-
-
-def make_task_spec(task: str, kind: str | None, class_names: Sequence[str] | None, **options: Any) -> TrainTaskSpec:
-    """A :class:`TrainTaskSpec` for radtriage ``task`` (kind defaults from :data:`DEFAULT_KIND`)."""
-    kind = kind or DEFAULT_KIND.get(task, "multilabel")
-    if class_names is None:
-        raise ValueError("class_names are needed (give them or let the datalist reader infer them)")
-    return TrainTaskSpec(kind, tuple(str(c) for c in class_names), **options)

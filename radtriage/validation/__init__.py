@@ -10,19 +10,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from radtriage.lazy_exports import lazy_exports
 
 __all__ = ["TASK_CONTRACTS", "InputContract", "ValidatedInputs", "contract_for", "validate_inputs"]
 
 
-def __getattr__(name: str) -> Any:
-    """Lazy exports (the file checks are imported by the volume reader, which must not import the rest)."""
-    if name in ("InputContract", "TASK_CONTRACTS", "contract_for"):
-        from radtriage.validation import contracts
-
-        return getattr(contracts, name)
-    if name in ("ValidatedInputs", "validate_inputs"):
-        from radtriage.validation import validate
-
-        return getattr(validate, name)
-    raise AttributeError(name)
+# lazy: the file checks are imported by the volume reader, which must not import the rest
+__getattr__ = lazy_exports(
+    __name__, {"contracts": ("InputContract", "TASK_CONTRACTS", "contract_for"),
+               "validate": ("ValidatedInputs", "validate_inputs")}
+)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from radtriage import node_attributes
 from radtriage.image import Image
 from radtriage.mrml import image_to_volume_node, place_under_study, table_node_from_rows
 from radtriage.mrml.geometry import dimensions, ijk_to_ras, ijk_to_ras_rows, ras_to_ijk_rows, slice_index_at
@@ -34,7 +35,6 @@ SLICE_COLUMNS: list[tuple[str, type]] = [
     ("index", int), ("region", str), ("confidence", float), ("raw_region", str), ("raw_probability", float),
     ("z_mm", float),
 ]
-ROLE_ATTRIBUTE = "RadTriage.Role"
 AXIS_INDEX = {"i": 0, "j": 1, "k": 2}
 
 
@@ -48,7 +48,7 @@ def add_region_colour_table(scene: Any, labelset: Mapping[str, Any], name: str |
     node.SetColor(0, "none", 0.0, 0.0, 0.0, 0.0)
     for i, (label, rgb) in enumerate(zip(names, colours, strict=True)):
         node.SetColor(i + 1, label, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0, 1.0)
-    node.SetAttribute(ROLE_ATTRIBUTE, "body_region_colours")
+    node.SetAttribute(node_attributes.ROLE, "body_region_colours")
     return node
 
 
@@ -80,19 +80,19 @@ def add_body_region_outputs(
     nodes["colour_table"] = colour = add_region_colour_table(scene, labelset)
     ranges_node = table_node_from_rows(scene, "Body region ranges", RANGE_COLUMNS,
                                        _range_rows(list(outputs.get("ranges", []))))
-    ranges_node.SetAttribute(ROLE_ATTRIBUTE, "body_region_ranges")
+    ranges_node.SetAttribute(node_attributes.ROLE, "body_region_ranges")
     qa = outputs.get("header_qa") or {}
-    ranges_node.SetAttribute("RadTriage.HeaderQA.Status", str(qa.get("status", "")))
-    ranges_node.SetAttribute("RadTriage.HeaderQA.Message", str(qa.get("message", "")))
-    ranges_node.SetAttribute("RadTriage.Modality", str(outputs.get("modality", "")))
+    ranges_node.SetAttribute(node_attributes.HEADER_QA_STATUS, str(qa.get("status", "")))
+    ranges_node.SetAttribute(node_attributes.HEADER_QA_MESSAGE, str(qa.get("message", "")))
+    ranges_node.SetAttribute(node_attributes.MODALITY, str(outputs.get("modality", "")))
     nodes["ranges_table"] = ranges_node
     slice_rows = [{k: s.get(k) for k, _ in SLICE_COLUMNS} for s in outputs.get("slices", [])]
     nodes["slices_table"] = table_node_from_rows(scene, "Body region per slice", SLICE_COLUMNS, slice_rows)
-    nodes["slices_table"].SetAttribute(ROLE_ATTRIBUTE, "body_region_slices")
+    nodes["slices_table"].SetAttribute(node_attributes.ROLE, "body_region_slices")
     if label_image is not None:
         label_node = image_to_volume_node(scene, label_image, "Body regions", labelmap=True)
         label_node.GetDisplayNode().SetAndObserveColorNodeID(colour.GetID())
-        label_node.SetAttribute(ROLE_ATTRIBUTE, "body_region_labels")
+        label_node.SetAttribute(node_attributes.ROLE, "body_region_labels")
         nodes["label_volume"] = label_node
         if reference_node is not None:
             for composite in slice_composite_nodes(scene):

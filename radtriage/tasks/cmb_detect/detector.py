@@ -18,6 +18,7 @@ import numpy as np
 
 from radtriage.anatomy.registration import MniRegistration
 from radtriage.image import Image
+from radtriage.settings_keys import known_settings
 from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
 from radtriage.tasks.cmb_detect.candidates import candidate_heatmap, extract_peaks
 from radtriage.tasks.cmb_detect.location import locate_in_mni, location_class
@@ -64,9 +65,8 @@ class DetectSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> DetectSettings:
-        """From plain JSON (unknown keys ignored with a debug log)."""
-        values = dict(values or {})
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        """From plain JSON (missing keys take the defaults; unknown ones are refused)."""
+        known = known_settings(cls, values, f"inference.json {SETTINGS_KEY!r}")
         if "roi_size" in known:
             known["roi_size"] = tuple(int(v) for v in known["roi_size"])
         return cls(**known)
@@ -199,12 +199,15 @@ class CmbPipeline:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import load_bundle, resolve_bundle_path
+        from radtriage.models import BundleError, load_bundle, resolve_bundle_path
 
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
         meta = loaded.meta
-        settings = DetectSettings.from_dict(loaded.config.get(SETTINGS_KEY))
+        try:
+            settings = DetectSettings.from_dict(loaded.config.get(SETTINGS_KEY))
+        except (TypeError, ValueError) as exc:
+            raise BundleError(path, str(exc)) from exc
         ops = meta.thresholds.get("cmb") or {}
         overrides = {key: float(ops[name]) for name, key in (("operating", "detection_threshold"),
                                                              ("operating_magnitude_only",

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from radtriage import node_attributes
+
 MARKUPS_NAME = "CMB detections"
 TABLE_NAME = "CMB count by location"
 TABLE_COLUMNS: list[tuple[str, type]] = [("location", str), ("count", int)]
@@ -53,16 +55,12 @@ def add_cmb_outputs(scene: Any, result: Any, patient_name: str = "Patient", stud
         descriptions=[f"{d['location']}; apparent radius {d['radius_mm']:.1f} mm" for d in dets],
         confidences=[float(d["confidence"]) for d in dets],
     )
-    bundle = data.get("bundle") or {}
-    for target in (node,):
-        target.SetAttribute("RadTriage.Task", "cmb_detect")
-        target.SetAttribute("RadTriage.Bundle", f"{bundle.get('name', '')} {bundle.get('version', '')}".strip())
-        target.SetAttribute("RadTriage.Demo", "1" if bundle.get("demo") else "0")
-        target.SetAttribute("RadTriage.Threshold", f"{float(data['outputs']['threshold']):.4f}")
+    node_attributes.stamp_result(node, "cmb_detect", data.get("bundle"))
+    node.SetAttribute(node_attributes.THRESHOLD, f"{float(data['outputs']['threshold']):.4f}")
     place_under_study(scene, node, patient_name, study_name)
     table = table_node_from_rows(scene, f"{name_prefix}{TABLE_NAME}", TABLE_COLUMNS,
                                  location_rows(data["outputs"]["location_counts"]))
-    table.SetAttribute("RadTriage.Task", "cmb_detect")
+    table.SetAttribute(node_attributes.TASK, "cmb_detect")
     place_under_study(scene, table, patient_name, study_name)
     return {"markups": into_chosen_node(scene, node, markups_node), "table": into_chosen_node(scene, table, table_node)}
 

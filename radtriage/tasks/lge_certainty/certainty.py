@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND as DEFAULT_CERTAINTY_BAND
+from radtriage.settings_keys import known_settings
 
 BAND_RULE = "low certainty when lo <= likelihood <= hi (both edges inclusive); negative < lo; positive > hi"
 LOW_CERTAINTY_HINT = "consider repeat / extra view"
@@ -150,9 +151,9 @@ class ReaderCertaintyRule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ReaderCertaintyRule:
-        """From :meth:`to_dict` output (missing keys take the defaults)."""
-        data = data or {}
-        return cls(**{k: float(data[k]) for k in ("lo", "hi", "max_disagreement") if k in data})
+        """From :meth:`to_dict` output (missing keys take the defaults; unknown ones are refused)."""
+        values = known_settings(cls, data, "reader certainty rule", written=("rule",))
+        return cls(**{k: float(v) for k, v in values.items()})
 
 
 def _ratings(ratings: Sequence[float]) -> list[float]:

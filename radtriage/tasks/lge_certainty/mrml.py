@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from radtriage import node_attributes
 from radtriage.image import Image
 
 TABLE_NAME = "LGE per-slice certainty"
@@ -80,12 +81,9 @@ def add_lge_outputs(
     outputs = data["outputs"]
     table = table_node_from_rows(scene, f"{name_prefix}{TABLE_NAME}", TABLE_COLUMNS, table_rows(outputs))
     lo, hi = outputs["certainty_band"]
-    table.SetAttribute("RadTriage.Task", "lge_certainty")
-    table.SetAttribute("RadTriage.CertaintyBand", f"{lo:g},{hi:g}")
-    table.SetAttribute("RadTriage.CertaintySource", str(outputs.get("certainty_source", "likelihood_band")))
-    bundle = data.get("bundle") or {}
-    table.SetAttribute("RadTriage.Bundle", f"{bundle.get('name', '')} {bundle.get('version', '')}".strip())
-    table.SetAttribute("RadTriage.Demo", "1" if bundle.get("demo") else "0")
+    node_attributes.stamp_result(table, "lge_certainty", data.get("bundle"))
+    table.SetAttribute(node_attributes.CERTAINTY_BAND, f"{lo:g},{hi:g}")
+    table.SetAttribute(node_attributes.CERTAINTY_SOURCE, str(outputs.get("certainty_source", "likelihood_band")))
     place_under_study(scene, table, patient_name, study_name)
     table = into_chosen_node(scene, table, table_node)
     volume = None

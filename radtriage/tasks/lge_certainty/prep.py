@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from radtriage.image import Image
+from radtriage.settings_keys import known_settings
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class SlicePrep:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SlicePrep:
-        """From :meth:`to_dict` output (unknown keys ignored; missing ones take the defaults)."""
-        data = data or {}
-        return cls(**{k: data[k] for k in ("fov_mm", "patch", "lower", "upper") if k in data})
+        """From :meth:`to_dict` output (missing keys take the defaults; unknown ones are refused)."""
+        written = ("pixel_mm", "resample", "normalize")  # what to_dict adds for readers
+        return cls(**known_settings(cls, data, "LGE slice preprocessing", written=written))
 
 
 def slice_pixel_spacing(image: Image) -> tuple[float, float]:

@@ -92,7 +92,7 @@ class LgeSliceScorer:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import load_bundle, resolve_bundle_path
+        from radtriage.models import BundleError, load_bundle, resolve_bundle_path
 
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
@@ -105,9 +105,13 @@ class LgeSliceScorer:
         head = certainty_head_of(meta.outputs)
         use_head = head is not None and certainty_band is None
         info["certainty_source"] = "certainty_head" if use_head else "likelihood_band"
+        try:
+            prep = SlicePrep.from_dict(pp)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(path, str(exc)) from exc
         return cls(
-            loaded.network.eval(), calibration_of(meta.outputs), band, SlicePrep.from_dict(pp), loaded.device, info,
-            head, certainty_band is not None,
+            loaded.network.eval(), calibration_of(meta.outputs), band, prep, loaded.device, info, head,
+            certainty_band is not None,
         )
 
     def prepare(self, image2d: Image | np.ndarray, pixel_spacing: Sequence[float] | None = None) -> np.ndarray:

@@ -322,7 +322,8 @@ def train_lge_bundle(
     The report has the test likelihood AUC (patient-bootstrap CI) and, with a certainty head, the seed's
     certainty-class metrics on the test slices.
     """
-    from radtriage.models.bundle import default_metadata, write_bundle
+    from radtriage.models.bundle import default_metadata
+    from radtriage.models.writer import write_bundle
 
     data = prepare_records(records, settings)
     split = patient_split(list(data.patients), settings.seed) if split is None else np.asarray(split)

@@ -112,8 +112,8 @@ class TriageModel:
 
     def model_input(self, prepared: PreparedInputs) -> tuple[np.ndarray, np.ndarray]:
         """``[C, k, j, i]`` float32 network input (missing contrasts all zero) and the ``[C]`` availability mask,
-        normalised exactly as in training (``radtriage.training.preprocess_channels``)."""
-        from radtriage.training import PreprocessConfig, preprocess_channels
+        normalised exactly as in training (:func:`radtriage.preprocess.patch.preprocess_channels`)."""
+        from radtriage.preprocess.patch import PreprocessConfig, preprocess_channels
 
         stacked, avail = prepared.stack(self.contrasts)
         patch = tuple(reversed(self.size))

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from radtriage import node_attributes
 from radtriage.image import Image
 from radtriage.models.output_requirements import decision_text, probability_text
 from radtriage.tasks.mri_triage.model import CRITICAL_OUTPUTS
@@ -61,10 +62,13 @@ def load_study_nodes(scene: Any, folder: str | Path, app_logic: Any | None = Non
 
 def triage_candidates(scene: Any) -> list[Any]:
     """The scene's scalar volumes the triage can take: label maps and this module's heatmaps left out."""
-    nodes = [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
-             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]  # fmt: skip
-    return [n for n in nodes
-            if not n.IsA("vtkMRMLLabelMapVolumeNode") and n.GetAttribute("RadTriage.Role") != "heatmap"]  # fmt: skip
+    volumes = [n for n in _scalar_volumes(scene) if not n.IsA("vtkMRMLLabelMapVolumeNode")]
+    return [n for n in volumes if n.GetAttribute(node_attributes.ROLE) != "heatmap"]
+
+
+def _scalar_volumes(scene: Any) -> list[Any]:
+    kind = "vtkMRMLScalarVolumeNode"
+    return [scene.GetNthNodeByClass(i, kind) for i in range(scene.GetNumberOfNodesByClass(kind))]
 
 
 def contrast_table(nodes: Iterable[Any], dicom_database: Any | None = None) -> dict[str, dict[str, Any]]:
@@ -173,10 +177,8 @@ def study_names(scene: Any, node: Any) -> tuple[str, str]:
 
 def heatmaps_in_scene(scene: Any) -> dict[str, Any]:
     """{output: heatmap node} of the heatmaps this module left in the scene (e.g. a reloaded .mrb)."""
-    nodes = [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
-             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]  # fmt: skip
-    return {n.GetAttribute("RadTriage.Output"): n for n in nodes
-            if n.GetAttribute("RadTriage.Role") == "heatmap" and n.GetAttribute("RadTriage.Output")}  # fmt: skip
+    heatmaps = [n for n in _scalar_volumes(scene) if n.GetAttribute(node_attributes.ROLE) == "heatmap"]
+    return {n.GetAttribute(node_attributes.OUTPUT): n for n in heatmaps if n.GetAttribute(node_attributes.OUTPUT)}
 
 
 def add_results(
@@ -258,7 +260,12 @@ def add_mri_triage_outputs(
     ``table`` node (the module's Add-enabled output selector) is filled instead of a new one. Returns
     ``{"table": node, "heatmaps": {output: node}, "background": node or None, "shown": output}``.
     """
-    from radtriage.mrml import add_heatmap_overlay, image_to_volume_node, place_under_study, table_node_from_rows
+    from radtriage.mrml import (
+        add_heatmap_overlay,
+        image_to_volume_node,
+        place_under_study,
+        table_node_from_rows,
+    )
     from radtriage.mrml.outputs import into_chosen_node
     from radtriage.mrml.overlay import show_in_slice_views
 
@@ -268,12 +275,9 @@ def add_mri_triage_outputs(
     made = table_node_from_rows(scene, f"{name_prefix}{TABLE_NAME}", TABLE_COLUMNS, table_rows(outputs))
     place_under_study(scene, made, patient_name, study_name)
     table = into_chosen_node(scene, made, table)
-    bundle = data.get("bundle") or {}
-    table.SetAttribute("RadTriage.Task", "mri_triage")
-    table.SetAttribute("RadTriage.Bundle", f"{bundle.get('name', '')} {bundle.get('version', '')}".strip())
-    table.SetAttribute("RadTriage.Demo", "1" if bundle.get("demo") else "0")
-    table.SetAttribute("RadTriage.MissingContrasts", ",".join(outputs.get("missing_contrasts", [])))
-    table.SetAttribute("RadTriage.OperatingPoint", str(outputs.get("operating_point", "")))
+    node_attributes.stamp_result(table, "mri_triage", data.get("bundle"))
+    table.SetAttribute(node_attributes.MISSING_CONTRASTS, ",".join(outputs.get("missing_contrasts", [])))
+    table.SetAttribute(node_attributes.OPERATING_POINT, str(outputs.get("operating_point", "")))
 
     background_node = background
     if isinstance(background, Image):
@@ -286,7 +290,7 @@ def add_mri_triage_outputs(
         output = key[len("heatmap_"):]
         node = add_heatmap_overlay(scene, background_node, image, f"{name_prefix}{key}", HEATMAP_COLORMAP,
                                    threshold=heatmap_threshold, opacity=opacity, window_level=(1.0, 0.5))
-        node.SetAttribute("RadTriage.Output", output)
+        node.SetAttribute(node_attributes.OUTPUT, output)
         place_under_study(scene, node, patient_name, study_name)
         nodes[output] = node
     shown = _shown_output(outputs)

@@ -1,6 +1,6 @@
 """Per-slice agreement of the body-region task with segmentation-derived truth, beside the seed paper's numbers.
 
-``radtriage evaluate body-region`` (or ``python -m radtriage.tasks.body_region.agreement``) runs the task on
+``radtriage evaluate body-region`` (or ``python -m radtriage.tasks.body_region.evaluate``) runs the task on
 image/segmentation pairs — the TotalSegmentator examples in the shared data folder by default, or
 ``--image``/``--segmentation`` pairs of your own — derives each slice's truth from the segmentation
 (:mod:`.from_segmentation`) and prints image-level (per-slice) accuracy next to Raffy et al. 2021's.

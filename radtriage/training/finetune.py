@@ -1,12 +1,9 @@
-"""Training in place: fine-tune a task's bundle on an exported cohort (:mod:`radtriage.export`), evaluate it on
-the export's held-out test split and register it as a new bundle version in the user model folder, where
-:func:`radtriage.models.find_bundle` and ``radtriage models`` find it.
+"""Fine-tuning in place: a task's bundle trained further on a cohort exported from the review tools'
+labels (:mod:`radtriage.export`), evaluated on the export's held-out test split and registered as a new bundle
+version in the user model folder, where :func:`radtriage.models.find_bundle` and ``radtriage models`` find it.
 
-The trainer (:func:`radtriage.training.train_bundle`) has no "initialise from a bundle" option yet, so the warm
-start goes through its public resume path: the base bundle's checked weights are written as an epoch-0
-checkpoint of exactly the run ``train_bundle`` will start (same settings fingerprint), and the run resumes from
-it. ``training.json`` of the new bundle therefore says ``resumed_from: 0``; ``docs/finetune.json`` records the
-base bundle (name, version, weights SHA-256) and the export.
+The warm start is the trainer's own (``TrainConfig.init_bundle``: the base bundle's verified weights);
+``docs/finetune.json`` of the new bundle records the base bundle (name, version, weights SHA-256) and the export.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ PROVENANCE_FILE = "docs/finetune.json"
 
 
 @dataclass
-class InPlaceResult:
+class FinetuneResult:
     """The new bundle (as the registry sees it), the bundle it started from, and the training run."""
 
     bundle: BundleInfo
@@ -61,7 +58,7 @@ def resolve_base(base: str | Path | BundleInfo) -> BundleInfo:
     """The bundle to start from: a ``BundleInfo``, a bundle folder, or ``task[/name][@version]`` looked up with
     :func:`radtriage.models.find_bundle` (newest valid one)."""
     from radtriage.models import BundleInfo, BundleNotFoundError, find_bundle, inspect_bundle
-    from radtriage.tasks import TASKS
+    from radtriage.task_specs import TASKS
 
     if isinstance(base, BundleInfo):
         info = base
@@ -108,7 +105,7 @@ def _next_version(version: str) -> str:
     return f"{major}.{minor}.{micro + 1}"
 
 
-def train_in_place(
+def finetune_bundle(
     export: str | Path,
     base: str | Path | BundleInfo,
     *,
@@ -123,7 +120,7 @@ def train_in_place(
     n_bootstrap: int = 200,
     on_epoch_end: Callable[..., None] | None = None,
     **train_options: Any,
-) -> InPlaceResult:
+) -> FinetuneResult:
     """Fine-tune ``base`` on the export folder ``export`` and register the result.
 
     The network, preprocessing, input spec, class names and demo flag come from the base bundle; the splits are
@@ -192,11 +189,11 @@ def train_in_place(
     if not registered.valid:
         raise InputError(result.bundle_path, f"the new bundle does not pass the registry's checks: {registered.reason}")
     log.info("fine-tuned %s %s -> %s %s in %s", meta.name, meta.version, registered.name, registered.version, out_dir)
-    return InPlaceResult(registered, info, result)
+    return FinetuneResult(registered, info, result)
 
 
-def add_inplace_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of the fine-tune-in-place command (an export folder and the bundle to start from)."""
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``radtriage finetune`` (an export folder and the bundle to start from)."""
     p = parser
     p.add_argument("export", type=Path, help="folder written by 'radtriage export' (datalist.json + datasheet.json)")
     p.add_argument("--base", required=True, help="bundle folder, or task[/name][@version] to look up")
@@ -212,20 +209,10 @@ def add_inplace_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     return p
 
 
-def run_inplace(args: argparse.Namespace) -> int:
-    """Run the fine-tune-in-place command from parsed ``args``; prints the new bundle."""
-    result = train_in_place(
-        args.export,
-        args.base,
-        model_dir=args.model_dir,
-        name=args.name,
-        max_epochs=args.max_epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        device=args.device,
-        n_bootstrap=args.n_bootstrap,
-    )
+def run_finetune(args: argparse.Namespace) -> int:
+    """Run ``radtriage finetune`` from parsed ``args``; prints the new bundle."""
+    options = ("model_dir", "name", "max_epochs", "batch_size", "learning_rate", "seed", "device", "n_bootstrap")
+    result = finetune_bundle(args.export, args.base, **{k: getattr(args, k) for k in options})
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

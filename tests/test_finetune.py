@@ -8,19 +8,18 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from radtriage.annotations import BLINDED, case_list_from_csv, open_store
 from radtriage.errors import InputError
 from radtriage.export import export_cohort
-from radtriage.inplace import PROVENANCE_FILE, train_in_place
 from radtriage.io import write_volume
-from radtriage.models import find_bundle, list_bundles, register_network
+from radtriage.models import find_bundle, list_bundles, read_state_dict, register_network
 from radtriage.phantoms import make_brain_case
 from radtriage.training import train_from_args
+from radtriage.training.finetune import PROVENANCE_FILE, finetune_bundle
 
-NET = "test.inplace.TinyNet3d"
+NET = "test.finetune.TinyNet3d"
 PATCH = (8, 8, 8)
 
 
@@ -99,7 +98,7 @@ def test_phantoms_to_a_new_registered_bundle_version(phantom_export, tmp_path):
     base = _train_base(export, tmp_path / "site_models")
     assert find_bundle("mri_triage", "mri_triage-phantom").version == base.version == "0.1.0"
 
-    result = train_in_place(
+    result = finetune_bundle(
         export.folder, "mri_triage/mri_triage-phantom", max_epochs=2, learning_rate=1e-2, batch_size=4,
         device="cpu", n_bootstrap=20, augment={"enabled": False},
     )  # fmt: skip
@@ -121,12 +120,12 @@ def test_phantoms_to_a_new_registered_bundle_version(phantom_export, tmp_path):
 
 def test_fine_tuning_starts_from_the_base_weights(phantom_export, tmp_path):
     base = _train_base(phantom_export, tmp_path / "site_models")
-    result = train_in_place(
+    result = finetune_bundle(
         phantom_export.folder, base.bundle_path, max_epochs=1, learning_rate=0.0, batch_size=4, device="cpu",
         n_bootstrap=10, augment={"enabled": False}, weight_decay=0.0,
     )  # fmt: skip
-    before = load_file(str(base.bundle_path / "models" / "model.safetensors"))
-    after = load_file(str(result.bundle.path / "models" / "model.safetensors"))
+    before = read_state_dict(base.bundle_path / "models" / "model.pt", "pytorch")
+    after = read_state_dict(result.bundle.path / "models" / "model.pt", "pytorch")
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
 
@@ -137,6 +136,18 @@ def test_an_export_that_does_not_fit_the_bundle_is_refused(phantom_export, tmp_p
     sheet["class_names"] = ["negative", "positive"]
     sheet_path.write_text(json.dumps(sheet))
     with pytest.raises(InputError, match="classes"):
-        train_in_place(phantom_export.folder, base.bundle_path, device="cpu")
+        finetune_bundle(phantom_export.folder, base.bundle_path, device="cpu")
     with pytest.raises(InputError, match="not a trainable"):
-        train_in_place(tmp_path, base.bundle_path, device="cpu")
+        finetune_bundle(tmp_path, base.bundle_path, device="cpu")
+
+
+def test_the_finetune_command_registers_the_next_version(phantom_export, tmp_path, capsys):
+    from radtriage.cli import main
+
+    base = _train_base(phantom_export, tmp_path / "site_models")
+    models = tmp_path / "new_models"
+    assert main(["finetune", str(phantom_export.folder), "--base", str(base.bundle_path), "--model-dir", str(models),
+                 "--epochs", "1", "--batch-size", "4", "--device", "cpu", "--bootstrap", "10", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["version"] == "0.1.1" and printed["base"] == "mri_triage-phantom 0.1.0"
+    assert (models / printed["bundle"].split("/")[-1] / PROVENANCE_FILE).is_file()
