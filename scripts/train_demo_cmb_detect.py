@@ -630,17 +630,13 @@ def main(argv: list[str] | None = None) -> int:
                                      **({"recalibrated": facts["recalibrated"]} if "recalibrated" in facts else {}),
                                      **({"stage2_retrained": facts["stage2_retrained"]}
                                         if "stage2_retrained" in facts else {})}
-    meta["radtriage"]["operating_points"] = {
-        "with_phase": {"stage2_weight": cal["weight"], "threshold": cal["threshold"]},
-        "magnitude_only": {"stage2_weight": cal_mag["weight"], "threshold": cal_mag["threshold"]},
-    }
     target = args.out / f"{BUNDLE_NAME}-{VERSION}"
     network_def = {"_target_": DETECTOR_NAME, "candidate_args": CANDIDATE_ARGS,
                    "discriminator_args": DISCRIMINATOR_ARGS}
     if summary["stage2_magnitude_only"]:
         network_def["magnitude_only_args"] = MAGNITUDE_ONLY_ARGS
     write_bundle(target, detector, meta, network_def, model_card_text=model_card(to_plain(summary)),
-                 extra_config={SETTINGS_KEY: settings.to_dict()}, overwrite=True)
+                 extra_config={SETTINGS_KEY: settings.bundle_config()}, overwrite=True)
     docs = target / "docs"
     for name, text in stage_docs.items():
         (docs / name).write_text(text)

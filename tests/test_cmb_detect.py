@@ -233,7 +233,8 @@ def _tiny_bundle(folder: Path, threshold: float = 0.0) -> Path:
                             inputs={"contrasts": ["magnitude", "phase"], "modality": "MR", "spacing": [1.0] * 3,
                                     "patch_size": [16] * 3}, demo=True, thresholds={"cmb": {"operating": threshold}})
     settings = DetectSettings(candidate_threshold=0.0, max_candidates=5, detection_threshold=threshold)
-    return write_bundle(folder, net, meta, {"_target_": DETECTOR_NAME}, extra_config={"cmb_detect": settings.to_dict()})
+    return write_bundle(folder, net, meta, {"_target_": DETECTOR_NAME},
+                        extra_config={"cmb_detect": settings.bundle_config()})
 
 
 def test_runner_without_bundle_refuses() -> None:

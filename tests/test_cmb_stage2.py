@@ -10,7 +10,7 @@ from torch import nn
 from radtriage.image import Image
 from radtriage.tasks.cmb_detect import CmbPipeline, DetectSettings, candidate_heatmap
 from radtriage.tasks.cmb_detect import runner as cmb_runner
-from radtriage.tasks.cmb_detect.detector import foreground_box, head_mask
+from radtriage.tasks.cmb_detect.detector import THRESHOLD_FIELDS, foreground_box, head_mask
 from radtriage.tasks.cmb_detect.evaluate import evaluate_runs, fp_per_scan_at, phantom_scans
 
 # Seeds that scripts/train_demo_cmb_detect.py never uses (training 0..47, validation 20000+, model card 10000..10009).
@@ -189,13 +189,29 @@ def test_installed_bundle_carries_a_validated_magnitude_only_operating_point() -
         pipe = CmbPipeline.from_bundle(None, "cpu")
     except BundleNotFoundError as exc:
         pytest.skip(f"no cmb_detect bundle installed: {exc}")
-    meta = load_bundle(pipe.bundle_info["path"], "cpu", task="cmb_detect").meta
-    points = meta.raw["radtriage"]["operating_points"]
+    loaded = load_bundle(pipe.bundle_info["path"], "cpu", task="cmb_detect")
+    ops, config = loaded.meta.thresholds["cmb"], loaded.config["cmb_detect"]
+    assert not set(config) & set(THRESHOLD_FIELDS), "thresholds are stored once, in the metadata"
     s = pipe.settings
     assert s.stage2_weight_magnitude_only is not None and s.detection_threshold_magnitude_only is not None
-    assert s.operating(True) == (points["with_phase"]["stage2_weight"], points["with_phase"]["threshold"])
-    assert s.operating(False) == (points["magnitude_only"]["stage2_weight"], points["magnitude_only"]["threshold"])
-    assert meta.thresholds["cmb"]["operating_magnitude_only"] == s.detection_threshold_magnitude_only
+    assert s.operating(True) == (config["stage2_weight"], ops["operating"])
+    assert s.operating(False) == (config["stage2_weight_magnitude_only"], ops["operating_magnitude_only"])
+
+
+def test_a_bundle_that_stores_a_threshold_twice_is_refused(tmp_path) -> None:
+    import json
+    import shutil
+
+    from radtriage.models import BundleError, find_bundle
+
+    bundle = tmp_path / "cmb"
+    shutil.copytree(find_bundle("cmb_detect").path, bundle)
+    path = bundle / "configs" / "inference.json"
+    config = json.loads(path.read_text())
+    config["cmb_detect"]["detection_threshold"] = 0.5
+    path.write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"detection_threshold: thresholds are stored once.*\(operating\)"):
+        CmbPipeline.from_bundle(bundle, "cpu")
 
 
 class _ShapeRecorder(nn.Module):

@@ -387,3 +387,17 @@ def test_cli_trains_a_score_task_from_csv_and_nifti_with_json_progress(tmp_path,
     assert meta.inputs.contrasts == ("LGE",)
     metrics = json.loads((tmp_path / "out" / "lge-test-0.1.0" / "docs/test_metrics.json").read_text())
     assert metrics["task_kind"] == "score" and metrics["score_mae"] is not None
+
+
+def test_a_json_datalist_read_by_monai_keeps_every_value_that_is_not_a_file_path(tmp_path):
+    """MONAI's reader joins strings to the base folder when such a file exists; only the image channels may
+    become paths: a split, a label or a patient named like a folder beside the datalist stay as written."""
+
+    for folder in ("train", "abnormal", "p1"):
+        (tmp_path / folder).mkdir()
+    write_volume(Image(np.zeros((4, 4, 4), np.float32)), tmp_path / "a.nii.gz")
+    item = {"image": "a.nii.gz", "label": "abnormal", "patient_id": "p1", "split": "train"}
+    (tmp_path / "dl.json").write_text(json.dumps({"training": [item], "test": []}))
+    case = read_datalist(tmp_path / "dl.json").cases[0]
+    assert case.images == (tmp_path / "a.nii.gz",)
+    assert (case.label, case.patient_id, case.split) == ("abnormal", "p1", "train")

@@ -129,58 +129,85 @@ _STORAGE_TYPES = frozenset(f"{kind}Storage" for kind in ("Float", "Double", "Hal
                                                            "Short", "Char", "Byte", "Bool"))
 
 
-class _Tensor:
-    """Stands for a tensor while a state dict's pickle is read without torch."""
-
-    def __init__(self, *_: Any) -> None:
-        pass
+class _AskTorchError(Exception):
+    """The pickle names a torch object a plain float/int state dict does not (complex, quantised, sparse ...)."""
 
 
 class _StateDictReader(pickle.Unpickler):
-    """Reads the pickle of a ``torch.save`` state dict without torch: an ordered dict, tensor rebuilds and storage
-    types resolve to stand-ins; any other global is refused (what ``torch.load(weights_only=True)`` allows for a
-    plain state dict, and nothing is run)."""
+    """Reads the pickle of a ``torch.save`` state dict without torch and without running anything: an ordered
+    dict, tensor rebuilds and storage types resolve to a stand-in class made for this reader (so whatever the pickle
+    does to it stays here); another ``torch`` name is left to torch's own weights-only load (:class:`_AskTorchError`);
+    any other global is refused. The storage keys it meets are collected."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self.tensor: type = type("Tensor", (), {"__init__": lambda self, *args: None})
+        self.storage_keys: list[str] = []
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
-        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter"):
-            return _Tensor
-        if module == "torch" and name in _STORAGE_TYPES:
-            return _Tensor
+        if (module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter")) or (
+            module == "torch" and name in _STORAGE_TYPES
+        ):
+            return self.tensor
+        if module == "torch" or module.startswith("torch."):
+            raise _AskTorchError(f"{module}.{name}")
         raise pickle.UnpicklingError(f"it names {module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:
-        return None  # a storage: its bytes are the archive's data files, checked by their CRCs
+        if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage":
+            self.storage_keys.append(str(pid[2]))
+        return None  # the storage's bytes are the archive's data/<key> member, checked by its CRC
+
+
+_MAX_PICKLE_BYTES = 64 * 1024 * 1024
+"""A state dict's pickle holds names and shapes only; a larger one is not read."""
 
 
 def torch_archive_problem(path: Path) -> str | None:
     """Without importing torch: why the ``torch.save`` archive ``path`` is not a loadable flat state dict ('' when
-    it is one), or None when it is not a zip archive (the legacy format; the caller asks torch then). Every
-    member's CRC is checked (a truncated or corrupt file is refused) and the pickle is read by
-    :class:`_StateDictReader`."""
+    it is one), or None when torch's own weights-only load must decide (not a zip: the legacy format; a pickle
+    protocol other than torch.save's 2; a torch type beyond float/int tensors). Every member must be stored
+    uncompressed, as torch.save writes them, and pass its CRC; the pickle is read by :class:`_StateDictReader`,
+    and every storage it names must have its data member."""
     try:
         with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+                return "cannot read pytorch weights: a compressed member (torch.save stores every member as is)"
             corrupt = archive.testzip()
             if corrupt is not None:
                 return f"cannot read pytorch weights: {corrupt} is corrupt"
-            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+            pickles = [m for m in members if m.filename.endswith("/data.pkl")]
             if len(pickles) != 1:
                 return "cannot read pytorch weights: not a torch.save archive (no single data.pkl)"
+            if pickles[0].file_size > _MAX_PICKLE_BYTES:
+                return f"cannot read pytorch weights: data.pkl is {pickles[0].file_size} bytes, not a state dict's"
             data = archive.read(pickles[0])
+            names = {m.filename for m in members}
     except zipfile.BadZipFile:
         return None
     except (OSError, ValueError, EOFError, zlib.error) as exc:
         return f"cannot read pytorch weights: {exc}"
+    if data[:2] != b"\x80\x02":
+        return None
+    reader = _StateDictReader(data)
     try:
-        state = _StateDictReader(io.BytesIO(data)).load()
+        state = reader.load()
+    except _AskTorchError:
+        return None
     except pickle.UnpicklingError as exc:
         return f"refused: the pickle holds objects other than tensors ({exc})"
     except Exception as exc:  # a malformed pickle
         return f"cannot read pytorch weights: {exc}"
-    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, _Tensor)
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, reader.tensor)
                                                  for k, v in state.items()):
         return "weights file must hold a flat state dict {name: tensor}"
+    prefix = pickles[0].filename[: -len("data.pkl")]
+    missing = [k for k in reader.storage_keys if f"{prefix}data/{k}" not in names]
+    if missing:
+        return f"cannot read pytorch weights: the data of storage(s) {', '.join(missing[:5])} is missing"
     return ""
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 OUTPUT_DIR_ENV = "RADTRIAGE_JOB_OUTPUT_DIR"
+"""Environment variable naming the folder a job writes its outputs to (a staging folder, moved on success)."""
+
 PROGRESS_MODES = ("auto", "text", "json", "none")
 """The one ``--progress`` vocabulary of every command: ``text`` for a person (a bar or lines on stderr),
 ``json`` for the job runner (``progress`` events on stdout), ``none``; ``auto`` = :func:`resolve_progress`."""
@@ -33,7 +35,7 @@ def resolve_progress(mode: str = "auto") -> str:
     if os.environ.get(OUTPUT_DIR_ENV):
         return "json"
     return "text" if sys.stderr.isatty() else "none"
-"""Environment variable naming the folder a job writes its outputs to (a staging folder, moved on success)."""
+
 
 EVENT_KINDS = ("progress", "log", "result", "error", "finished")
 

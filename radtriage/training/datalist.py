@@ -199,10 +199,25 @@ def _read_json(path: Path, base: Path | None) -> list[tuple[Case, tuple[str, ...
     for key in keys:
         if not isinstance(data[key], list) or not all(isinstance(item, Mapping) for item in data[key]):
             raise InputError(path, f"'{key}' must be a list of cases (JSON objects)")
-        # MONAI's reader joins the paths to the base folder (image always, other keys where that file exists)
-        items = load_decathlon_datalist(path, is_segmentation=False, data_list_key=key, base_dir=base)
+        raw = data[key]
+        # MONAI's reader joins the file paths to the base folder; it would join any other string naming an
+        # existing file too (a split, a label, a patient), so only the image channels and the label map are
+        # taken from it, and values it cannot join ("~/...", "") stay as written for the checks below
+        joined = load_decathlon_datalist(path, is_segmentation=False, data_list_key=key, base_dir=base) if raw else []
+        items = [{**item, **{k: v for k, v in monai_item.items() if _is_path_key(k) and _joinable(item.get(k))}}
+                 for item, monai_item in zip(raw, joined, strict=True)]
         out += _from_items(items, base, where, key, _JSON_SPLIT_KEYS[key])
     return out
+
+
+def _is_path_key(key: str) -> bool:
+    return bool(_IMAGE_KEY.fullmatch(str(key))) or key == "label_map"
+
+
+def _joinable(value: Any) -> bool:
+    """A path (or list of paths) MONAI may join to the base folder: relative, non-empty, no ``~``."""
+    values = value if isinstance(value, list) else [value]
+    return all(isinstance(v, str) and v.strip() and not v.strip().startswith("~") for v in values)
 
 
 def _csv_label_columns(header: Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,20 @@ log = logging.getLogger(__name__)
 TASK = "cmb_detect"
 DEMO_NOTICE = "demo, not for clinical use"
 SETTINGS_KEY = "cmb_detect"
+THRESHOLD_FIELDS = {
+    "detection_threshold": "operating",
+    "detection_threshold_magnitude_only": "operating_magnitude_only",
+}
+"""Settings a bundle stores once, in its metadata's ``radtriage.thresholds.cmb`` (field -> key there), where every
+task keeps its thresholds; never in ``inference.json``."""
 LABEL_PREFIX = "CMB"
 FOREGROUND_LEVEL = 0.1  # normalised magnitude above which a voxel is head (tissue ~ 1)
 
 
 @dataclass(frozen=True)
 class DetectSettings:
-    """Pre/post-processing of the cascade (stored in the bundle's ``inference.json`` under ``cmb_detect``).
+    """Pre/post-processing of the cascade (a bundle stores them in ``inference.json`` under ``cmb_detect``, but for
+    the thresholds, which live in its metadata: :data:`THRESHOLD_FIELDS`).
 
     ``stage2_weight`` w sets the confidence: ``stage1_score ** (1 - w) * stage2_probability ** w`` (w = 1: the
     discriminator alone; chosen on validation phantoms by the training script). Without a phase image the
@@ -76,6 +83,10 @@ class DetectSettings:
         out = asdict(self)
         out["roi_size"] = list(self.roi_size)
         return out
+
+    def bundle_config(self) -> dict[str, Any]:
+        """What a bundle's ``inference.json`` stores: every setting but the thresholds (:data:`THRESHOLD_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in THRESHOLD_FIELDS}
 
     def operating(self, phase_used: bool) -> tuple[float, float]:
         """``(stage2_weight, detection_threshold)`` for an input with or without phase."""
@@ -204,17 +215,19 @@ class CmbPipeline:
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
         meta = loaded.meta
+        config = loaded.config.get(SETTINGS_KEY) or {}
+        twice = sorted(set(config) & set(THRESHOLD_FIELDS))
+        if twice:
+            raise BundleError(path, f"inference.json {SETTINGS_KEY!r} carries {', '.join(twice)}: thresholds are "
+                                    "stored once, in the metadata's radtriage.thresholds.cmb "
+                                    f"({', '.join(THRESHOLD_FIELDS[k] for k in twice)})")
         try:
-            settings = DetectSettings.from_dict(loaded.config.get(SETTINGS_KEY))
+            settings = DetectSettings.from_dict(config)
         except (TypeError, ValueError) as exc:
             raise BundleError(path, str(exc)) from exc
         ops = meta.thresholds.get("cmb") or {}
-        overrides = {key: float(ops[name]) for name, key in (("operating", "detection_threshold"),
-                                                             ("operating_magnitude_only",
-                                                              "detection_threshold_magnitude_only"))
-                     if ops.get(name) is not None}
-        if overrides:
-            settings = DetectSettings.from_dict({**settings.to_dict(), **overrides})
+        settings = replace(settings, **{field: float(ops[key]) for field, key in THRESHOLD_FIELDS.items()
+                                        if ops.get(key) is not None})
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
         return cls(loaded.network.eval(), settings, loaded.device, info)
 
