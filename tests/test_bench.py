@@ -62,3 +62,19 @@ def test_the_node_benchmark_reports_its_targets_with_yes_or_no():
               "rounds": {"first": rows}, "targets": targets}
     text = format_node_report(report)
     assert "brain (first study)" in text and "9.40 s <= 10 s: yes" in text and "1.20 s <= 1 s: NO" in text
+
+
+def test_a_benchmark_times_the_installed_bundle_or_says_it_times_an_untrained_network():
+    from types import SimpleNamespace
+
+    from radtriage.bench.pipelines import UNTRAINED, bundle_or_untrained
+    from radtriage.models import BundleNotFoundError
+
+    installed = SimpleNamespace(bundle_info={"name": "demo", "version": "1.2.0"})
+    assert bundle_or_untrained(lambda d: installed, lambda dev: None, "cpu") == (installed, "demo 1.2.0")
+
+    def missing(device):
+        raise BundleNotFoundError("no bundle for this task")
+
+    pipeline, source = bundle_or_untrained(missing, lambda dev: ("untrained on", str(dev)), "cpu")
+    assert pipeline == ("untrained on", "cpu") and source == UNTRAINED

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from radtriage.bench.pipelines import bundle_or_untrained
+
 log = logging.getLogger(__name__)
 
 TARGETS_S = {"cpu": 30.0, "cuda": 5.0, "mps": 10.0}
@@ -50,18 +52,11 @@ def synthetic_swi(shape_ijk: tuple[int, int, int] = SHAPE_IJK, spacing: tuple[fl
 
 
 def _pipeline(device: str) -> tuple[Any, str]:
-    from radtriage.models import BundleNotFoundError
+    from radtriage.nets.cmb import CmbDetector
     from radtriage.tasks.cmb_detect import CmbPipeline
 
-    try:
-        pipe = CmbPipeline.from_bundle(None, device)
-        return pipe, f"{pipe.bundle_info['name']} {pipe.bundle_info['version']}"
-    except BundleNotFoundError:
-        from radtriage.nets.cmb import CmbDetector
-        from radtriage.runtime.device import select_device
-
-        dev = select_device(device)
-        return CmbPipeline(CmbDetector().to(dev).eval(), device=dev), "untrained network (no bundle)"
+    return bundle_or_untrained(lambda d: CmbPipeline.from_bundle(None, d),
+                               lambda dev: CmbPipeline(CmbDetector().to(dev).eval(), device=dev), device)
 
 
 def run_benchmark(repeats: int = 5, device: str = "cpu", threads: int | None = None,

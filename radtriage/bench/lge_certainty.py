@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radtriage.bench.pipelines import bundle_or_untrained
+
 log = logging.getLogger(__name__)
 
 TARGETS_MS = {"cpu": 20.0, "cuda": 2.0, "mps": 2.0}
@@ -35,18 +37,11 @@ def _median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) ->
 
 
 def _scorer(device: str) -> tuple[Any, str]:
-    from radtriage.models import BundleNotFoundError
+    from radtriage.nets.lge import LgeEfficientNetV2
     from radtriage.tasks.lge_certainty import LgeSliceScorer
 
-    try:
-        scorer = LgeSliceScorer.from_bundle(None, device)
-        return scorer, f"{scorer.bundle_info['name']} {scorer.bundle_info['version']}"
-    except BundleNotFoundError:
-        from radtriage.nets.lge import LgeEfficientNetV2
-        from radtriage.runtime.device import select_device
-
-        dev = select_device(device)
-        return LgeSliceScorer(LgeEfficientNetV2().to(dev).eval(), device=dev), "untrained network (no bundle)"
+    return bundle_or_untrained(lambda d: LgeSliceScorer.from_bundle(None, d),
+                               lambda dev: LgeSliceScorer(LgeEfficientNetV2().to(dev).eval(), device=dev), device)
 
 
 def run_benchmark(repeats: int = 5, device: str = "cpu", threads: int | None = 1) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radtriage.bench.pipelines import bundle_or_untrained
+
 log = logging.getLogger(__name__)
 
 TARGET_END_TO_END_S = {"cpu": 10.0, "cuda": 2.0, "mps": 5.0}
@@ -36,18 +38,11 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 
 def _model(device: str) -> tuple[Any, str]:
-    from radtriage.models import BundleNotFoundError
+    from radtriage.nets.mri_triage import MriTriageNet
     from radtriage.tasks.mri_triage import TriageModel
 
-    try:
-        model = TriageModel.from_bundle(None, device)
-        return model, f"{model.bundle_info['name']} {model.bundle_info['version']}"
-    except BundleNotFoundError:
-        from radtriage.nets.mri_triage import MriTriageNet
-        from radtriage.runtime.device import select_device
-
-        dev = select_device(device)
-        return TriageModel(MriTriageNet().to(dev).eval(), device=dev), "untrained network (no bundle)"
+    return bundle_or_untrained(lambda d: TriageModel.from_bundle(None, d),
+                               lambda dev: TriageModel(MriTriageNet().to(dev).eval(), device=dev), device)
 
 
 def run_benchmark(repeats: int = 5, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
