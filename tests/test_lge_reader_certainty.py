@@ -14,6 +14,7 @@ import pytest
 from PIL import Image as PILImage
 
 from radtriage.errors import InputError
+from radtriage.evaluation.classification import cluster_bootstrap_auc, roc_auc_with_ci
 from radtriage.phantoms import make_lge_slice
 from radtriage.phantoms.cardiac import AMBIGUOUS_PATTERNS, simulate_readers
 from radtriage.tasks.lge_certainty.certainty import ReaderCertaintyRule, head_slice
@@ -31,7 +32,6 @@ from radtriage.tasks.lge_certainty.train import (
     LgeTrainSettings,
     certainty_metrics,
     cross_validate,
-    patient_bootstrap_auc,
     patient_split,
     train_lge_bundle,
 )
@@ -193,7 +193,7 @@ def test_certainty_metrics_and_patient_bootstrap_match_sklearn():
     assert m["recall"] == pytest.approx(recall_score(y, pred)) and m["f1"] == pytest.approx(f1_score(y, pred))
     assert m["roc_auc"]["value"] == pytest.approx(roc_auc_score(y, p))
     patients = np.array([f"p{i // 4}" for i in range(80)])
-    auc = patient_bootstrap_auc(y, p, patients, n_bootstrap=200)
+    auc = cluster_bootstrap_auc(y, p, patients, n_bootstrap=200)
     assert auc["value"] == pytest.approx(roc_auc_score(y, p)) and auc["n_patients"] == 20
     assert auc["ci"][0] <= auc["value"] <= auc["ci"][1]
 
@@ -411,3 +411,17 @@ def test_evaluate_bundle_on_slice_folder(two_head_bundle, tmp_path):
     assert report["n"] == 12 and report["certainty_source"] == "certainty_head"
     assert report["roc_auc"]["n_patients"] == 4 and 0 <= report["roc_auc"]["value"] <= 1
     assert 0 <= report["fraction_low_certainty"] <= 1
+
+
+def test_resampling_patients_widens_the_interval_when_a_patients_slices_repeat_each_other():
+    """Four copies of each slice: a slice-level bootstrap counts them as independent and is too narrow; the
+    patient bootstrap (scipy.stats.bootstrap over patients) is not fooled."""
+    rng = np.random.default_rng(3)
+    y1 = rng.integers(0, 2, 30)
+    p1 = np.clip(0.25 * y1 + rng.uniform(0, 0.75, 30), 0, 1)
+    y, p = np.repeat(y1, 4), np.repeat(p1, 4)
+    patients = np.repeat([f"p{i}" for i in range(30)], 4)
+    by_patient = cluster_bootstrap_auc(y, p, patients, n_bootstrap=500)
+    by_slice = roc_auc_with_ci(y, p, n_bootstrap=500)
+    assert by_patient["n_patients"] == 30 and by_patient["method"].startswith("percentile bootstrap over patients")
+    assert by_patient["ci"][1] - by_patient["ci"][0] > 1.5 * (by_slice["ci_high"] - by_slice["ci_low"])

@@ -126,6 +126,41 @@ def roc_auc_with_ci(
     return result
 
 
+def cluster_bootstrap_auc(
+    y_true: Any, scores: Any, groups: Any, *, n_bootstrap: int = 2000, ci: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """ROC AUC with a percentile interval from resampling whole groups (a patient's slices correlate):
+    ``scipy.stats.bootstrap`` over the groups, each resample scored on all slices of the groups drawn. Resamples
+    that hold one class only have no AUC and are left out (``n_bootstrap`` counts those kept)."""
+    y, s = _binary_inputs(y_true, scores)
+    g = np.asarray(groups)
+    check_same_length(y_true=y, groups=g)
+    level = check_level(ci)
+    reason = _one_class_reason(y)
+    if reason:
+        raise EvaluationError(f"cluster bootstrap AUC: {reason}")
+    keys, inverse = np.unique(g, return_inverse=True)
+    if keys.size < 2:
+        raise EvaluationError(f"cluster bootstrap AUC: needs two or more groups, got {keys.size}")
+    members = [np.flatnonzero(inverse == i) for i in range(keys.size)]
+
+    def statistic(drawn: np.ndarray) -> float:
+        rows = np.concatenate([members[int(i)] for i in drawn])
+        yy = y[rows]
+        return float(auc_statistic(s[rows][yy == 1], s[rows][yy == 0])) if 0 < yy.sum() < yy.size else np.nan
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's own interval of a distribution with NaNs
+        res = bootstrap((np.arange(keys.size),), statistic, n_resamples=int(n_bootstrap), vectorized=False,
+                        method="percentile", confidence_level=level, rng=np.random.default_rng(seed))
+    kept = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
+    alpha = 1.0 - level
+    lo, hi = np.quantile(kept, [alpha / 2, 1 - alpha / 2]) if kept.size else (math.nan, math.nan)
+    return {"value": float(roc_auc_score(y, s)), "ci": [float(lo), float(hi)], "ci_level": level,
+            "method": "percentile bootstrap over patients (scipy.stats.bootstrap)", "n_bootstrap": int(kept.size),
+            "n_slices": int(y.size), "n_patients": int(keys.size), "n_positive": int(y.sum())}
+
+
 def proportion(successes: int, total: int, *, ci: float = 0.95, what: str = "cases") -> dict[str, Any]:
     """A proportion with its Wilson score interval, or undefined (with reason) when ``total`` is 0."""
     if total == 0:

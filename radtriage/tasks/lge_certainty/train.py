@@ -256,30 +256,11 @@ def certainty_metrics(low_true: np.ndarray, p_low: np.ndarray, threshold: float 
     return out
 
 
-def patient_bootstrap_auc(truth: np.ndarray, scores: np.ndarray, patients: np.ndarray, n_bootstrap: int = 2000,
-                          seed: int = 0, ci: float = 0.95) -> dict[str, Any]:
-    """Slice-level ROC AUC with a percentile CI from resampling whole patients (slices of a patient correlate)."""
-    from sklearn.metrics import roc_auc_score
-
-    y, s = np.asarray(truth, int), np.asarray(scores, float)
-    groups = {p: np.flatnonzero(patients == p) for p in np.unique(patients)}
-    keys = list(groups)
-    rng = np.random.default_rng(seed)
-    aucs = []
-    for _ in range(n_bootstrap):
-        idx = np.concatenate([groups[keys[i]] for i in rng.integers(0, len(keys), len(keys))])
-        if 0 < y[idx].sum() < idx.size:
-            aucs.append(roc_auc_score(y[idx], s[idx]))
-    alpha = (1 - ci) / 2
-    lo, hi = np.quantile(aucs, [alpha, 1 - alpha]) if aucs else (float("nan"), float("nan"))
-    return {"value": float(roc_auc_score(y, s)), "ci": [float(lo), float(hi)], "ci_level": ci,
-            "method": "percentile bootstrap over patients", "n_bootstrap": len(aucs), "n_slices": int(y.size),
-            "n_patients": len(keys), "n_positive": int(y.sum())}
-
-
 def cross_validate(records: Sequence[SliceRecord], settings: LgeTrainSettings, folds: int = 5) -> dict[str, Any]:
     """Patient-level stratified k-fold CV: out-of-fold likelihoods, AUC with a patient-bootstrap CI."""
     from sklearn.model_selection import StratifiedGroupKFold
+
+    from radtriage.evaluation.classification import cluster_bootstrap_auc
 
     data = prepare_records(records, settings)
     oof = np.full(len(records), np.nan)
@@ -296,7 +277,7 @@ def cross_validate(records: Sequence[SliceRecord], settings: LgeTrainSettings, f
         per_fold.append({"fold": f, "n_test": int(test.size), "best_epoch": info["best_epoch"],
                          "seconds": info["seconds"], "temperature": float(t)})
         log.info("fold %d done (%.0f s)", f, info["seconds"])
-    auc = patient_bootstrap_auc(data.truth, oof, data.patients)
+    auc = cluster_bootstrap_auc(data.truth, oof, data.patients)
     pred = oof >= 50.0
     return {"folds": folds, "per_fold": per_fold, "roc_auc": auc,
             "accuracy_at_50": float(np.mean(pred == data.truth.astype(bool))),
@@ -322,6 +303,7 @@ def train_lge_bundle(
     The report has the test likelihood AUC (patient-bootstrap CI) and, with a certainty head, the seed's
     certainty-class metrics on the test slices.
     """
+    from radtriage.evaluation.classification import cluster_bootstrap_auc
     from radtriage.models.bundle import default_metadata
     from radtriage.models.writer import write_bundle
 
@@ -337,7 +319,7 @@ def train_lge_bundle(
     t = idx["test"]
     if t.size and 0 < data.truth[t].sum() < t.size:
         lik = likelihood_from_logits(z[t, 0], temperature)
-        report["test_likelihood_auc"] = patient_bootstrap_auc(data.truth[t], lik, data.patients[t])
+        report["test_likelihood_auc"] = cluster_bootstrap_auc(data.truth[t], lik, data.patients[t])
     two = data.has_certainty
     if two and t.size:
         known = t[data.low[t] >= 0]
@@ -422,6 +404,7 @@ def model_card_text(meta: dict[str, Any], report: dict[str, Any], licence: str |
 def evaluate_bundle_on_slices(bundle: str | Path | None, records: Sequence[SliceRecord], pixel_mm: float = 1.5,
                               n_bootstrap: int = 2000) -> dict[str, Any]:
     """Score every slice with a bundle: likelihood AUC vs truth (patient-bootstrap CI), accuracy at 50, flags."""
+    from radtriage.evaluation.classification import cluster_bootstrap_auc
     from radtriage.tasks.lge_certainty.scoring import LgeSliceScorer
 
     scorer = LgeSliceScorer.from_bundle(bundle, "cpu")
@@ -435,6 +418,6 @@ def evaluate_bundle_on_slices(bundle: str | Path | None, records: Sequence[Slice
     patients = np.asarray([r.patient for r in records])
     lik_arr = np.asarray(lik, float)
     return {"bundle": scorer.bundle_info, "certainty_source": scorer.certainty_source, "pixel_mm": pixel_mm,
-            "roc_auc": patient_bootstrap_auc(truth, lik_arr, patients, n_bootstrap),
+            "roc_auc": cluster_bootstrap_auc(truth, lik_arr, patients, n_bootstrap=n_bootstrap),
             "accuracy_at_50": float(np.mean((lik_arr >= 50) == truth.astype(bool))),
             "fraction_low_certainty": float(np.mean(low)), "n": len(records)}
