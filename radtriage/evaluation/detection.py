@@ -192,7 +192,10 @@ def sensitivity_at_fp(
 ) -> list[dict[str, Any]]:
     """Sensitivity linearly interpolated on the FROC curve at each FP-per-scan rate. Where a rate lies
     beyond the curve's last point the last sensitivity is reported with ``reached: False``."""
-    xs, ys = _upper_envelope(fp_per_scan, sensitivity)
+    return _points_at(*_upper_envelope(fp_per_scan, sensitivity), fp_rates)
+
+
+def _points_at(xs: np.ndarray, ys: np.ndarray, fp_rates: Sequence[float]) -> list[dict[str, Any]]:
     return [
         {"fp_per_scan": float(rate), "sensitivity": float(np.interp(rate, xs, ys)), "reached": bool(rate <= xs[-1])}
         for rate in fp_rates
@@ -235,11 +238,11 @@ def evaluate_detection(
         ]
         result["mean_sensitivity"] = undefined(curve["reason"])
     else:
-        points = sensitivity_at_fp(curve["fp_per_scan"], curve["sensitivity"], fp_rates)
-        result["sensitivity_at_fp"] = points
         from monai.metrics import compute_froc_score
 
         xs, ys = _upper_envelope(curve["fp_per_scan"], curve["sensitivity"])
+        points = _points_at(xs, ys, fp_rates)
+        result["sensitivity_at_fp"] = points
         result["mean_sensitivity"] = {  # MONAI's FROC score over the envelope (it reads its arrays reversed)
             "value": float(compute_froc_score(xs[::-1], ys[::-1], tuple(float(r) for r in fp_rates))),
             "fp_rates": [float(r) for r in fp_rates],

@@ -57,7 +57,7 @@ REQUIRED_MONAI_FIELDS = (
 File"), plus one of :data:`PACKAGES_FIELDS`; ``changelog`` and ``intended_use`` are optional there."""
 PACKAGES_FIELDS = ("optional_packages_version", "required_packages_version")
 """The specification's ``optional_packages_version``, or ``required_packages_version`` of the 2024 schema."""
-MONAI_WEIGHTS_FILE = "models/model.pt"
+MONAI_WEIGHTS_FILE = DEFAULT_WEIGHT_FILES["pytorch"]
 """Where MONAI keeps a bundle's weights (a state dict); the default of ``radtriage.weights.file``."""
 MODALITIES = ("MR", "CT")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

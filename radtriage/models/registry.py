@@ -2,8 +2,8 @@
 
 Later folders override earlier ones for the same (task, name, version). A broken bundle is listed as invalid
 with its reason. The weights are checked without importing torch (format, SHA-256, a safetensors header that
-parses, or a ``torch.save`` archive whose CRCs hold and whose pickle names only tensors; only another ``.pt`` layout
-goes to torch's weights-only load); no network is built.
+parses, or a ``torch.save`` archive whose pickle names only tensors and whose storages are all there; only
+another ``.pt`` layout goes to torch's weights-only load); no network is built.
 """
 
 from __future__ import annotations
@@ -169,16 +169,13 @@ def torch_archive_problem(path: Path) -> str | None:
     """Without importing torch: why the ``torch.save`` archive ``path`` is not a loadable flat state dict ('' when
     it is one), or None when torch's own weights-only load must decide (not a zip: the legacy format; a pickle
     protocol other than torch.save's 2; a torch type beyond float/int tensors). Every member must be stored
-    uncompressed, as torch.save writes them, and pass its CRC; the pickle is read by :class:`_StateDictReader`,
-    and every storage it names must have its data member."""
+    uncompressed, as torch.save writes them; the pickle is read by :class:`_StateDictReader`, and every storage
+    it names must have its data member. The bytes themselves are the SHA-256 check's (not read twice here)."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if any(m.compress_type != zipfile.ZIP_STORED for m in members):
                 return "cannot read pytorch weights: a compressed member (torch.save stores every member as is)"
-            corrupt = archive.testzip()
-            if corrupt is not None:
-                return f"cannot read pytorch weights: {corrupt} is corrupt"
             pickles = [m for m in members if m.filename.endswith("/data.pkl")]
             if len(pickles) != 1:
                 return "cannot read pytorch weights: not a torch.save archive (no single data.pkl)"

@@ -40,13 +40,19 @@ class PreprocessConfig:
         return {**asdict(self), "patch_size": list(self.patch_size), "array_order": "kji", "channel_first": True}
 
 
+def _fit(config: PreprocessConfig, mode: str) -> Any:
+    """The MONAI transform that brings one channel-first array to the patch size (``mode``: resize interpolation)."""
+    from monai.transforms import Resize, ResizeWithPadOrCrop
+
+    size = tuple(int(p) for p in config.patch_size)
+    return Resize(spatial_size=size, mode=mode) if config.resize == "resize" else ResizeWithPadOrCrop(size)
+
 
 def preprocess_channels(channels: Sequence[np.ndarray], config: PreprocessConfig) -> np.ndarray:
     """Channel arrays -> one float32 ``(C, *patch_size)`` array (resized/cropped, then normalised)."""
-    from monai.transforms import NormalizeIntensity, Resize, ResizeWithPadOrCrop
+    from monai.transforms import NormalizeIntensity
 
-    size = tuple(int(p) for p in config.patch_size)
-    fit = Resize(spatial_size=size, mode="area") if config.resize == "resize" else ResizeWithPadOrCrop(size)
+    fit = _fit(config, "area")
     stacked = np.stack([np.asarray(fit(np.asarray(c, dtype=np.float32)[None]))[0] for c in channels])
     if config.normalize == "zscore":
         stacked = np.asarray(NormalizeIntensity(channel_wise=True)(stacked))
@@ -55,8 +61,4 @@ def preprocess_channels(channels: Sequence[np.ndarray], config: PreprocessConfig
 
 def preprocess_label_map(label_map: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """A label volume -> ``(1, *patch_size)`` int64 on the patch grid (nearest neighbour, no normalisation)."""
-    from monai.transforms import Resize, ResizeWithPadOrCrop
-
-    size = tuple(int(p) for p in config.patch_size)
-    fit = Resize(spatial_size=size, mode="nearest") if config.resize == "resize" else ResizeWithPadOrCrop(size)
-    return np.asarray(fit(np.asarray(label_map, dtype=np.float32)[None])).round().astype(np.int64)
+    return np.asarray(_fit(config, "nearest")(np.asarray(label_map, dtype=np.float32)[None])).round().astype(np.int64)
