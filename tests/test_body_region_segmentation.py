@@ -9,6 +9,7 @@ import argparse
 import numpy as np
 import pytest
 
+from radtriage.errors import RadTriageError
 from radtriage.image import Image
 from radtriage.phantoms import make_body_case
 from radtriage.tasks.body_region.evaluate import (
@@ -184,8 +185,65 @@ def test_evaluate_command_on_own_pairs(tmp_path, capsys):
     assert "img.nii.gz" in out and "91.9%" in out
     import json
 
-    rows = json.loads((tmp_path / "rows.json").read_text())
-    assert rows[0]["with_truth"] == case.image.size[2]
+    written = json.loads((tmp_path / "rows.json").read_text())
+    rows = written["scans"]
+    assert rows[0]["with_truth"] == case.image.size[2] == len(rows[0]["truth"]) == len(rows[0]["predicted"])
+    ct = written["summary"]["CT"]
+    assert ct["image_level"]["accuracy"]["of"] == case.image.size[2] and ct["patients"] == 1
+    assert "seed 91.9% (90.2%-92.1%)" in out and "patient-level" in out
+    with pytest.raises(RadTriageError, match="one --patient per --image"):
+        run_evaluate_body_region(parser.parse_args(["--image", "a", "--segmentation", "b", "--patient", "x",
+                                                    "--patient", "y"]))
+
+
+def _row(case: str, patient: str, predicted: list, truth: list, counted: bool = True, **subgroups) -> dict:
+    return {"case": case, "modality": "CT", "patient": patient, "counted": counted, "predicted": predicted,
+            "truth": truth, "subgroups": subgroups}
+
+
+def test_paper_metrics_pool_slices_patients_and_subgroups():
+    """Image level pools every counted slice with truth; per region recall/precision; per patient the accuracy and
+    the covered-region set; subgroups split the slices; a crop marked counted=False and skipped rows stay out."""
+    from radtriage.tasks.body_region.paper_metrics import format_summary, summarise
+
+    rows = [
+        _row("a", "p1", ["abdomen"] * 4 + ["pelvis"] * 3 + ["hip"], ["abdomen"] * 4 + ["pelvis"] * 2 + ["hip"] * 2,
+             vendor="Siemens", slice_thickness="1.5-3 mm"),
+        _row("b", "p2", ["abdomen"] * 6, ["abdomen"] * 2 + ["pelvis"] * 3 + [None], vendor="GE",
+             slice_thickness="3-5 mm"),
+        _row("a-crop", "p1", ["chest"] * 5, ["abdomen"] * 5, counted=False),
+        {"case": "c", "modality": "CT", "skipped": "not present"},
+    ]
+    s = summarise(rows)["CT"]
+    acc = s["image_level"]["accuracy"]
+    assert (acc["count"], acc["of"]) == (4 + 2 + 1 + 2, 8 + 5)
+    assert s["scans"] == ["a", "b"] and s["patients"] == 2 and "patients_ci" not in acc  # too few patients
+    region = {r["class"]: r for r in s["image_level"]["per_region"]}
+    assert region["pelvis"]["recall"] == pytest.approx(2 / 5) and region["pelvis"]["precision"] == pytest.approx(2 / 3)
+    assert region["abdomen"]["recall"] == 1.0 and region["abdomen"]["precision"] == pytest.approx(6 / 9)
+    assert "chest" not in region
+    p1, p2 = s["patient_level"]["per_patient"]
+    assert p1["regions_truth"] == ["abdomen", "hip", "pelvis"] and p1["regions_predicted"] == ["abdomen", "pelvis"]
+    assert not p1["regions_right"] and not p2["regions_right"] and p2["accuracy"] == pytest.approx(2 / 5)
+    assert s["patient_level"]["mean_accuracy"] == pytest.approx((7 / 8 + 2 / 5) / 2)
+    by_vendor = s["subgroups"]["vendor"]
+    assert (by_vendor["Siemens"]["count"], by_vendor["GE"]["of"]) == (7, 5)
+    assert s["subgroups"]["site"]["(not recorded)"]["of"] == 13
+    assert s["seed_paper"]["intervals"]["accuracy"] == [0.902, 0.921]
+    assert "69.2% (9/13" in format_summary({"CT": s})
+
+
+def test_paper_metrics_patient_bootstrap_from_five_patients():
+    """From five patients on, a bootstrap interval over patients is added; it is wider than the slice-level Wilson
+    interval when patients differ."""
+    from radtriage.tasks.body_region.paper_metrics import MIN_CLUSTER_PATIENTS, summarise
+
+    rows = [_row(f"s{i}", f"p{i}", ["abdomen"] * 20, ["abdomen"] * (4 * i) + ["pelvis"] * (20 - 4 * i))
+            for i in range(MIN_CLUSTER_PATIENTS)]
+    acc = summarise(rows)["CT"]["image_level"]["accuracy"]
+    lo, hi = acc["patients_ci"]["ci"]
+    assert acc["patients_ci"]["n_patients"] == MIN_CLUSTER_PATIENTS
+    assert lo <= acc["value"] <= hi and hi - lo > acc["ci_high"] - acc["ci_low"]
 
 
 def _write_cohort(folder, seeds: tuple[int, ...]) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -126,39 +126,54 @@ def roc_auc_with_ci(
     return result
 
 
-def cluster_bootstrap_auc(
-    y_true: Any, scores: Any, groups: Any, *, n_bootstrap: int = 2000, ci: float = 0.95, seed: int = 0
+def cluster_bootstrap_interval(
+    groups: Any, statistic: Callable[[np.ndarray], float], *, n_bootstrap: int = 2000, ci: float = 0.95,
+    seed: int = 0, what: str = "cluster bootstrap"
 ) -> dict[str, Any]:
-    """ROC AUC with a percentile interval from resampling whole groups (a patient's slices correlate):
-    ``scipy.stats.bootstrap`` over the groups, each resample scored on all slices of the groups drawn. Resamples
-    that hold one class only have no AUC and are left out (``n_bootstrap`` counts those kept)."""
-    y, s = _binary_inputs(y_true, scores)
+    """Percentile interval of ``statistic(rows)`` from resampling whole groups (a patient's slices correlate):
+    ``scipy.stats.bootstrap`` over the groups, each resample scored on all rows of the groups drawn. Resamples
+    whose statistic is NaN (undefined there) are left out (``n_bootstrap`` counts those kept)."""
     g = np.asarray(groups)
-    check_same_length(y_true=y, groups=g)
     level = check_level(ci)
-    reason = _one_class_reason(y)
-    if reason:
-        raise EvaluationError(f"cluster bootstrap AUC: {reason}")
     keys, inverse = np.unique(g, return_inverse=True)
     if keys.size < 2:
-        raise EvaluationError(f"cluster bootstrap AUC: needs two or more groups, got {keys.size}")
+        raise EvaluationError(f"{what}: needs two or more groups, got {keys.size}")
     members = [np.flatnonzero(inverse == i) for i in range(keys.size)]
 
-    def statistic(drawn: np.ndarray) -> float:
-        rows = np.concatenate([members[int(i)] for i in drawn])
-        yy = y[rows]
-        return float(auc_statistic(s[rows][yy == 1], s[rows][yy == 0])) if 0 < yy.sum() < yy.size else np.nan
+    def resampled(drawn: np.ndarray) -> float:
+        return float(statistic(np.concatenate([members[int(i)] for i in drawn])))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's own interval of a distribution with NaNs
-        res = bootstrap((np.arange(keys.size),), statistic, n_resamples=int(n_bootstrap), vectorized=False,
+        res = bootstrap((np.arange(keys.size),), resampled, n_resamples=int(n_bootstrap), vectorized=False,
                         method="percentile", confidence_level=level, rng=np.random.default_rng(seed))
     kept = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
     alpha = 1.0 - level
     lo, hi = np.quantile(kept, [alpha / 2, 1 - alpha / 2]) if kept.size else (math.nan, math.nan)
-    return {"value": float(roc_auc_score(y, s)), "ci": [float(lo), float(hi)], "ci_level": level,
+    return {"ci": [float(lo), float(hi)], "ci_level": level,
             "method": "percentile bootstrap over patients (scipy.stats.bootstrap)", "n_bootstrap": int(kept.size),
-            "n_slices": int(y.size), "n_patients": int(keys.size), "n_positive": int(y.sum())}
+            "n_patients": int(keys.size)}
+
+
+def cluster_bootstrap_auc(
+    y_true: Any, scores: Any, groups: Any, *, n_bootstrap: int = 2000, ci: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """ROC AUC with a :func:`cluster_bootstrap_interval` over patients; resamples that hold one class only
+    have no AUC and are left out."""
+    y, s = _binary_inputs(y_true, scores)
+    g = np.asarray(groups)
+    check_same_length(y_true=y, groups=g)
+    reason = _one_class_reason(y)
+    if reason:
+        raise EvaluationError(f"cluster bootstrap AUC: {reason}")
+
+    def statistic(rows: np.ndarray) -> float:
+        yy = y[rows]
+        return float(auc_statistic(s[rows][yy == 1], s[rows][yy == 0])) if 0 < yy.sum() < yy.size else np.nan
+
+    interval = cluster_bootstrap_interval(g, statistic, n_bootstrap=n_bootstrap, ci=ci, seed=seed,
+                                          what="cluster bootstrap AUC")
+    return {"value": float(roc_auc_score(y, s)), **interval, "n_slices": int(y.size), "n_positive": int(y.sum())}
 
 
 def proportion(successes: int, total: int, *, ci: float = 0.95, what: str = "cases") -> dict[str, Any]:

@@ -3,7 +3,9 @@
 ``radtriage evaluate body-region`` (or ``python -m radtriage.tasks.body_region.evaluate``) runs the task on
 image/segmentation pairs — the TotalSegmentator examples in the shared data folder by default, or
 ``--image``/``--segmentation`` pairs of your own — derives each slice's truth from the segmentation
-(:mod:`.from_segmentation`) and prints image-level (per-slice) accuracy next to Raffy et al. 2021's.
+(:mod:`.from_segmentation`) and prints image-level (per-slice) accuracy per scan next to Raffy et al. 2021's,
+then per modality the paper's metric set with ours beside it (:mod:`.paper_metrics`: accuracy with its
+interval, recall and precision per region, patient-level figures and acquisition subgroups).
 
 Truth can also come from a reading of the image: :class:`RealCase` takes ``read_ranges`` (slice ranges and the
 region a reader gave them) for slices the segmentation does not cover.
@@ -15,7 +17,7 @@ import argparse
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,9 @@ like-for-like comparison."""
 class RealCase:
     """One scan with its truth: each ``segmentation`` slice gives the truth of the image slice at its position
     (shifted by ``seg_offset`` slices where a file's header is known to be off), plus optional ``read_ranges``
-    ``(first, last, region)`` read from the image (inclusive slice numbers)."""
+    ``(first, last, region)`` read from the image (inclusive slice numbers). ``patient`` groups scans of one
+    person (default: the scan's name); ``counted=False`` keeps a scan out of the pooled figures (a crop of
+    another scan in the set)."""
 
     name: str
     image: str
@@ -42,24 +46,27 @@ class RealCase:
     seg_offset: int = 0
     read_ranges: tuple[tuple[int, int, str], ...] = field(default_factory=tuple)
     reading_note: str = ""
+    patient: str = ""
+    counted: bool = True
 
 
 SHARED_CASES: tuple[RealCase, ...] = (
     RealCase("example_ct (abdomen-pelvis)", "TotalSegmentator/example_ct.nii.gz",
-             "TotalSegmentator/example_seg.nii.gz", "CT", seg_offset=82,
+             "TotalSegmentator/example_seg.nii.gz", "CT", seg_offset=82, patient="example_ct",
              read_ranges=((0, 20, "hip"), (21, 61, "pelvis"), (62, 81, "abdomen")),
              reading_note=("slices 82-111 from example_seg (the segmentation of example_ct_sm, which is example_ct "
                            "slices 82-111 although its header places it at slices 0-29); below them read from the "
                            "bones: femoral heads in the acetabula up to slice 20, iliac wings up to slice 61, "
                            "lumbar spine and bowel above")),
     RealCase("example_ct_sm (abdomen)", "TotalSegmentator/example_ct_sm.nii.gz",
-             "TotalSegmentator/example_seg.nii.gz", "CT"),
+             "TotalSegmentator/example_seg.nii.gz", "CT", patient="example_ct", counted=False),
     RealCase("example_ct_dicom (upper abdomen)", "TotalSegmentator/example_ct_dicom",
              "TotalSegmentator/example_seg_dicom.nii.gz", "CT"),
     RealCase("example_mr_sm (MR abdomen)", "TotalSegmentator/example_mr_sm.nii.gz",
              "TotalSegmentator/example_seg_mr.nii.gz", "MR"),
 )
-"""The image/segmentation pairs in ``../shared/data`` (see its MANIFEST.md)."""
+"""The image/segmentation pairs in ``../shared/data`` (see its MANIFEST.md). example_ct_sm holds slices 82-111
+of example_ct (tested), so it is shown but not counted twice in the pooled figures."""
 
 
 def case_truth(case: RealCase, image: Image, segmentation: Image) -> list[str | None]:
@@ -84,6 +91,16 @@ def slice_agreement(predicted: Sequence[str], truth: Sequence[str | None]) -> di
             "accuracy": agree / len(pairs) if pairs else float("nan"), "errors": dict(confusion.most_common())}
 
 
+def scan_subgroups(image: Image) -> dict[str, str]:
+    """The scan's acquisition subgroups from its DICOM tags; the slice thickness, when no tag gives it, from
+    the slice spacing."""
+    from radtriage.io.acquisition import acquisition_subgroups, thickness_group
+
+    groups = acquisition_subgroups((image.metadata or {}).get("dicom_tags"))
+    groups["slice_thickness"] = groups["slice_thickness"] or thickness_group(image.spacing[2])
+    return groups
+
+
 def evaluate_case(case: RealCase, root: Path, bundle: str | None = None, device: str = "cpu") -> dict[str, Any]:
     """Run the task on one case under ``root`` and score it; ``{"skipped": why}`` when its files are absent."""
     from radtriage.io import read_image
@@ -102,9 +119,12 @@ def evaluate_case(case: RealCase, root: Path, bundle: str | None = None, device:
         return {"case": case.name, "skipped": str(exc)}
     slices = result.outputs["slices"]
     truth = case_truth(case, image, seg)
+    predicted = [s["region"] for s in slices]
     out = {"case": case.name, "modality": case.modality, "bundle": f"{result.bundle['name']} "
-           f"{result.bundle['version']}", **slice_agreement([s["region"] for s in slices], truth),
-           "raw": slice_agreement([s["raw_region"] for s in slices], truth)["agree"]}
+           f"{result.bundle['version']}", **slice_agreement(predicted, truth),
+           "raw": slice_agreement([s["raw_region"] for s in slices], truth)["agree"],
+           "patient": case.patient or case.name, "counted": case.counted, "subgroups": scan_subgroups(image),
+           "predicted": predicted, "truth": truth}
     if case.read_ranges:
         out["reading"] = case.reading_note
     return out
@@ -133,9 +153,13 @@ def add_evaluate_body_region_arguments(parser: argparse.ArgumentParser) -> argpa
     parser.add_argument("--segmentation", type=Path, action="append", default=[],
                         help="its TotalSegmentator label map (total task for CT, total_mr for MR), same grid")
     parser.add_argument("--modality", choices=["CT", "MR"], default="CT", help="modality of --image scans")
+    parser.add_argument("--patient", action="append", default=[],
+                        help="patient of each --image (repeat, one per image; scans of one patient are one "
+                             "cluster for the patient-level figures); default: each scan its own patient")
     parser.add_argument("--bundle", default=None, help="body-region bundle name or folder (default: newest)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json-out", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--json-out", type=Path, default=None,
+                        help="also write JSON: per scan (its per-slice labels and truth) and the pooled summary")
     return parser
 
 
@@ -155,10 +179,18 @@ def run_evaluate_body_region(args: argparse.Namespace) -> int:
         if found is None:
             raise RadTriageError("no shared data folder: pass --shared-data DIR or --image/--segmentation pairs")
         cases, root = list(SHARED_CASES), Path(found)
+    from radtriage.tasks.body_region.paper_metrics import format_summary, summarise
+
+    if args.patient and len(args.patient) != len(args.image):
+        raise RadTriageError("give one --patient per --image (or none: each scan its own patient)")
+    cases = [replace(c, patient=p) for c, p in zip(cases, args.patient, strict=True)] if args.patient else cases
     rows = [evaluate_case(c, root, args.bundle, args.device) for c in cases]
+    summary = summarise(rows)
     print(format_table(rows))
+    print(format_summary(summary))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        Path(args.json_out).write_text(json.dumps({"scans": rows, "summary": summary}, indent=2) + "\n",
+                                       encoding="utf-8")
     return 0
 
 
