@@ -19,6 +19,22 @@ from radtriage.errors import InputError
 log = logging.getLogger(__name__)
 
 NETWORK_KEY = "network_def"
+RUN_KEY = "run"
+"""Top-level item a ``python -m monai.bundle run`` executes (MONAI's default ``run_id``)."""
+WORKFLOW_TARGET = "radtriage.bundle_run.run_bundle"
+"""The one ``_target_`` allowed besides networks, and only as the :data:`RUN_KEY` item: the bundle's MONAI
+inference workflow (:func:`radtriage.bundle_run.run_bundle`). This package never instantiates it; MONAI's
+``run`` does, when a user runs the bundle with MONAI's own tooling."""
+WORKFLOW_CONFIG: dict[str, Any] = {
+    "bundle_root": ".",
+    "image": "",
+    "output_dir": "",
+    "device": "auto",
+    RUN_KEY: {"_target_": WORKFLOW_TARGET, "bundle_root": "@bundle_root", "image": "@image",
+              "output_dir": "@output_dir", "device": "@device"},
+}
+"""The ``inference.json`` items of the MONAI inference workflow (``--bundle_root``, ``--image``, ``--output_dir``,
+``--device`` on MONAI's command line fill them); :func:`radtriage.models.writer.write_bundle` adds them."""
 """Key of the network definition in ``configs/inference.json`` (the MONAI bundle convention)."""
 
 MONAI_PREFIX = "monai.networks.nets."
@@ -182,7 +198,7 @@ def _check_node(
             if key.startswith("_") and key.endswith("_") and key not in _SAFE_SPECIAL_KEYS:
                 raise UnsafeConfigError(where, f"{sub}: unknown special key '{key}'; refused")
             if key == "_target_":
-                if not is_allowed_network(value):
+                if not (is_allowed_network(value) or (path == RUN_KEY and value == WORKFLOW_TARGET)):
                     raise _not_allowed(value, where)
                 continue
             if key.startswith(("$", "@", "%")):

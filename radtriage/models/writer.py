@@ -24,7 +24,7 @@ from radtriage.models.bundle import (
     read_metadata,
     sha256_file,
 )
-from radtriage.models.networks import NETWORK_KEY, build_network, check_config
+from radtriage.models.networks import NETWORK_KEY, WORKFLOW_CONFIG, build_network, check_config
 from radtriage.models.safe_load import check_state_dict
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,10 @@ def write_bundle(
 
     ``meta`` is a metadata object (see :func:`default_metadata`); its ``radtriage.weights`` is filled here.
     ``network_def`` is ``{"_target_": <allowed class>, **args}``; ``extra_config`` adds plain-data items to
-    ``inference.json`` (e.g. values ``network_def`` refers to with ``@``). Everything is checked before any file
-    is written: the network ``network_def`` builds must take ``network``'s state dict (same keys and shapes).
+    ``inference.json`` (e.g. values ``network_def`` refers to with ``@``), beside the MONAI inference workflow's
+    items (:data:`~radtriage.models.networks.WORKFLOW_CONFIG`: ``python -m monai.bundle run``). Everything is
+    checked before any file is written: the network ``network_def`` builds must take ``network``'s state dict (same
+    keys and shapes).
     Returns the folder.
     """
     folder = Path(folder)
@@ -56,7 +58,7 @@ def write_bundle(
         if not overwrite:
             raise BundleError(folder, "folder exists and is not empty; pass overwrite=True to replace it")
         shutil.rmtree(folder)
-    config = {**dict(extra_config or {}), NETWORK_KEY: dict(network_def)}
+    config = {**WORKFLOW_CONFIG, **dict(extra_config or {}), NETWORK_KEY: dict(network_def)}
     inference_path = folder / INFERENCE_FILE
     check_config(config, str(inference_path))
     weights_file = DEFAULT_WEIGHT_FILES[weights_format]
