@@ -29,10 +29,8 @@ JSON (``--json``), one object::
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
-import json
 import platform
 import sys
 from typing import Any
@@ -156,18 +154,3 @@ def format_report(report: dict[str, Any]) -> str:
     if report["offline"]:
         lines.append("Offline: the plan's packages cannot be downloaded from the configured sources.")
     return "\n".join(lines)
-
-
-def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``radtriage doctor`` options."""
-    parser.add_argument("--json", action="store_true", help="print the report as JSON (schema: radtriage.doctor)")
-    parser.add_argument("--no-network", action="store_true", help="do not probe the package sources")
-    parser.add_argument("--torch-extension", choices=["auto", "yes", "no"], default="auto",
-                        help="plan torch through Slicer's PyTorch extension (auto: when PyTorchUtils is importable)")
-
-
-def run_doctor(args: argparse.Namespace) -> int:
-    """Print the report; 0 when nothing is missing, 1 otherwise."""
-    report = diagnose(torch_extension=args.torch_extension, network=not args.no_network)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0 if report["ok"] else 1

@@ -17,7 +17,6 @@ from radtriage.annotations import (
     CaseList,
     CaseRef,
     Label,
-    add_annotations_arguments,
     candidate_target,
     case_list_from_csv,
     done_cases,
@@ -27,12 +26,12 @@ from radtriage.annotations import (
     open_store,
     progress,
     resume,
-    run_annotations,
     slice_range_target,
     slice_regions,
     store_agreement,
 )
 from radtriage.annotations.caselist import dicom_case_id
+from radtriage.commands import labels as labels_command
 from radtriage.errors import InputError
 
 
@@ -344,10 +343,10 @@ def test_cli_list_history_agreement_progress(tmp_path: Path, capsys: pytest.Capt
         (tmp_path / "cases" / f"c{i:02d}").mkdir()
 
     parser = argparse.ArgumentParser()
-    add_annotations_arguments(parser)
+    labels_command.add_arguments(parser)
 
     def run(*argv: str) -> str:
-        assert run_annotations(parser.parse_args(list(argv))) == 0
+        assert labels_command.run(parser.parse_args(list(argv))) == 0
         return capsys.readouterr().out
 
     current = json.loads(run("list", str(project), "--reader", "r2", "--json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_core_imports_and_runs_without_slicer_core(tmp_path):
     blocker.write_text("raise ImportError('slicer-core is not installed in this test')\n")
     code = (
         "import radtriage, radtriage.io, radtriage.preprocess, radtriage.phantoms, radtriage.models, "
-        "radtriage.evaluation, radtriage.cli\n"
+        "radtriage.evaluation, radtriage.cli, radtriage.commands\n"
         "from radtriage.phantoms import make_lge_slice\n"
         "s = make_lge_slice(0, 'clear')\n"
         "print('ok', s.image.size)\n"
@@ -69,8 +70,8 @@ LOWER_LAYERS = ("models", "preprocess", "io", "validation", "evaluation", "phant
                 "labelsets.py", "task_specs.py", "node_attributes.py", "lazy_exports.py", "settings_keys.py")
 """Data, models and the libraries under the task pipelines: they know tasks only as data (``task_specs``)."""
 UPPER_LAYERS = ("radtriage.tasks", "radtriage.training", "radtriage.review", "radtriage.web", "radtriage.batch",
-                "radtriage.dicom_node", "radtriage.cli", "radtriage.bench", "radtriage.demo", "radtriage.annotations",
-                "radtriage.export")
+                "radtriage.dicom_node", "radtriage.cli", "radtriage.commands", "radtriage.bench", "radtriage.demo",
+                "radtriage.annotations", "radtriage.export")
 
 
 def _lower(path: Path) -> bool:
@@ -100,3 +101,66 @@ def test_running_the_tasks_imports_neither_training_nor_evaluation():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+COMMAND_LINE = ("cli.py", "commands/")
+"""Where argparse lives: the registry (``radtriage/cli.py``) and one module per command (``radtriage/commands/``).
+No module of the package is excepted; scripts under ``scripts/`` are outside the package and not checked. A
+type-only import (under ``if TYPE_CHECKING:``) annotating a function that takes the parsed ``radtriage serve``
+arguments (``radtriage/web/station.py``, ``radtriage/web/launcher.py``) is not argparse code and is allowed."""
+
+
+def _runtime_imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """The imports of ``tree`` (anywhere in it) except those under ``if TYPE_CHECKING:``."""
+    type_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                 and (getattr(block.test, "id", None) or getattr(block.test, "attr", None)) == "TYPE_CHECKING"
+                 for stmt in block.body for node in ast.walk(stmt)}  # fmt: skip
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_every_command_is_one_module_with_its_parser_and_handler():
+    """Each row of the registry names a module under radtriage.commands holding ``add_arguments`` and ``run``
+    (a group row, ``evaluate``, names the package of its subcommands' modules)."""
+    from radtriage.cli import COMMANDS, EVALUATE_COMMANDS, GROUPS
+
+    assert set(GROUPS) == {"evaluate"} and GROUPS["evaluate"] is EVALUATE_COMMANDS
+    for name, help_text, module in COMMANDS:
+        assert module == f"radtriage.commands.{name.replace('-', '_')}" and help_text, name
+        target = importlib.import_module(module)
+        if name in GROUPS:
+            assert hasattr(target, "__path__"), f"{module}: a group's module is the package of its subcommands"
+            subcommands = GROUPS[name]
+            assert all(m == f"{module}.{n.replace('-', '_')}" and h for n, h, m in subcommands), subcommands
+            targets = [importlib.import_module(m) for _, _, m in subcommands]
+        else:
+            targets = [target]
+        for command in targets:
+            assert callable(getattr(command, "add_arguments", None)), f"{command.__name__} has no add_arguments"
+            assert callable(getattr(command, "run", None)), f"{command.__name__} has no run"
+            assert command.__doc__ and len(command.__doc__.strip().splitlines()) == 1, command.__name__
+
+
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(CORE)))
+def test_argparse_lives_only_in_the_command_line_modules(path):
+    rel = path.relative_to(CORE).as_posix()
+    if rel.startswith(COMMAND_LINE):
+        return
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for line, name in _runtime_imports(tree):
+        assert name.split(".")[0] != "argparse", (
+            f"{path}:{line} imports argparse: a command's arguments belong in its radtriage/commands module"
+        )
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert not (node.name.startswith("add_") and node.name.endswith("arguments")), (
+                f"{path}:{node.lineno} defines {node.name}: a command's arguments belong in its radtriage/commands "
+                "module"
+            )

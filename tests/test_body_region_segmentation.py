@@ -168,8 +168,8 @@ def test_cohort_pairs_and_datalist(tmp_path):
 
 
 def test_evaluate_command_on_own_pairs(tmp_path, capsys):
+    from radtriage.commands.evaluate import body_region as evaluate_body_region
     from radtriage.io import write_volume
-    from radtriage.tasks.body_region.evaluate import add_evaluate_body_region_arguments, run_evaluate_body_region
 
     case = make_body_case(5, "CT", start_region="pelvis", end_region="thigh", size=(48, 48))
     write_volume(case.image, tmp_path / "img.nii.gz")
@@ -177,10 +177,10 @@ def test_evaluate_command_on_own_pairs(tmp_path, capsys):
     for v, n in case.structure_names.items():
         lut[v] = CT_ID[n]
     write_volume(case.structures.with_array(lut[case.structures.array]), tmp_path / "seg.nii.gz")
-    parser = add_evaluate_body_region_arguments(argparse.ArgumentParser())
+    parser = evaluate_body_region.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--image", str(tmp_path / "img.nii.gz"), "--segmentation", str(tmp_path / "seg.nii.gz"),
                               "--json-out", str(tmp_path / "rows.json")])
-    assert run_evaluate_body_region(args) == 0
+    assert evaluate_body_region.run(args) == 0
     out = capsys.readouterr().out
     assert "img.nii.gz" in out and "91.9%" in out
     import json
@@ -192,7 +192,7 @@ def test_evaluate_command_on_own_pairs(tmp_path, capsys):
     assert ct["image_level"]["accuracy"]["of"] == case.image.size[2] and ct["patients"] == 1
     assert "seed 91.9% (90.2%-92.1%)" in out and "patient-level" in out
     with pytest.raises(RadTriageError, match="one --patient per --image"):
-        run_evaluate_body_region(parser.parse_args(["--image", "a", "--segmentation", "b", "--patient", "x",
+        evaluate_body_region.run(parser.parse_args(["--image", "a", "--segmentation", "b", "--patient", "x",
                                                     "--patient", "y"]))
 
 

@@ -100,7 +100,8 @@ def test_panel_rows_show_suggestions_only_when_visible() -> None:
 
 
 def test_build_argv_passes_the_case_task_and_inputs_to_the_cli(tmp_path: Path) -> None:
-    from radtriage.cli import _parse_inputs, build_parser
+    from radtriage.cli import build_parser
+    from radtriage.commands.common import parse_inputs
     from radtriage.runtime.runner import radtriage_argv
 
     inputs = {"MAGNITUDE": tmp_path / "swi magnitude.nii.gz", "PHASE": tmp_path / "swi_phase.nii.gz"}
@@ -108,7 +109,7 @@ def test_build_argv_passes_the_case_task_and_inputs_to_the_cli(tmp_path: Path) -
     assert argv[:3] == radtriage_argv()[:3] and argv[1:3] == ["-m", "radtriage"]
     args = build_parser().parse_args(argv[3:])
     assert (args.command, args.task, args.output, args.device) == ("infer", "cmb_detect", "{output_dir}", "auto")
-    assert _parse_inputs(args.input) == inputs
+    assert parse_inputs(args.input) == inputs
     assert build_parser().parse_args(infer_argv("body_region", {"CT": "ct.nrrd"}, device="cpu")[3:]).device == "cpu"
     with pytest.raises(ValueError, match="KEY=PATH"):
         infer_argv("body_region", {"a=b": "x.nrrd"})

@@ -305,15 +305,15 @@ def test_cli_infer_writes_detections_and_points(tmp_path: Path) -> None:
 def test_evaluate_detection_command_on_a_folder_of_phantom_scans(tmp_path: Path) -> None:
     import argparse
 
-    from radtriage.tasks.cmb_detect import add_evaluate_detection_arguments, run_evaluate_detection
+    from radtriage.commands.evaluate import detection as evaluate_detection
     from radtriage.tasks.cmb_detect.evaluate import write_phantom_scans
 
     bundle = _tiny_bundle(tmp_path / "cmb-test-0.0.1")
     write_phantom_scans(tmp_path / "scans", [1, 2])
-    parser = add_evaluate_detection_arguments(argparse.ArgumentParser())
+    parser = evaluate_detection.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--bundle", str(bundle), "--scans", str(tmp_path / "scans"), "--output",
                               str(tmp_path / "eval"), "--device", "cpu"])
-    assert run_evaluate_detection(args) == 0
+    assert evaluate_detection.run(args) == 0
     doc = json.loads((tmp_path / "eval" / "cmb_froc.json").read_text())
     assert doc["froc"]["n_scans"] == 2 and len(doc["sensitivity_at_fp"]) == 4
     assert doc["phase_used"] is True

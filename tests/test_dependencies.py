@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from radtriage import dependencies as deps
 from radtriage import doctor
 from radtriage import package_sources as sources
+from radtriage.commands import doctor as doctor_command
 from radtriage.dependencies import MissingDependency, StepKind, StepOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -513,7 +514,7 @@ def test_doctor_reports_the_plan_replacements_and_offline(monkeypatch: pytest.Mo
             settings = {"index-url": f"http://127.0.0.1:{port[state]}/simple"}
             monkeypatch.setattr(doctor.sources, "pip_settings", lambda settings=settings: settings)
             args = argparse.Namespace(json=True, no_network=False, torch_extension="no")
-            assert doctor.run_doctor(args) == 1
+            assert doctor_command.run(args) == 1
             report = json.loads(capsys.readouterr().out)
             assert report["missing"] == ["torch>=2.8", "SimpleITK>=2.5", "monai>=1.5"] and not report["ok"]
             call = deps.InstallStep(StepKind.PIP, tuple(report["missing"])).description

@@ -11,8 +11,7 @@ from radtriage.errors import InputError
 from radtriage.nets.mri_triage import MriTriageNet
 from radtriage.saliency import saliency_map
 from radtriage.tasks.mri_triage.model import TriageModel
-from radtriage.training import read_datalist
-from radtriage.training.command import train_from_args
+from radtriage.training import read_datalist, train_from_args
 
 NET = "radtriage.nets.mri_triage.MriTriageNet"
 SIZE = 16

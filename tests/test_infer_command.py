@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from radtriage.cli import _parse_options, build_parser
+from radtriage.cli import build_parser
+from radtriage.commands.common import parse_options
 from radtriage.runtime.infer_command import infer_argv
 from radtriage.tasks.options import OptionError
 
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _options(argv: list[str]) -> dict:
-    return _parse_options([argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"])
+    return parse_options([argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"])
 
 
 def test_options_are_checked_typed_and_read_back_by_the_cli(tmp_path: Path) -> None:

@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from radtriage.commands.evaluate import ratings as evaluate_ratings
 from radtriage.errors import InputError
 from radtriage.tasks.lge_certainty.ratings import (
     RatingSheet,
-    add_evaluate_ratings_arguments,
     agreement_report,
     paired_ratings,
-    run_evaluate_ratings,
     sidecar_path,
 )
 
@@ -82,9 +81,9 @@ def test_agreement_maths():
 def test_evaluate_ratings_command_writes_json_and_plots(tmp_path):
     a, b, _, _ = _sheets(15)
     pa, pb = a.save(tmp_path / "a.json"), b.save(tmp_path / "b.json")
-    parser = add_evaluate_ratings_arguments(argparse.ArgumentParser())
+    parser = evaluate_ratings.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--a", str(pa), "--b", str(pb), "--out", str(tmp_path / "out"), "--band", "25", "75"])
-    assert run_evaluate_ratings(args) == 0
+    assert evaluate_ratings.run(args) == 0
     report = json.loads((tmp_path / "out" / "agreement.json").read_text())
     assert report["certainty_band"] == [25.0, 75.0] and report["n"] == 15
     assert (tmp_path / "out" / "bland_altman.png").stat().st_size > 1000
@@ -93,4 +92,4 @@ def test_evaluate_ratings_command_writes_json_and_plots(tmp_path):
     lonely.rate(0, 50)
     args = parser.parse_args(["--a", str(pa), "--b", str(lonely.save(tmp_path / "c.json")), "--out", str(tmp_path)])
     with pytest.raises(InputError, match="need at least 2"):
-        run_evaluate_ratings(args)
+        evaluate_ratings.run(args)

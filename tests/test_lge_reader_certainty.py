@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from radtriage.commands.evaluate import ratings as evaluate_ratings
 from radtriage.errors import InputError
 from radtriage.evaluation.classification import cluster_bootstrap_auc, roc_auc_with_ci
 from radtriage.phantoms import make_lge_slice
 from radtriage.phantoms.cardiac import AMBIGUOUS_PATTERNS, simulate_readers
 from radtriage.tasks.lge_certainty.certainty import ReaderCertaintyRule, head_slice
 from radtriage.tasks.lge_certainty.prep import SlicePrep
-from radtriage.tasks.lge_certainty.ratings import RatingSheet, run_evaluate_ratings
+from radtriage.tasks.lge_certainty.ratings import RatingSheet
 from radtriage.tasks.lge_certainty.slices import (
     SliceRecord,
     load_slice_csv,
@@ -289,7 +290,7 @@ def test_evaluate_ratings_reports_model_certainty(two_head_bundle, tmp_path):
     args = argparse.Namespace(a=str(a.save(tmp_path / "a.json")), b=str(b.save(tmp_path / "b.json")),
                               out=str(tmp_path / "out"), band=None, model=str(tmp_path / "result.json"),
                               max_disagreement=30.0)
-    assert run_evaluate_ratings(args) == 0
+    assert evaluate_ratings.run(args) == 0
     report = json.loads((tmp_path / "out" / "agreement.json").read_text())
     assert 0 <= report["inter_reader_certainty"]["accuracy"] <= 1
     mc = report["model_certainty"]

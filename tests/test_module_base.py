@@ -118,15 +118,15 @@ def test_apply_button_state_and_folder_text() -> None:
 
 
 def test_infer_argv_reads_back_through_the_cli(tmp_path: Path) -> None:
-    from radtriage.cli import _parse_inputs, _parse_options
+    from radtriage.commands.common import parse_inputs, parse_options
 
     argv = mb.inferArgv("cmb_detect", {"magnitude": tmp_path / "m.nrrd", "phase": tmp_path / "p.nrrd"},
                         {"threshold": "0.75", "phase_sign": -1, "heatmap": None})  # fmt: skip
     assert argv[3:6] == ["infer", "--task", "cmb_detect"] and argv[argv.index("--output") + 1] == "{output_dir}"
     inputs = argv[argv.index("--input") + 1 : argv.index("--output")]
-    assert _parse_inputs(inputs) == {"magnitude": tmp_path / "m.nrrd", "phase": tmp_path / "p.nrrd"}
+    assert parse_inputs(inputs) == {"magnitude": tmp_path / "m.nrrd", "phase": tmp_path / "p.nrrd"}
     options = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"]
-    assert _parse_options(options) == {"threshold": 0.75, "phase_sign": -1.0}  # typed by the task's declaration
+    assert parse_options(options) == {"threshold": 0.75, "phase_sign": -1.0}  # typed by the task's declaration
     with pytest.raises(OptionError, match="cmb_detect has no option 'band'"):
         mb.inferArgv("cmb_detect", tmp_path / "m.nrrd", {"band": [20.0, 80.0]})
 

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from radtriage.commands import simulate as simulate_command
+from radtriage.commands import triage as triage_command
 from radtriage.errors import InputError
 from radtriage.io import write_volume
 from radtriage.phantoms import make_brain_case
 from radtriage.tasks.mri_triage import TriageModel, write_untrained_bundle
 from radtriage.tasks.mri_triage.simulation import (
     Arrival,
-    add_simulate_arguments,
     compare_orders,
     read_arrivals,
-    run_simulate,
     simulate,
 )
-from radtriage.tasks.mri_triage.worklist import add_triage_arguments, find_studies, run_triage, triage_folder
+from radtriage.tasks.mri_triage.worklist import find_studies, triage_folder
 
 # Probabilities the stub model returns, keyed by how many contrasts a study has (a property the test controls).
 # The first n of _CONTRASTS: T2 alone leaves acute infarct (needs DWI/ADC) and acute haemorrhage (needs SWI) not
@@ -99,10 +99,10 @@ def test_worklist_ranks_critical_first_then_failed_then_by_abnormal(studies: Pat
 
 
 def test_worklist_command_functions(studies: Path, stub: StubModel, tmp_path: Path, monkeypatch, capsys) -> None:
-    parser = add_triage_arguments(argparse.ArgumentParser())
+    parser = triage_command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args([str(studies), "--output", str(tmp_path / "wl"), "--contrast", "T2=T2"])
     monkeypatch.setattr(TriageModel, "from_bundle", classmethod(lambda cls, *a, **k: stub))
-    assert run_triage(args) == 1  # e_broken could not be triaged
+    assert triage_command.run(args) == 1  # e_broken could not be triaged
     captured = capsys.readouterr()
     assert "d_four" in captured.out and "1 of 6 studies could not be triaged" in captured.err
     assert (tmp_path / "wl" / "worklist.csv").is_file()
@@ -110,10 +110,10 @@ def test_worklist_command_functions(studies: Path, stub: StubModel, tmp_path: Pa
     arrivals = tmp_path / "arrivals.csv"
     arrivals.write_text("study,arrival_time,abnormal\nc_three,0,0\nb_two,1,0\nf_single_T2,2,0\nd_four,3,1\n"
                         "a_one,4,1\n")
-    sim = add_simulate_arguments(argparse.ArgumentParser()).parse_args(
+    sim = simulate_command.add_arguments(argparse.ArgumentParser()).parse_args(
         [str(arrivals), "--worklist", str(tmp_path / "wl" / "worklist.csv"), "--reading-minutes", "10",
          "--json-out", str(tmp_path / "sim.json")])
-    assert run_simulate(sim) == 0
+    assert simulate_command.run(sim) == 0
     result = json.loads((tmp_path / "sim.json").read_text())
     assert result["triage"]["abnormal"]["mean"] < result["fifo"]["abnormal"]["mean"]
 

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from radtriage.cli import _parse_options, build_parser
+from radtriage.cli import build_parser
+from radtriage.commands.common import parse_options
 from radtriage.mrml import (
     create_headless_scene,
     image_to_volume_node,
@@ -102,16 +103,16 @@ def test_study_folder_is_text_that_starts_empty(module) -> None:
 
 
 def test_argv_sends_the_users_contrasts_and_the_chosen_thresholds(module, tmp_path: Path) -> None:
-    from radtriage.cli import _parse_inputs
+    from radtriage.commands.common import parse_inputs
     from radtriage.tasks.mri_triage import key_overrides
 
     logic = module.MRITriageLogic
     paths = {"FLAIR": tmp_path / "FLAIR.nrrd", "T1post": tmp_path / "T1post.nrrd"}
     args = build_parser().parse_args(logic.buildArgv(paths, logic.operatingPointFor(False))[3:])
-    inputs = _parse_inputs(args.input)
+    inputs = parse_inputs(args.input)
     assert {key: Path(path) for key, path in inputs.items()} == paths
     assert key_overrides(inputs) == {"FLAIR": "FLAIR", "T1post": "T1post"}  # the core takes the key as the contrast
-    assert _parse_options(args.option) == {"operating_point": "default"}
+    assert parse_options(args.option) == {"operating_point": "default"}
     assert "--option" not in logic.buildArgv(paths)
     assert logic.operatingPointFor(True) == "balanced"
 

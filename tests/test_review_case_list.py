@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from radtriage.annotations import open_case_list, open_store
-from radtriage.cli import _parse_options
+from radtriage.commands.common import parse_options
 from radtriage.errors import InputError
 from radtriage.review import ReviewSession, check_cases
 from radtriage.review.runs import plan_run
@@ -21,7 +21,7 @@ from bad_input_cases import head_array, write_nifti
 
 
 def _options(argv: list[str]) -> dict:
-    return _parse_options([argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"])
+    return parse_options([argv[i + 1] for i, arg in enumerate(argv) if arg == "--option"])
 
 
 def _case_folder(root: Path, name: str, options: dict) -> Path:

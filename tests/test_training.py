@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from radtriage.commands import train as train_command
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.io import write_volume
@@ -19,13 +20,11 @@ from radtriage.labelsets import LGE_DEFAULT_CERTAINTY_BAND
 from radtriage.models import load_bundle, read_metadata, read_state_dict, register_network
 from radtriage.training import (
     CheckpointError,
-    add_train_arguments,
     assign_splits,
     balanced_sampler,
     checkpoint_exists,
     read_checkpoint,
     read_datalist,
-    run_train_command,
     train_from_args,
 )
 
@@ -337,7 +336,7 @@ def test_cli_trains_a_score_task_from_csv_and_nifti_with_json_progress(tmp_path,
         rows.append(f"img/{path.name},{score},case{p}")
     (tmp_path / "lge.csv").write_text("\n".join(rows) + "\n")
     parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
+    train_command.add_arguments(parser)
     args = parser.parse_args(
         [
             str(tmp_path / "lge.csv"),
@@ -369,7 +368,7 @@ def test_cli_trains_a_score_task_from_csv_and_nifti_with_json_progress(tmp_path,
         ]
     )
     monkeypatch.delenv("RADTRIAGE_JOB_OUTPUT_DIR", raising=False)
-    assert run_train_command(args) == 0
+    assert train_command.run(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     progress = [json.loads(x) for x in lines if x.startswith("{")]
     assert progress and all(e["event"] == "progress" for e in progress)

@@ -321,11 +321,11 @@ def test_a_failing_rpc_sends_an_error_id_not_the_traceback(caplog) -> None:
 def test_station_argv_passes_the_review_options_but_not_the_token() -> None:
     import argparse
 
-    from radtriage.web.cli import add_serve_arguments
+    from radtriage.commands import serve as serve_command
     from radtriage.web.launcher import station_argv
 
     parser = argparse.ArgumentParser()
-    add_serve_arguments(parser)
+    serve_command.add_arguments(parser)
     args = parser.parse_args(["--cases", "/c", "--store", "/s", "--blind", "--task", "mri_triage",
                               "--token", TOKEN, "--host", "0.0.0.0", "--node-worklist", "/node"])
     argv = station_argv(args, "dr-a")

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from radtriage.annotations import LabelEntry
+from radtriage.commands import serve as serve_command
 from radtriage.review import label_controls
 from radtriage.web import access, keys
-from radtriage.web.cli import add_serve_arguments, page_url
 from radtriage.web.jobs import TaskJob
 from radtriage.web.labels import control_state, controls_state, label_for, to_plain
 from radtriage.web.slice_info import current_slice_info
+from radtriage.web.station import page_url
 
 # ------------------------------------------------------------------------------------------------ access token
 
@@ -209,7 +210,7 @@ def test_a_failing_task_run_reports_failure_and_leaves_no_result(tmp_path: Path)
 
 def test_serve_arguments_default_to_loopback_and_the_demo() -> None:
     parser = argparse.ArgumentParser()
-    add_serve_arguments(parser)
+    serve_command.add_arguments(parser)
     args = parser.parse_args([])
     assert args.host == "127.0.0.1" and args.cases is None and not args.blind
     args = parser.parse_args(["--host", "0.0.0.0", "--port", "9000", "--blind", "--reader", "dr-a"])

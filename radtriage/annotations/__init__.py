@@ -15,7 +15,6 @@ from radtriage.annotations.caselist import (
     case_list_from_folder,
     open_case_list,
 )
-from radtriage.annotations.cli import add_annotations_arguments, run_annotations
 from radtriage.annotations.errors import (
     AnnotationError,
     ConflictError,
@@ -56,7 +55,6 @@ __all__ = [
     "UnknownCaseError",
     "UnknownReaderError",
     "UnknownSchemaError",
-    "add_annotations_arguments",
     "candidate_target",
     "case_list_from_csv",
     "case_list_from_dicom",
@@ -68,7 +66,6 @@ __all__ = [
     "open_store",
     "progress",
     "resume",
-    "run_annotations",
     "slice_range_target",
     "slice_regions",
     "slice_target",

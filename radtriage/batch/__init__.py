@@ -7,7 +7,6 @@ a Dask cluster.
 {'ok': 40, 'skipped': 2}
 """
 
-from radtriage.batch.cli import add_batch_arguments, run_batch
 from radtriage.batch.cohort import BatchSummary, effective_scheduler, run_cohort
 from radtriage.batch.inputs import CaseJob, InputSpec, resolve_case, resolve_jobs
 from radtriage.batch.labels import labels_from_result, model_reader_id
@@ -17,13 +16,11 @@ __all__ = [
     "BatchSummary",
     "CaseJob",
     "InputSpec",
-    "add_batch_arguments",
     "effective_scheduler",
     "labels_from_result",
     "model_reader_id",
     "process_case",
     "resolve_case",
     "resolve_jobs",
-    "run_batch",
     "run_cohort",
 ]

@@ -5,7 +5,6 @@ a MONAI datalist with patient-level splits, a datasheet, and optionally de-ident
 >>> result.datalist   # what ``radtriage train`` reads                                                # doctest: +SKIP
 """
 
-from radtriage.export.cli import add_export_arguments, run_export
 from radtriage.export.cohort import DATALIST_FILE, DATASHEET_FILE, ExportResult, export_cohort
 from radtriage.export.consensus import RULES, LabelItem, ResolvedLabel, collect_items, resolve
 from radtriage.export.deid import (
@@ -30,14 +29,12 @@ __all__ = [
     "LabelItem",
     "ResolvedLabel",
     "action_for",
-    "add_export_arguments",
     "collect_items",
     "deidentify_dataset",
     "deidentify_file",
     "export_cohort",
     "remap_uid",
     "resolve",
-    "run_export",
     "safe_child",
     "safe_name",
 ]

@@ -1,9 +1,9 @@
 """Training machinery shared by every task: datalists, patient splits, balanced sampling, the resumable epoch loop,
 checkpoints and writing the result as a new versioned bundle with a model card.
 
-Entry points: :func:`train_bundle` (with a :class:`TrainConfig`), :func:`train_from_args` (keyword options, what
-``radtriage train`` calls) and :func:`add_train_arguments` / :func:`run_train_command` for the command line.
-Names are imported on first use, so ``add_train_arguments`` does not import torch.
+Entry points: :func:`train_bundle` (with a :class:`TrainConfig`) and :func:`train_from_args` (keyword options, what
+``radtriage train`` calls; its command line is :mod:`radtriage.commands.train`).
+Names are imported on first use, so importing the package does not import torch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from radtriage.lazy_exports import lazy_exports
 
 _MODULES = {
     "checkpoint": ("CheckpointError", "checkpoint_exists", "read_checkpoint", "restore_checkpoint", "save_checkpoint"),
-    "command": ("add_train_arguments", "config_from_options", "run_train_command", "train_from_args"),
     "data": (
         "CaseDataset",
         "build_augmentation",
@@ -22,6 +21,7 @@ _MODULES = {
     ),
     "datalist": ("SPLIT_NAMES", "Case", "Datalist", "read_datalist"),
     "finetune": ("FinetuneResult", "finetune_bundle"),
+    "from_options": ("config_from_options", "train_from_args"),
     "loop": ("EpochRecord", "FitResult", "fit", "predict"),
     "model_card": ("DEMO_WARNING", "code_version", "data_summary", "git_commit"),
     "pipeline": ("PreparedData", "TrainResult", "network_definition", "prepare_cases", "train_bundle"),

@@ -8,7 +8,6 @@ The warm start is the trainer's own (``TrainConfig.init_bundle``: the base bundl
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -190,32 +189,3 @@ def finetune_bundle(
         raise InputError(result.bundle_path, f"the new bundle does not pass the registry's checks: {registered.reason}")
     log.info("fine-tuned %s %s -> %s %s in %s", meta.name, meta.version, registered.name, registered.version, out_dir)
     return FinetuneResult(registered, info, result)
-
-
-def add_finetune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``radtriage finetune`` (an export folder and the bundle to start from)."""
-    p = parser
-    p.add_argument("export", type=Path, help="folder written by 'radtriage export' (datalist.json + datasheet.json)")
-    p.add_argument("--base", required=True, help="bundle folder, or task[/name][@version] to look up")
-    p.add_argument("--model-dir", type=Path, help="where the new version goes (default: the user model folder)")
-    p.add_argument("--name", help="bundle name of the new version (default: the base bundle's name)")
-    p.add_argument("--epochs", dest="max_epochs", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", dest="learning_rate", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=200, help="bootstrap resamples for CIs")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    return p
-
-
-def run_finetune(args: argparse.Namespace) -> int:
-    """Run ``radtriage finetune`` from parsed ``args``; prints the new bundle."""
-    options = ("model_dir", "name", "max_epochs", "batch_size", "learning_rate", "seed", "device", "n_bootstrap")
-    result = finetune_bundle(args.export, args.base, **{k: getattr(args, k) for k in options})
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        print(f"new bundle {result.bundle.name} {result.bundle.version} at {result.bundle.path} "
-              f"(from {result.base.name} {result.base.version})")  # fmt: skip
-    return 0

@@ -10,9 +10,9 @@ front (``PR_SET_PDEATHSIG`` on Linux, and terminated when it stops); there are a
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
+import copy
 import ctypes
 import os
 import re
@@ -22,12 +22,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radtriage.errors import RadTriageError
-from radtriage.web import cli
 from radtriage.web.access import MAX_CONNECTIONS, TOKEN_KEY, Origins, access_middleware, new_token
 from radtriage.web.readers import Reader
+from radtriage.web.station import TOKEN_ENV, case_source, open_session, page_url, store_location
+
+if TYPE_CHECKING:
+    import argparse
 
 STATION_START_TIMEOUT_S = 180.0
 READY_LINE = re.compile(r"^\[serve\] ready: http://127\.0\.0\.1:(\d+)/")
@@ -93,7 +96,7 @@ class StationPool:
         token, started = new_token(), time.monotonic()
         process = await asyncio.create_subprocess_exec(  # the token travels in the environment, not in `ps`
             *self.argv_for(reader.reader_id), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**self.env, cli.TOKEN_ENV: token}, preexec_fn=_die_with_parent)
+            env={**self.env, TOKEN_ENV: token}, preexec_fn=_die_with_parent)
         try:
             port = await asyncio.wait_for(self._ready_port(process, reader), self.start_timeout_s)
         except (TimeoutError, StationError):
@@ -200,16 +203,16 @@ async def _serve(app: Any, sock: socket.socket, announce: Callable[[int], None])
 def run_launcher(args: argparse.Namespace, readers: Sequence[Reader], origins: Origins) -> int:
     """Check the cases and the store once, then serve the readers until interrupted; prints one ready URL per
     reader (their token in it)."""
-    station_args = argparse.Namespace(**vars(args))
-    station_args.cases = str(cli.case_source(args))  # the demo is built once, not by each station
-    station_args.store = str(cli.store_location(args))
-    cli.open_session(station_args, readers[0].reader_id).store.close()  # a bad case list fails here, in one line
+    station_args = copy.copy(args)  # the stations' arguments; the launcher's own stay as given
+    station_args.cases = str(case_source(args))  # the demo is built once, not by each station
+    station_args.store = str(store_location(args))
+    open_session(station_args, readers[0].reader_id).store.close()  # a bad case list fails here, in one line
     sock = _listen(args.host, args.port)
     pool = StationPool(lambda reader_id: station_argv(station_args, reader_id), os.environ)
 
     def announce(port: int) -> None:
         for reader in readers:
-            print(f"[serve] ready: {cli.page_url(args.host, port, reader.token)} (reader {reader.reader_id})",
+            print(f"[serve] ready: {page_url(args.host, port, reader.token)} (reader {reader.reader_id})",
                   flush=True)
 
     asyncio.run(_serve(launcher_app(readers, origins, pool), sock, announce))

@@ -1,6 +1,6 @@
 """Per-slice agreement of the body-region task with segmentation-derived truth, beside the seed paper's numbers.
 
-``radtriage evaluate body-region`` (or ``python -m radtriage.tasks.body_region.evaluate``) runs the task on
+``radtriage evaluate body-region`` (or ``python -m radtriage.commands.evaluate.body_region``) runs the task on
 image/segmentation pairs — the TotalSegmentator examples in the shared data folder by default, or
 ``--image``/``--segmentation`` pairs of your own — derives each slice's truth from the segmentation
 (:mod:`.from_segmentation`) and prints image-level (per-slice) accuracy per scan next to Raffy et al. 2021's,
@@ -13,11 +13,9 @@ region a reader gave them) for slices the segmentation does not cover.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,59 +139,3 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"{r['case']:34s} {r['modality']:3s} {r['agree']:>5d}/{r['with_truth']:<6d} "
                      f"{r['accuracy']:8.1%}   {paper:.1%}")
     return "\n".join(lines)
-
-
-def add_evaluate_body_region_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``radtriage evaluate body-region``."""
-    parser.add_argument("--shared-data", type=Path, default=None,
-                        help="folder with the TotalSegmentator examples (default: $RADTRIAGE_SHARED_DATA or "
-                             "../shared/data)")
-    parser.add_argument("--image", type=Path, action="append", default=[],
-                        help="a scan of your own (repeat, with one --segmentation each)")
-    parser.add_argument("--segmentation", type=Path, action="append", default=[],
-                        help="its TotalSegmentator label map (total task for CT, total_mr for MR), same grid")
-    parser.add_argument("--modality", choices=["CT", "MR"], default="CT", help="modality of --image scans")
-    parser.add_argument("--patient", action="append", default=[],
-                        help="patient of each --image (repeat, one per image; scans of one patient are one "
-                             "cluster for the patient-level figures); default: each scan its own patient")
-    parser.add_argument("--bundle", default=None, help="body-region bundle name or folder (default: newest)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json-out", type=Path, default=None,
-                        help="also write JSON: per scan (its per-slice labels and truth) and the pooled summary")
-    return parser
-
-
-def run_evaluate_body_region(args: argparse.Namespace) -> int:
-    """Evaluate the cases the arguments name; prints the table (and writes JSON when asked)."""
-    from radtriage.bench.real_data import shared_data_dir
-    from radtriage.errors import RadTriageError
-
-    if len(args.image) != len(args.segmentation):
-        raise RadTriageError("give one --segmentation per --image")
-    if args.image:
-        cases = [RealCase(Path(i).name, str(Path(i).resolve()), str(Path(s).resolve()), args.modality)
-                 for i, s in zip(args.image, args.segmentation, strict=True)]
-        root = Path("/")
-    else:
-        found = args.shared_data or shared_data_dir()
-        if found is None:
-            raise RadTriageError("no shared data folder: pass --shared-data DIR or --image/--segmentation pairs")
-        cases, root = list(SHARED_CASES), Path(found)
-    from radtriage.tasks.body_region.paper_metrics import format_summary, summarise
-
-    if args.patient and len(args.patient) != len(args.image):
-        raise RadTriageError("give one --patient per --image (or none: each scan its own patient)")
-    cases = [replace(c, patient=p) for c, p in zip(cases, args.patient, strict=True)] if args.patient else cases
-    rows = [evaluate_case(c, root, args.bundle, args.device) for c in cases]
-    summary = summarise(rows)
-    print(format_table(rows))
-    print(format_summary(summary))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"scans": rows, "summary": summary}, indent=2) + "\n",
-                                       encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_evaluate_body_region(add_evaluate_body_region_arguments(
-        argparse.ArgumentParser(description=__doc__.split("\n\n")[0])).parse_args()))

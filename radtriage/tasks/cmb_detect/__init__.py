@@ -16,12 +16,10 @@ from radtriage.tasks import register_runner
 from radtriage.tasks.cmb_detect.candidates import Peaks, candidate_heatmap, extract_peaks
 from radtriage.tasks.cmb_detect.detector import CmbDetection, CmbPipeline, DetectionRun, DetectSettings
 from radtriage.tasks.cmb_detect.evaluate import (
-    add_evaluate_detection_arguments,
     compare_stages,
     evaluate_runs,
     evaluate_scans,
     phantom_scans,
-    run_evaluate_detection,
 )
 from radtriage.tasks.cmb_detect.location import LOCATION_CLASSES, count_by_location, locate_in_mni, location_class
 from radtriage.tasks.cmb_detect.mrml import add_cmb_outputs, read_cmb_markups
@@ -40,7 +38,6 @@ __all__ = [
     "Peaks",
     "WorkingVolume",
     "add_cmb_outputs",
-    "add_evaluate_detection_arguments",
     "candidate_heatmap",
     "compare_stages",
     "count_by_location",
@@ -54,6 +51,5 @@ __all__ = [
     "prepare_working_volume",
     "read_cmb_markups",
     "run",
-    "run_evaluate_detection",
     "working_grid",
 ]

@@ -10,7 +10,6 @@ z], "radius_mm": r}, ...], "phase": "NAME_phase.nii.gz" (optional)}``; :func:`wr
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Sequence
@@ -263,38 +262,3 @@ def write_evaluation(result: dict[str, Any], out_dir: str | Path, prefix: str = 
     if result["froc"].get("sensitivity") is not None:
         paths["png"] = plot_froc(result, out / f"{prefix}froc.png")
     return paths
-
-
-def add_evaluate_detection_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``radtriage evaluate detection``."""
-    parser.add_argument("--bundle", default=None, help="cmb_detect bundle name or folder (default: newest installed)")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--phantoms", type=int, default=None, metavar="N", help="evaluate on N seeded SWI phantoms")
-    src.add_argument("--scans", type=Path, default=None, metavar="DIR",
-                     help="folder of NAME.nii.gz scans with NAME.truth.json")
-    parser.add_argument("--first-seed", type=int, default=10_000, help="seed of the first phantom")
-    parser.add_argument("--match-mm", type=float, default=DEFAULT_MATCH_MM, help="hit distance in mm")
-    parser.add_argument("--no-phase", action="store_true", help="ignore phase images (magnitude only)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--output", type=Path, required=True, help="folder for cmb_froc.json and cmb_froc.png")
-    return parser
-
-
-def run_evaluate_detection(args: argparse.Namespace) -> int:
-    """Run the evaluation the parsed ``args`` ask for; prints the sensitivity at 0.5/1/2/4 FP per scan."""
-    from radtriage.tasks.cmb_detect.detector import CmbPipeline
-
-    pipeline = CmbPipeline.from_bundle(args.bundle, args.device)
-    if args.scans is not None:
-        scans = folder_scans(args.scans)
-    else:
-        n = 10 if args.phantoms is None else int(args.phantoms)
-        scans = phantom_scans(range(args.first_seed, args.first_seed + n))
-    result = evaluate_scans(pipeline, scans, args.match_mm, use_phase=not args.no_phase)
-    result["bundle"] = dict(pipeline.bundle_info)
-    paths = write_evaluation(result, args.output)
-    points = ", ".join(f"{p['fp_per_scan']:g} FP: {p['sensitivity']:.2f}" for p in result["sensitivity_at_fp"]
-                       if p["sensitivity"] is not None)
-    print(f"FROC on {len(scans)} scan(s): {points or 'no lesions'}; wrote {paths['json']}")
-    print(operating_point_line(result["operating_point"]))
-    return 0

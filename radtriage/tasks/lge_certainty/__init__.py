@@ -22,9 +22,7 @@ from radtriage.tasks.lge_certainty.certainty import (
 )
 from radtriage.tasks.lge_certainty.ratings import (
     RatingSheet,
-    add_evaluate_ratings_arguments,
     agreement_report,
-    run_evaluate_ratings,
 )
 from radtriage.tasks.lge_certainty.reformat import LongAxis, estimate_long_axis, reformat_to_short_axis
 from radtriage.tasks.lge_certainty.runner import run
@@ -42,11 +40,9 @@ __all__ = [
     "RatingSheet",
     "SliceCall",
     "SliceScore",
-    "add_evaluate_ratings_arguments",
     "agreement_report",
     "band_slice",
     "estimate_long_axis",
     "reformat_to_short_axis",
     "run",
-    "run_evaluate_ratings",
 ]

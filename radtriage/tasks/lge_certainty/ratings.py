@@ -4,14 +4,13 @@ A :class:`RatingSheet` belongs to exactly one reader (so two readers' scores are
 records whether the reader was blinded to the model output. It is saved as a small JSON sidecar
 (``<stem>.ratings.<reader>.json`` beside the series by :func:`sidecar_path`). :func:`agreement_report` pairs two
 sheets on their common slice keys and runs :func:`radtriage.evaluation.evaluate_agreement` (Bland-Altman, ICC,
-kappa on the certainty classes). ``radtriage evaluate ratings --a A.json --b B.json --out DIR`` is
-:func:`add_evaluate_ratings_arguments` + :func:`run_evaluate_ratings`. A stop-gap until the project's
-annotation store exists; it has no dependency on it.
+kappa on the certainty classes). ``radtriage evaluate ratings --a A.json --b B.json --out DIR`` runs it
+(:mod:`radtriage.commands.evaluate.ratings`). A stop-gap until the project's annotation store exists; it has no
+dependency on it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -185,65 +184,3 @@ def model_certainty_report(
     out["certainty_source"] = sorted({str(by_index[k].get("certainty_source", "likelihood_band")) for k, _, _ in rows})
     out["seed_paper_internal_test"] = dict(SEED_PAPERS["zaman2024-internal"].metrics)
     return out
-
-
-def add_evaluate_ratings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``radtriage evaluate ratings``."""
-    parser.add_argument("--a", required=True, help="reader A's rating sheet (JSON)")
-    parser.add_argument("--b", required=True, help="reader B's rating sheet (JSON)")
-    parser.add_argument("--out", required=True, help="output folder for agreement.json and the plots")
-    parser.add_argument(
-        "--band",
-        nargs=2,
-        type=float,
-        metavar=("LO", "HI"),
-        help="certainty band (default: reader A's sheet, else 30 70)",
-    )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="an lge_certainty result.json: adds the seed's certainty-class metrics of the model vs the readers",
-    )
-    parser.add_argument(
-        "--max-disagreement",
-        type=float,
-        default=30.0,
-        help="readers differing by more than this make a slice low certainty (with --model; default 30)",
-    )
-    return parser
-
-
-def run_evaluate_ratings(args: argparse.Namespace) -> int:
-    """Write ``agreement.json``, ``bland_altman.png`` and ``certainty_agreement.png`` into ``args.out``."""
-    from radtriage.evaluation import write_plots, write_summary
-
-    a, b = RatingSheet.load(args.a), RatingSheet.load(args.b)
-    band = tuple(args.band) if getattr(args, "band", None) else None
-    try:
-        report = agreement_report(a, b, band)
-    except ValueError as exc:
-        raise InputError(args.b, str(exc)) from exc
-    report["inter_reader_certainty"] = inter_reader_certainty(
-        [a.ratings[k]["rating"] for k in report["slice_keys"]],
-        [b.ratings[k]["rating"] for k in report["slice_keys"]],
-        tuple(report["certainty_band"]),
-    )
-    if getattr(args, "model", None):
-        try:
-            result = json.loads(Path(args.model).read_text(encoding="utf-8"))
-            slices = (result.get("outputs") or result)["slices"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(args.model, f"not an lge_certainty result.json: {exc}") from exc
-        lo, hi = report["certainty_band"]
-        rule = ReaderCertaintyRule(lo, hi, float(getattr(args, "max_disagreement", 30.0)))
-        try:
-            report["model_certainty"] = model_certainty_report(a, b, slices, rule)
-        except ValueError as exc:
-            raise InputError(args.model, str(exc)) from exc
-    out = Path(args.out)
-    path = write_summary(report, out, "agreement.json")
-    plots = write_plots(report, out)
-    print(path)
-    for p in plots:
-        print(p)
-    return 0

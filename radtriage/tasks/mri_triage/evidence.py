@@ -19,12 +19,9 @@ Reported:
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -180,33 +177,3 @@ def markdown(summary: Mapping[str, Any]) -> str:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def add_evaluate_triage_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``radtriage evaluate triage``."""
-    parser.add_argument("--bundle", default=None, help="mri_triage bundle name or folder (default: newest installed)")
-    parser.add_argument("--phantoms", type=int, default=40, help="fresh phantoms (default 40)")
-    parser.add_argument("--first-seed", type=int, default=FIRST_SEED, help="seed of the cohort")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--output", type=Path, required=True, help="folder for triage_phantoms.json")
-    return parser
-
-
-def run_evaluate_triage(args: argparse.Namespace) -> int:
-    """Run the evaluation; print the tables and write ``triage_phantoms.json``."""
-    from radtriage.errors import RadTriageError
-    from radtriage.evaluation.report import to_plain
-    from radtriage.tasks.mri_triage.model import TriageModel
-
-    if args.phantoms < 4:
-        raise RadTriageError(f"--phantoms {args.phantoms}: use at least 4 (one of each finding type)")
-    model = TriageModel.from_bundle(args.bundle, args.device)
-    records = run_phantoms(model, args.phantoms, args.first_seed)
-    summary = summarise(records, model.thresholds, model.requirements)
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / "triage_phantoms.json"
-    path.write_text(json.dumps(to_plain({"bundle": model.bundle_info, "first_seed": args.first_seed,
-                                         "grid": EVAL_GRID, "summary": summary, "cases": records}), indent=2) + "\n")
-    print(markdown(summary), end="")
-    print(f"wrote {path}")
-    return 0

@@ -1,16 +1,13 @@
-"""``radtriage batch``: arguments and the command."""
+"""``radtriage batch``: run a task over a case list (folder/CSV/DICOM): resumable, CSV/JSON results, optional Dask."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 from typing import Any
 
 from radtriage.errors import RadTriageError
 from radtriage.runtime.events import PROGRESS_MODES
-
-log = logging.getLogger(__name__)
 
 
 def _pairs(values: list[str] | None, what: str, as_json: bool) -> dict[str, Any]:
@@ -37,7 +34,7 @@ def check_batch_folder(out: str) -> None:
     probe_output_folder(folder / "probe")
 
 
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``radtriage batch``."""
     from radtriage.tasks import TASKS
 
@@ -71,9 +68,10 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cases read ahead while one runs (in-process only; 0 = no overlap)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="text (a bar), JSON lines, none, or auto (JSON in a background job, text on a terminal)")
+    return parser
 
 
-def run_batch(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``radtriage batch``; exit code 1 when any case failed."""
     from radtriage.batch.cohort import mode_text, run_cohort
     from radtriage.batch.inputs import DEFAULT_EXCLUDE

@@ -1,4 +1,4 @@
-"""``radtriage listen``: run the DICOM node until SIGINT/SIGTERM."""
+"""``radtriage listen``: run the DICOM node (receive studies, run the routed tasks, send SR/SEG back) until stopped."""
 
 from __future__ import annotations
 
@@ -8,20 +8,10 @@ import signal
 import threading
 from pathlib import Path
 
+from radtriage.dicom_node.requirements import require_node_packages
 from radtriage.errors import RadTriageError
 
 log = logging.getLogger(__name__)
-EXTRA_HINT = "pip install 'radtriage[dicom-node]'"
-
-
-def require_node_packages() -> None:
-    """Refuse with one line when the ``dicom-node`` extra (pynetdicom, dicomweb-client) is missing."""
-    for module in ("pynetdicom", "dicomweb_client"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError:
-            raise RadTriageError(f"No module named {module!r}: radtriage listen needs the optional extra, "
-                                 f"{EXTRA_HINT}") from None
 
 
 def parse_tasks(text: str) -> list[str]:
@@ -37,7 +27,7 @@ def parse_tasks(text: str) -> list[str]:
     return tasks
 
 
-def add_listen_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The arguments of ``radtriage listen``."""
     parser.add_argument("--ae-title", default="RADTRIAGE", help="this node's AE title (default RADTRIAGE)")
     parser.add_argument("--port", type=int, default=11112, help="DICOM port (default 11112; 0: any free port)")
@@ -73,7 +63,7 @@ def _check(args: argparse.Namespace) -> None:
         raise RadTriageError(f"--stow {args.stow!r}: give an http(s):// DICOMweb base URL")
 
 
-def run_listen(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the node in the foreground; returns 0 after a clean shutdown."""
     require_node_packages()
     _check(args)

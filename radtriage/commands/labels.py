@@ -1,8 +1,4 @@
-"""``radtriage labels ...``: list current labels, show history, reader agreement and progress from a store.
-
-Wire it into the main parser with ``p = sub.add_parser("labels"); add_annotations_arguments(p);
-p.set_defaults(func=run_annotations)``.
-"""
+"""``radtriage labels ...``: list current labels, show history, reader agreement and progress from a store."""
 
 from __future__ import annotations
 
@@ -11,8 +7,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from radtriage.commands.common import print_json
 
-def add_annotations_arguments(parser: argparse.ArgumentParser) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``labels`` sub-commands (list, history, agreement, progress, schemas) to ``parser``."""
     sub = parser.add_subparsers(dest="labels_command", required=True)
 
@@ -40,13 +38,14 @@ def add_annotations_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("schemas", help="the label schemas in the store")
     common(p)
+    return parser
 
 
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def run_annotations(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one ``labels`` sub-command; returns the exit code."""
     from radtriage.annotations.store import open_store
 
@@ -84,5 +83,5 @@ def run_annotations(args: argparse.Namespace) -> int:
                 for s in store.schemas():
                     print(f"{s.name:<24} task {s.task:<14} {s.kind:<10} target {s.target}")
                 return 0
-        print(json.dumps(out, indent=2, default=str))
+        print_json(out)
     return 0

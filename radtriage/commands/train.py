@@ -1,31 +1,20 @@
-"""``radtriage train``: its argparse options and the function the subcommand calls."""
+"""``radtriage train``: train a model bundle from a MONAI-style datalist (JSON/CSV)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from radtriage.training.loop import EpochRecord
-    from radtriage.training.pipeline import TrainResult
-
+from radtriage.commands.common import print_json
 from radtriage.preprocess.patch import NORMALIZE_MODES, RESIZE_MODES
 from radtriage.runtime.events import PROGRESS_MODES
 from radtriage.task_specs import TASKS
-from radtriage.training.settings import (
-    KINDS,
-    MONITORS,
-    AugmentConfig,
-    TrainConfig,
-)
-
-log = logging.getLogger(__name__)
+from radtriage.training.from_options import CONFIG_FIELDS, train_from_args
+from radtriage.training.settings import KINDS, MONITORS, AugmentConfig
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -38,7 +27,7 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``radtriage train`` options to ``parser`` (a subparser); returns it."""
     p = parser
     p.add_argument(
@@ -114,59 +103,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return p
 
 
-_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
-
-
-def config_from_options(task: str, network_name: str, out_dir: str | Path, **opts: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from keyword options (``augment`` may be an :class:`AugmentConfig` or a dict;
-    ``augment_enabled``/``augment_settings`` are the CLI's spelling). Unknown options are refused."""
-    opts = {k: v for k, v in opts.items() if v is not None}
-    augment = opts.pop("augment", None)
-    settings = dict(opts.pop("augment_settings", {}) or {})
-    enabled = opts.pop("augment_enabled", None)
-    if not isinstance(augment, AugmentConfig):
-        settings = {**dict(augment or {}), **settings}
-        if enabled is not None:
-            settings["enabled"] = bool(enabled)
-        augment = AugmentConfig.from_dict(settings)
-    unknown = set(opts) - _CONFIG_FIELDS
-    if unknown:
-        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    for key in ("patch_size", "spacing", "class_names", "contrasts", "certainty_band"):
-        if key in opts:
-            opts[key] = tuple(opts[key])
-    return TrainConfig(task=task, network=network_name, out_dir=Path(out_dir), augment=augment, **opts)
-
-
-def train_from_args(
-    datalist: Any,
-    task: str,
-    network_name: str,
-    out_dir: str | Path,
-    *,
-    on_epoch_end: Callable[[EpochRecord], None] | None = None,
-    **opts: Any,
-) -> TrainResult:
-    """Train and write a new bundle version; ``opts`` are :class:`TrainConfig` fields
-    (see :func:`config_from_options`). Returns the :class:`TrainResult`."""
-    from radtriage.training.pipeline import train_bundle
-
-    config = config_from_options(task, network_name, out_dir, **opts)
-    return train_bundle(datalist, config, on_epoch_end=on_epoch_end)
-
-
-def run_train_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """What ``radtriage train`` runs: train from the parsed ``args`` and report the bundle (JSON ``result`` event
     when run as a background job)."""
     from radtriage.runtime.events import OUTPUT_DIR_ENV, emit_result
 
-    wanted = _CONFIG_FIELDS | {"augment_enabled", "augment_settings"}
+    wanted = CONFIG_FIELDS | {"augment_enabled", "augment_settings"}
     values = {k: v for k, v in vars(args).items() if k in wanted and k not in ("task", "network", "out_dir")}
     result = train_from_args(args.datalist, args.task, args.network, args.out, **values)
     if os.environ.get(OUTPUT_DIR_ENV):
         emit_result({"bundle": str(result.bundle_path)}, version=result.version)
     elif getattr(args, "json", False):
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        print_json(result.to_dict())
     else:
         print(
             f"bundle {result.bundle_path} (version {result.version}; best epoch {result.fit.best_epoch} of "

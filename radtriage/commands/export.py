@@ -1,19 +1,16 @@
-"""``radtriage export``: its argparse options and the function the subcommand calls."""
+"""``radtriage export``: export labelled cases as a cohort: NIfTI, CSV/JSON, MONAI datalist, datasheet."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from radtriage.export.consensus import RULES
 from radtriage.export.deid import DATE_MODES
 
-log = logging.getLogger(__name__)
 
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``radtriage export`` options to ``parser`` (a subparser); returns it."""
     p = parser
     p.add_argument("store", help="annotation store: project folder, .sqlite file or postgresql:// DSN")
@@ -36,7 +33,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return p
 
 
-def run_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """What ``radtriage export`` runs; prints where the export went and its counts."""
     from radtriage.annotations import open_case_list
     from radtriage.export.cohort import export_cohort
