@@ -50,7 +50,7 @@ def test_stroke_triplet_end_to_end(shared_data: Path, model: TriageModel) -> Non
     assert set(out["missing_contrasts"]) == {"T1post", "DWI", "ADC", "SWI", "other"}
     assert all(0.0 <= p <= 1.0 for p in out["probabilities"].values())
     # a chronic stroke without DWI/ADC and SWI: the acute outputs are not assessable, so neither can make it
-    # "critical" (the demo bundle 0.3.0 does call mass effect on it, 0.54: a false alarm its card lists)
+    # "critical" (the demo bundle 0.4.0 does call mass effect on it, 0.63: a false alarm its card lists)
     assert set(out["not_assessable"]) == {"acute_infarct", "acute_haemorrhage"}
     assert set(out["urgency"]["critical_findings"]) <= {"mass_effect"} and out["urgency"]["complete"] is False
     assert "acute_infarct" not in out["probabilities"] and "acute_infarct" not in out["decisions"]
