@@ -88,6 +88,9 @@ def lit_fraction(rgb: np.ndarray) -> float:
 
 NO_HEATMAP = 0.005
 """Share of warm pixels in a view without heatmap: the yellow line where the sagittal view cuts it (~0.2%)."""
+SHOWN_HEATMAP = 0.007
+"""Heatmap-coloured fraction of the axial view that counts as shown: the demo infarct's focal map covers about 1 %
+of the view on the slice through its peak (where the station moves the views after a run)."""
 
 
 def warm_mask(rgb: np.ndarray) -> np.ndarray:
@@ -142,14 +145,14 @@ def test_running_the_task_shows_the_heatmap_in_the_axial_view(page, server) -> N
     assert seen_running["job"] in ("running", "succeeded") and done["percent"] == 100.0
     peak = done["heatmap_peak"]
     assert peak is not None and peak["value"] >= 0.2, done
-    after = wait_pixels(page, lambda a: warm_mask(a).mean() > 0.01)
+    after = wait_pixels(page, lambda a: warm_mask(a).mean() > SHOWN_HEATMAP)
     at_peak_before, at_peak_after = patch(before, peak["x"], peak["y"]), patch(after, peak["x"], peak["y"])
     print(f"\naxial view at the heatmap peak ({peak['x']:.2f}, {peak['y']:.2f}): RGB before "
           f"{at_peak_before.round().tolist()} after {at_peak_after.round().tolist()}; heatmap-coloured pixels "
           f"{100 * warm_mask(before).mean():.2f}% -> {100 * warm_mask(after).mean():.2f}%")
     assert abs(at_peak_before[0] - at_peak_before[2]) < 25, "not grey before the run"
     assert at_peak_after[0] - at_peak_after[2] > 60, "no heatmap colour where the heatmap peaks"
-    assert warm_mask(after).mean() > 0.01
+    assert warm_mask(after).mean() > SHOWN_HEATMAP
     result = server[1] / "project" / "results" / "01-brain-infarct" / "mri_triage" / "result.json"
     assert json.loads(result.read_text())["task"] == "mri_triage"
     assert "demo, not for clinical use" in page.inner_text("#rt-model")  # the demo model says what it is
@@ -158,7 +161,7 @@ def test_running_the_task_shows_the_heatmap_in_the_axial_view(page, server) -> N
     off = wait_pixels(page, lambda a: warm_mask(a).mean() < NO_HEATMAP)
     assert warm_mask(off).mean() < NO_HEATMAP
     page.keyboard.press("o")
-    assert warm_mask(wait_pixels(page, lambda a: warm_mask(a).mean() > 0.01)).mean() > 0.01
+    assert warm_mask(wait_pixels(page, lambda a: warm_mask(a).mean() > SHOWN_HEATMAP)).mean() > SHOWN_HEATMAP
 
 
 def test_keyboard_label_is_committed_to_the_store(page, server) -> None:

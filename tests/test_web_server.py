@@ -280,6 +280,15 @@ def test_slice_index_and_heatmap_peak_on_a_headless_scene() -> None:
         composite = logic.GetSliceCompositeNode()
         assert composite.GetForegroundOpacity() == pytest.approx(0.3)
         assert overlay_mrml.shown_heatmap(hs.scene).GetID() == node.GetID()
+        # after a run the station moves the views through the volume's hottest voxel (k=2), keeping the plane
+        hottest = overlay_mrml.heatmap_peak_ras(node)
+        assert hottest == pytest.approx(list(image.ijk_to_ras[:3, :] @ np.array([10, 10, 2, 1.0])))
+        from radtriage.review.mrml_views import jump_slices_to
+
+        jump_slices_to(hs.scene, hottest, centred=False)
+        assert overlay_mrml.current_slice_index(hs.app_logic, node) == 2
+        assert overlay_mrml.heatmap_peak_on_slice(hs.app_logic, node, 0.2)["ijk"] == [10, 10, 2]
+        assert overlay_mrml.heatmap_peak_ras(None) is None
 
 
 # ------------------------------------------------------------------------------------------------ the station

@@ -15,13 +15,15 @@ def crosshair_ras(scene: Any) -> list[float]:
     return [float(v) for v in crosshair.GetCrosshairRAS()]
 
 
-def jump_slices_to(scene: Any, ras: Sequence[float]) -> int:
-    """Centre every slice view on ``ras`` (mm), as Slicer's Markups logic does (``vtkMRMLSliceNode::JumpAllSlices``
-    with ``CenteredJumpSlice``); returns the number of slice views."""
+def jump_slices_to(scene: Any, ras: Sequence[float], centred: bool = True) -> int:
+    """Move every slice view through ``ras`` (mm), as Slicer's Markups logic does (``vtkMRMLSliceNode::JumpAllSlices``):
+    centred on it (``CenteredJumpSlice``), or ``centred=False`` only the slice offset (``OffsetJumpSlice``, the
+    in-plane view stays); returns the number of slice views."""
     slice_nodes = scene.GetNodesByClass("vtkMRMLSliceNode")
     count = slice_nodes.GetNumberOfItems()
     if count:
         slice_class = type(slice_nodes.GetItemAsObject(0))
         r, a, s = (float(v) for v in ras)
-        slice_class.JumpAllSlices(scene, r, a, s, slice_class.CenteredJumpSlice)
+        mode = slice_class.CenteredJumpSlice if centred else slice_class.OffsetJumpSlice
+        slice_class.JumpAllSlices(scene, r, a, s, mode)
     return count

@@ -209,9 +209,10 @@ class ReviewStation:
         finally:
             self._loading = False
 
-    def load_current_case(self, *, reset_views: bool = False) -> None:
+    def load_current_case(self, *, reset_views: bool = False, to_finding: bool = False) -> None:
         """(Re)load the case under the cursor into the scene: inputs, and overlays when the reader may see them.
-        Opening another case clears what belonged to the previous one (message, drafts, its job's progress)."""
+        Opening another case clears what belonged to the previous one (message, drafts, its job's progress).
+        ``to_finding`` (a run just finished): the slice views move through the shown heatmap's peak."""
         case = self.session.current
         scene = self.slicer.scene
         started = time.perf_counter()
@@ -262,6 +263,9 @@ class ReviewStation:
             self.state.result_exists = result is not None
             self.state.outputs_shown = shown
             self._show_layers(reference, nodes if shown else {}, kept)
+            peak = overlays.heatmap_peak_ras(overlays.shown_heatmap(scene)) if shown and to_finding else None
+            if peak is not None:
+                jump_slices_to(scene, peak, centred=False)
             outputs = (result or {}).get("outputs")  # the label set's colours: no model read, shown in blind mode too
             self.state.region_legend = layers.region_legend(outputs) if self.state.task == "body_region" else []
             self.state.cmb_points = self._cmb_points(result) if shown else []
@@ -651,7 +655,7 @@ class ReviewStation:
                 break
             await asyncio.sleep(POLL_S)
         if status.state == "succeeded" and self.state.case_id == job.case_id:
-            self.load_current_case()
+            self.load_current_case(to_finding=True)
         elif status.state != "succeeded":
             logger.warning("task run failed: %s", status.error[-300:])
         with self.state:

@@ -104,6 +104,19 @@ def heatmap_peak_on_slice(app_logic: Any, heatmap_node: Any, threshold: float, l
             "x": x / max(width, 1), "y": 1.0 - y / max(height, 1), "view_size": [int(width), int(height)]}
 
 
+def heatmap_peak_ras(heatmap_node: Any | None) -> list[float] | None:
+    """RAS (mm) of the hottest voxel of the whole heatmap volume (None without a heatmap): where a reader wants
+    the views after a run."""
+    if heatmap_node is None:
+        return None
+    array = volume_node_to_image(heatmap_node, copy=False).array  # [k, j, i]
+    if array.size == 0:
+        return None
+    k, j, i = np.unravel_index(int(np.argmax(array)), array.shape)
+    ras = vtk_matrix_to_numpy(_ijk_to_ras_matrix(heatmap_node)) @ np.array([i, j, k, 1.0])
+    return [float(v) for v in ras[:3]]
+
+
 def _ijk_to_ras_matrix(volume_node: Any) -> Any:
     from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
