@@ -80,6 +80,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
     Dependency("psutil", "psutil>=5.9", 0.2),
     Dependency("packaging", "packaging>=23", 0.1),
     Dependency("nilearn", "nilearn>=0.10", 40.0, "the MNI brain template; brings pandas and scikit-learn"),
+    Dependency("jsonschema", "jsonschema>=4.18", 0.6, "checks bundle metadata against the project's schema"),
 )
 """What the modules and the background jobs import (``radtriage infer``, ``run_task``, the phantoms), as lower
 bounds; sizes are approximate wheel downloads (MB). Evaluation, batch, web, export and PostgreSQL packages are

@@ -293,7 +293,7 @@ def test_incompatible_bundles_are_refused(tmp_path, change, kwargs, pattern):
         (lambda m: m.pop("required_packages_version"),
          "missing MONAI bundle metadata field.*optional_packages_version or required_packages_version"),
         (lambda m: m.pop("radtriage"), "missing the 'radtriage' section"),
-        (lambda m: m["radtriage"].update(task="fortune_telling"), "not one of mri_triage"),
+        (lambda m: m["radtriage"].update(task="fortune_telling"), "radtriage.task must be one of mri_triage"),
         (lambda m: m["radtriage"].update(task="lge_certainty"), "certainty_band"),
         (lambda m: m["radtriage"].update(demo="yes"), "demo must be true or false"),
         (lambda m: m["radtriage"]["weights"].update(file="../../etc/passwd.safetensors"), "inside the bundle"),

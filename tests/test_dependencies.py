@@ -106,7 +106,7 @@ def test_slicer_5_12_3_ships_versions_every_requirement_accepts() -> None:
         assert dep.accepts(doctor.SLICER_BUNDLED[dep.name]), (dep.requirement, doctor.SLICER_BUNDLED[dep.name])
     env = FakeEnvironment(dict(doctor.SLICER_BUNDLED))  # a bare Slicer 5.12.3
     missing = [m.dependency.name for m in env.missing()]
-    assert missing == ["torch", "nibabel", "monai", "safetensors", "psutil", "nilearn"]
+    assert missing == ["torch", "nibabel", "monai", "safetensors", "psutil", "nilearn", "jsonschema"]
     assert doctor.replaces_bundled(deps.install_plan(env.missing())) == []
 
 

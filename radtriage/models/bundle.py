@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from packaging.version import InvalidVersion, Version
 
 from radtriage.errors import InputError
 from radtriage.models.networks import check_config
+from radtriage.models.schema import load_schema, metadata_problem
 from radtriage.task_specs import TASKS
 
 log = logging.getLogger(__name__)
@@ -42,25 +41,12 @@ DEFAULT_WEIGHT_FILES = {fmt: f"models/model{suffix}" for fmt, suffix in WEIGHT_F
 MONAI_SCHEMA = (
     "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
 )
-REQUIRED_MONAI_FIELDS = (
-    "version",
-    "monai_version",
-    "pytorch_version",
-    "numpy_version",
-    "task",
-    "description",
-    "authors",
-    "copyright",
-    "network_data_format",
-)
+REQUIRED_MONAI_FIELDS = tuple(k for k in load_schema()["required"] if k != "radtriage")
 """The mandatory keys of MONAI's bundle specification (``docs/source/mb_specification.rst``, "metadata.json
-File"), plus one of :data:`PACKAGES_FIELDS`; ``changelog`` and ``intended_use`` are optional there."""
-PACKAGES_FIELDS = ("optional_packages_version", "required_packages_version")
-"""The specification's ``optional_packages_version``, or ``required_packages_version`` of the 2024 schema."""
+File"), as the schema requires them, plus one of the packages fields; ``changelog`` and ``intended_use`` are
+optional there."""
 MONAI_WEIGHTS_FILE = DEFAULT_WEIGHT_FILES["pytorch"]
 """Where MONAI keeps a bundle's weights (a state dict); the default of ``radtriage.weights.file``."""
-MODALITIES = ("MR", "CT")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(InputError):
@@ -133,54 +119,14 @@ def _need(cond: bool, where: Path, problem: str) -> None:
         raise BundleError(where, problem)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _input_spec(value: Mapping[str, Any]) -> InputSpec:
+    return InputSpec(tuple(value["contrasts"]), value["modality"], tuple(float(v) for v in value["spacing"]),
+                     tuple(value["patch_size"]))
 
 
-def _parse_thresholds(value: Any, where: Path) -> dict[str, Any]:
-    _need(isinstance(value, Mapping), where, "radtriage.thresholds must be an object of operating points")
-
-    def ok(v: Any) -> bool:
-        return _is_number(v) or (isinstance(v, Mapping) and all(isinstance(k, str) and ok(x) for k, x in v.items()))
-
-    for key, v in value.items():
-        _need(ok(v), where, f"radtriage.thresholds[{key!r}] must be a number or an object of numbers, got {v!r}")
-    return dict(value)
-
-
-def _parse_inputs(value: Any, where: Path) -> InputSpec:
-    _need(isinstance(value, Mapping), where, "radtriage.inputs must be an object")
-    contrasts = value.get("contrasts")
-    _need(
-        isinstance(contrasts, list) and len(contrasts) > 0 and all(isinstance(c, str) and c for c in contrasts),
-        where,
-        f"radtriage.inputs.contrasts must be a non-empty list of names, got {contrasts!r}",
-    )
-    modality = value.get("modality")
-    _need(modality in MODALITIES, where, f"radtriage.inputs.modality must be one of {MODALITIES}, got {modality!r}")
-    spacing = value.get("spacing")
-    _need(
-        isinstance(spacing, list) and len(spacing) in (2, 3) and all(_is_number(s) and s > 0 for s in spacing),
-        where,
-        f"radtriage.inputs.spacing must be 2 or 3 positive numbers (mm), got {spacing!r}",
-    )
-    patch = value.get("patch_size")
-    _need(
-        isinstance(patch, list)
-        and len(patch) in (2, 3)
-        and all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in patch),
-        where,
-        f"radtriage.inputs.patch_size must be 2 or 3 positive integers, got {patch!r}",
-    )
-    return InputSpec(tuple(contrasts), modality, tuple(float(s) for s in spacing), tuple(patch))
-
-
-def _parse_weights(value: Any, where: Path) -> WeightsSpec:
-    _need(isinstance(value, Mapping), where,
-          "radtriage.weights must be an object with the weights' sha256 (file: default models/model.pt, MONAI's; "
-          "format: from the file's suffix)")
+def _parse_weights(value: Mapping[str, Any], where: Path) -> WeightsSpec:
+    """The weights entry, with what the schema cannot say: format from the suffix, the file inside the bundle."""
     file = value.get("file", MONAI_WEIGHTS_FILE)
-    _need(isinstance(file, str) and file != "", where, "radtriage.weights.file must be a relative path")
     by_suffix = {suffix: fmt for fmt, suffix in WEIGHT_FORMATS.items()}
     fmt = value.get("format", by_suffix.get(Path(file).suffix))
     _need(fmt in WEIGHT_FORMATS, where, f"radtriage.weights.format must be one of {list(WEIGHT_FORMATS)}, got {fmt!r}")
@@ -195,77 +141,41 @@ def _parse_weights(value: Any, where: Path) -> WeightsSpec:
         where,
         f"radtriage.weights.file {file!r} does not end in {WEIGHT_FORMATS[fmt]} as format {fmt!r} requires",
     )
-    sha = value.get("sha256")
-    _need(
-        isinstance(sha, str) and _SHA256.fullmatch(sha) is not None,
-        where,
-        f"radtriage.weights.sha256 must be 64 lower-case hex digits, got {sha!r}",
-    )
-    return WeightsSpec(file, sha, fmt)
+    return WeightsSpec(file, value["sha256"], fmt)
 
 
 def parse_metadata(raw: Any, where: Path, default_name: str) -> BundleMeta:
     """Check a metadata object (MONAI fields + ``radtriage`` section) and return it as :class:`BundleMeta`."""
-    _need(isinstance(raw, Mapping), where, "metadata must be a JSON object")
-    missing = [k for k in REQUIRED_MONAI_FIELDS if k not in raw]
-    if not any(k in raw for k in PACKAGES_FIELDS):
-        missing.append(" or ".join(PACKAGES_FIELDS))
-    _need(not missing, where, f"missing MONAI bundle metadata field(s): {', '.join(missing)}")
+    problem = metadata_problem(raw)
+    _need(problem is None, where, problem or "")
     parse_version(raw["version"], where)
     parse_version(raw["monai_version"], where, "monai_version")
-    ndf = raw["network_data_format"]
-    _need(
-        isinstance(ndf, Mapping) and isinstance(ndf.get("inputs"), Mapping) and isinstance(ndf.get("outputs"), Mapping),
-        where,
-        "network_data_format must have 'inputs' and 'outputs' objects",
-    )
-    rt = raw.get("radtriage")
-    _need(isinstance(rt, Mapping), where, "missing the 'radtriage' section (task, inputs, outputs, class_names, ...)")
-    task = rt.get("task")
-    _need(task in TASKS, where, f"radtriage.task {task!r} is not one of {', '.join(TASKS)}")
-    demo = rt.get("demo")
-    _need(isinstance(demo, bool), where, f"radtriage.demo must be true or false, got {demo!r}")
-    names = rt.get("class_names")
-    _need(
-        isinstance(names, list)
-        and len(names) > 0
-        and all(isinstance(n, str) and n for n in names)
-        and len(set(names)) == len(names),
-        where,
-        f"radtriage.class_names must be a non-empty list of distinct names, got {names!r}",
-    )
-    outputs = rt.get("outputs", {})
-    _need(isinstance(outputs, Mapping), where, "radtriage.outputs must be an object")
-    if "channels" in outputs:
-        ch = outputs["channels"]
-        ok = isinstance(ch, int) and not isinstance(ch, bool) and ch > 0
-        _need(ok, where, f"radtriage.outputs.channels must be a positive integer, got {ch!r}")
+    rt = raw["radtriage"]
+    task, names, outputs = rt["task"], rt["class_names"], rt.get("outputs", {})
     if "output_requirements" in rt:
         from radtriage.models.output_requirements import check_requirements
 
-        contrasts = (rt.get("inputs") or {}).get("contrasts") or []
-        problem = check_requirements(rt["output_requirements"], names, contrasts)
+        problem = check_requirements(rt["output_requirements"], names, rt["inputs"]["contrasts"])
         _need(problem is None, where, problem or "")
     band = rt.get("certainty_band")
     if task == "lge_certainty" or band is not None:
         _need(
-            isinstance(band, list) and len(band) == 2 and all(_is_number(b) for b in band) and band[0] < band[1],
+            band is not None and band[0] < band[1],
             where,
             f"radtriage.certainty_band must be [low, high] with low < high (required for lge_certainty), got {band!r}",
         )
     name = raw.get("name", default_name)
-    _need(isinstance(name, str) and name != "", where, f"name must be a non-empty string, got {name!r}")
     return BundleMeta(
         name=name,
         version=str(raw["version"]),
         task=task,
         description=str(raw["description"]),
-        demo=demo,
+        demo=rt["demo"],
         monai_version=str(raw["monai_version"]),
-        inputs=_parse_inputs(rt.get("inputs"), where),
+        inputs=_input_spec(rt["inputs"]),
         outputs=dict(outputs),
         class_names=tuple(names),
-        thresholds=_parse_thresholds(rt.get("thresholds", {}), where),
+        thresholds=dict(rt.get("thresholds", {})),
         certainty_band=None if band is None else (float(band[0]), float(band[1])),
         weights=_parse_weights(rt.get("weights"), where),
         raw=dict(raw),
