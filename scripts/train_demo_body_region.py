@@ -1,6 +1,6 @@
 """Train the demo body-region bundles (CT, 17 classes; MR, 18 classes) on body phantoms — one seeded command.
 
-    .venv/bin/python scripts/train_demo_body_region.py            # both modalities, ~10 min on 1 CPU core
+    .venv/bin/python scripts/train_demo_body_region.py            # both modalities, ~15 min on 2 CPU cores
     .venv/bin/python scripts/train_demo_body_region.py --modality CT --cases 60 --epochs 3   # a quick try
     .venv/bin/python scripts/train_demo_body_region.py --modality CT --images scans/ --segmentations segs/ \
         --out bundles/   # your own cohort: TotalSegmentator label maps give each slice's truth (not a demo)
@@ -51,8 +51,11 @@ from radtriage.tasks.body_region.runner import prepare_slices  # noqa: E402
 log = logging.getLogger("train_demo_body_region")
 SIZES = (48, 64, 80, 96)
 EVAL_SEED_OFFSET = 100_000
-BUNDLE_VERSION = "0.2.0"
-"""First version of this training recipe (randomised phantom appearance, FOV crops, bony pelvis landmarks)."""
+BUNDLE_VERSION = "0.3.0"
+"""First version of this training recipe (randomised phantom appearance, FOV crops, bony pelvis landmarks drawn
+3 x 3 supersampled: L5 between the iliac crests, the sacrum below it, front-to-back ilium bodies)."""
+SUPERSAMPLE = 3
+"""In-plane sub-samples per phantom voxel side, so thin bone partial-volumes as on a real scan."""
 CROP_PROB = 0.5
 """Fraction of phantoms whose slices are cut to a smaller field of view, as real scans often are."""
 
@@ -86,7 +89,8 @@ def phantom_datalist(modality: str, n_cases: int, per_case: int, seed: int) -> l
     for c in range(n_cases):
         case_seed = seed * 10_000 + c
         size = int(rng.choice(SIZES))
-        case = make_body_case(case_seed, modality, size=(size, size), randomise_appearance=True)
+        case = make_body_case(case_seed, modality, size=(size, size), randomise_appearance=True,
+                              supersample=SUPERSAMPLE)
         _, x = prepare_slices(case.image, modality)
         if rng.random() < CROP_PROB:
             x = crop_field_of_view(x, modality, rng)
@@ -105,7 +109,7 @@ def evaluate_volumes(bundle: Path, modality: str, n_volumes: int, seed: int) -> 
     per_volume = []
     for v in range(n_volumes):
         case_seed = EVAL_SEED_OFFSET + seed * 1000 + v
-        case = make_body_case(case_seed, modality, size=(64, 64))
+        case = make_body_case(case_seed, modality, size=(64, 64), supersample=SUPERSAMPLE)
         result = run_task("body_region", inputs={"image": case.image}, bundle=str(bundle), device="cpu",
                           modality=modality)
         slices = result.outputs["slices"]
@@ -211,7 +215,8 @@ def train_one(modality: str, args: argparse.Namespace, out_root: Path) -> Path:
     log.info("%s: %d slices from %d phantoms in %.0f s", modality, len(items), args.cases, time.perf_counter() - t0)
     with tempfile.TemporaryDirectory(prefix=f"radtriage-train-{name}-") as tmp:
         config = train_config(
-            modality, Path(tmp), epochs=args.epochs, seed=args.seed, demo=True, first_version=BUNDLE_VERSION,
+            modality, Path(tmp), epochs=args.epochs, patience=args.patience, seed=args.seed, demo=True,
+            first_version=BUNDLE_VERSION,
             description=(f"Demo per-slice body-region classifier for {modality} ({len(labelset)} regions, head to "
                          f"feet) with head-to-feet smoothing; trained on synthetic body phantoms only: "
                          f"{DEMO_NOTICE}."))
@@ -267,9 +272,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modality", nargs="+", default=["CT", "MR"], choices=["CT", "MR"])
-    parser.add_argument("--cases", type=int, default=120, help="phantoms per modality")
+    parser.add_argument("--cases", type=int, default=140, help="phantoms per modality")
     parser.add_argument("--slices-per-case", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--patience", type=int, default=4,
+                        help="stop after this many epochs without a better validation balanced accuracy")
     parser.add_argument("--eval-volumes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

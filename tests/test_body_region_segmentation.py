@@ -283,3 +283,17 @@ def test_train_cohort_writes_a_usable_non_demo_bundle(tmp_path):
     case = make_body_case(15, "CT", start_region="pelvis", end_region="hip", size=(40, 40))
     out = run_task("body_region", inputs={"image": case.image}, bundle=str(folder), device="cpu").outputs
     assert out["n_slices"] == case.image.size[2]
+
+
+def test_paper_metrics_on_one_region_warn_nothing():
+    """An MR scan that covers the abdomen only (one region in truth and prediction) is summarised without the
+    library warning reaching the user's terminal."""
+    import warnings
+
+    from radtriage.tasks.body_region.paper_metrics import summarise
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = summarise([{**_row("mr", "p1", ["abdomen"] * 5, ["abdomen"] * 5), "modality": "MR"}])["MR"]
+    (region,) = s["image_level"]["per_region"]
+    assert (region["class"], region["recall"], region["precision"]) == ("abdomen", 1.0, 1.0)

@@ -413,3 +413,44 @@ def test_body_bad_regions():
         make_body_case(0, "CT", start_region="chest", end_region="hand")
     with pytest.raises(ValueError, match="head to feet"):
         make_body_case(0, "MR", start_region="knee", end_region="chest")
+
+
+def test_body_supersampling_keeps_the_maps_and_partial_volumes_thin_bone():
+    """Sub-sampled voxels leave the tissue/structure maps and labels as they are, and thin bone (iliac wings)
+    partial-volumes: each slice's summed HU is close to a 9 x 9 supersampled rendering, where point sampling
+    aliases the wings into on/off voxels."""
+    kw = {"start_region": "pelvis", "end_region": "pelvis", "size": (40, 40), "noise": False}
+    one, three, fine = (make_body_case(8, "CT", supersample=s, **kw) for s in (1, 3, 9))
+    for case in (three, fine):
+        np.testing.assert_array_equal(case.tissue.array, one.tissue.array)
+        np.testing.assert_array_equal(case.structures.array, one.structures.array)
+        np.testing.assert_array_equal(case.slice_labels, one.slice_labels)
+    per_slice = {s: c.image.array.astype(np.float64).sum(axis=(1, 2)) for s, c in ((1, one), (3, three), (9, fine))}
+    error = {s: float(np.abs(per_slice[s] - per_slice[9]).sum()) for s in (1, 3)}
+    assert error[3] < 0.4 * error[1], error
+    for bad in (2, 0, 1.5):
+        with pytest.raises(ValueError, match="odd whole number"):
+            make_body_case(8, "CT", supersample=bad, **kw)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_body_pelvis_landmarks_lie_as_on_ct(seed):
+    """As on a real CT: the iliac crests come first, with L5 between them (lumbar vertebra and ilium, no
+    sacrum); the sacrum starts 15-55 mm lower; above the acetabulum the ilium body runs front to back."""
+    case = make_body_case(seed, "CT", start_region="abdomen", end_region="hip", size=(64, 64),
+                          spacing=(6.0, 6.0, 2.0), noise=False)
+    ids = {name: i for i, name in case.structure_names.items()}
+    seg = case.structures.array
+    order = case.slice_order_head_to_feet()
+    has = {name: np.array([bool((seg[k] == ids[name]).any()) for k in order]) for name in
+           ("hip_left", "sacrum", "vertebrae_L3")}
+    first_ilium, first_sacrum = int(np.argmax(has["hip_left"])), int(np.argmax(has["sacrum"]))
+    assert 15.0 <= (first_sacrum - first_ilium) * 2.0 <= 55.0
+    l5_between_crests = has["hip_left"] & has["vertebrae_L3"] & ~has["sacrum"]
+    assert l5_between_crests[first_ilium:first_sacrum].all()
+    pelvis = [k for k in order if case.region_names[k] == "pelvis"]
+    k = pelvis[int(0.85 * len(pelvis))]  # just above the acetabular roof
+    ilium = seg[k] == ids["hip_left"]
+    ilium[:, : ilium.shape[1] // 2] = False  # one side
+    rows, cols = np.nonzero(ilium)
+    assert np.ptp(rows) > 1.5 * np.ptp(cols)  # rows run front to back, columns side to side

@@ -314,7 +314,9 @@ def per_class_metrics(t: np.ndarray, p: np.ndarray, class_names: Sequence[str]) 
     k = len(class_names)
     labels = list(range(k))
     precision, recall, f1, support = precision_recall_fscore_support(t, p, labels=labels, zero_division=np.nan)
-    cm = confusion_matrix(t, p, labels=labels)
+    with warnings.catch_warnings():  # the shape comes from ``labels``; sklearn still warns when one class is seen
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        cm = confusion_matrix(t, p, labels=labels)
     rows = []
     for i, name in enumerate(class_names):
         tp = int(cm[i, i])

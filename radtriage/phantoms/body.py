@@ -117,7 +117,8 @@ class _Habitus:
     arms_down: bool
     shift: np.ndarray
     yaw: float
-    sacrum_end: float = 855.0  # how far down the sacrum and coccyx reach, standard mm
+    sacrum_end: float = 875.0  # how far down the sacrum and coccyx reach (coccyx tip), standard mm
+    sacrum_top: float = 775.0  # top of the sacrum (S1 endplate), below the iliac crests; L5 sits above it
     bladder_fill: float = 1.0  # bladder size (0.3 nearly empty ... 1.3 full)
     wing: float = 1.0  # thickness scale of the iliac wings
 
@@ -198,9 +199,13 @@ def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, 
     # Neck and trunk outline with subcutaneous fat.
     add(200, 935, FAT, lambda x, y, h: _trunk_r(x, y, h, w, 0.0) < 1)
     add(200, 935, MUSCLE, lambda x, y, h: _trunk_r(x, y, h, w, hb.fat) < 1)
-    # Spine (vertebral bodies with marrow, canal with CSF) from the skull base to the sacrum.
-    for v0, v1, level in ((150, 282, "vertebrae_C4"), (282, 560, "vertebrae_T6"), (560, 750, "vertebrae_L3")):
+    # Spine (vertebral bodies with marrow, posterior arch and spinous process, canal with CSF) from the skull base
+    # to the sacrum.
+    # The lumbar column reaches below the iliac crests: L5 lies between the wings, above the sacrum.
+    for v0, v1, level in ((150, 282, "vertebrae_C4"), (282, 560, "vertebrae_T6"),
+                          (560, hb.sacrum_top + 5.0, "vertebrae_L3")):
         add(v0, v1, MARROW, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w), 16 * w, 14 * w) < 1, level)
+        add(v0, v1, BONE, lambda x, y, h: _neural_arch(x, y, h, w), level)
     add(150, 800, CSF, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _spine_y(h, w) + 24 * w, 7 * w, 7 * w) < 1)
     add(220, 430, GAS, lambda x, y, h: shapes.ellipse_radius(x, y, 0, _interp(h, [220, 430], [-25, 0]) * w,
                                                              8 * w, 8 * w) < 1)
@@ -238,11 +243,14 @@ def _structures(hb: _Habitus, chain_name: str) -> list[tuple[float, float, int, 
     add(560, 620, GAS, lambda x, y, h: shapes.ellipse_radius(x, y, 45 * w, -45 * w, 35 * w, 22 * w) < 1)
     add(660, 860, MUSCLE, lambda x, y, h: shapes.ellipse_radius(np.abs(x), y, 42 * w, _spine_y(h, w), 18 * w,
                                                                 18 * w) < 1)
-    # Pelvis (iliac crests to the top of the femoral heads): flaring iliac wings joined to the sacrum, bladder.
+    # Pelvis (iliac crests to the top of the femoral heads): flaring iliac wings, joined below L5 to the sacrum;
+    # bladder.
     add(740, 848, BONE, lambda x, y, h: _ilium(x, y, h, w, 0.0, hb.wing), "hip_left")
     add(740, 848, MARROW, lambda x, y, h: _ilium(x, y, h, w, 2.5 * w, hb.wing), "hip_left")
-    add(745, hb.sacrum_end, BONE, lambda x, y, h: _sacrum(x, y, h, w, 0.0, hb.sacrum_end), "sacrum")
-    add(745, hb.sacrum_end, MARROW, lambda x, y, h: _sacrum(x, y, h, w, 4.0 * w, hb.sacrum_end), "sacrum")
+    add(hb.sacrum_top, hb.sacrum_end, BONE, lambda x, y, h: _sacrum(x, y, h, w, 0.0, hb.sacrum_top, hb.sacrum_end),
+        "sacrum")
+    add(hb.sacrum_top, hb.sacrum_end, MARROW,
+        lambda x, y, h: _sacrum(x, y, h, w, 4.0 * w, hb.sacrum_top, hb.sacrum_end), "sacrum")
     add(795, 880, FLUID, lambda x, y, h: shapes.ellipse_radius(x, y, 0, -45 * w, _interp(h, [795, 830, 880],
                                                                [25, 45, 30]) * w * hb.bladder_fill,
                                                                35 * w * hb.bladder_fill) < 1, "urinary_bladder")
@@ -355,22 +363,31 @@ def _segment_2d(x: np.ndarray, y: np.ndarray, p0: tuple[np.ndarray, np.ndarray],
     return np.hypot(x - p0[0] - t * dx, y - p0[1] - t * dy)
 
 
+def _neural_arch(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float) -> np.ndarray:
+    """Posterior elements of a vertebra: the arch behind the spinal canal and the spinous process."""
+    canal = _spine_y(h, w) + 24 * w
+    arch = (shapes.ellipse_radius(x, y, 0, canal, 13 * w, 12 * w) < 1) & (y > canal - 3 * w)
+    spinous = shapes.ellipse_radius(x, y, 0, canal + 22 * w, 4 * w, 13 * w) < 1
+    return arch | spinous
+
+
 def _ilium(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float, thick: float = 1.0) -> np.ndarray:
-    """Iliac wings: thin plates flaring from the sacro-iliac joints forward and outward at the crest, becoming
-    the thick, more medial ilium body just above the acetabulum (``thick`` scales the plate thickness)."""
-    knots = [740, 790, 825, 848]
-    p0 = (_interp(h, knots, [58, 56, 58, 62]) * w, _interp(h, knots, [72, 62, 50, 40]) * w)
-    p1 = (_interp(h, knots, [140, 128, 112, 100]) * w, _interp(h, knots, [-15, -30, -30, -30]) * w)
-    half = _interp(h, knots, [4.0, 5.0, 8.0, 14.0]) * w * thick - inset
+    """Iliac wings: at the crest a short posterolateral plate that lengthens downward into thin plates flaring
+    from the sacro-iliac joints forward and outward, narrowing into the thick ilium body above the acetabulum, a
+    bar running front to back over the femoral head (``thick`` scales the plate thickness)."""
+    knots = [740, 755, 770, 800, 825, 848]
+    p0 = (_interp(h, knots, [100, 72, 60, 58, 66, 78]) * w, _interp(h, knots, [50, 66, 70, 60, 46, 34]) * w)
+    p1 = (_interp(h, knots, [128, 136, 138, 124, 108, 98]) * w, _interp(h, knots, [20, -8, -22, -32, -34, -28]) * w)
+    half = _interp(h, knots, [3.0, 3.0, 3.0, 3.5, 7.0, 12.0]) * w * thick - inset
     return _segment_2d(np.abs(x), y, p0, p1) < np.maximum(half, 0.0)
 
 
-def _sacrum(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float, end: float = 855.0
-            ) -> np.ndarray:
-    """Sacrum: wide alae at the top (meeting the ilia), tapering and curving back toward the coccyx at ``end``."""
-    knots = [745, 790, max(end, 791.0)]
-    a = _interp(h, knots, [50, 44, 12]) * w - inset
-    b = _interp(h, knots, [17, 15, 7]) * w - inset
+def _sacrum(x: np.ndarray, y: np.ndarray, h: np.ndarray, w: float, inset: float, top: float = 775.0,
+            end: float = 855.0) -> np.ndarray:
+    """Sacrum: wide alae at ``top`` (meeting the ilia), tapering and curving back toward the coccyx at ``end``."""
+    knots = [top, top + 25.0, top + 50.0, max(end, top + 51.0)]
+    a = _interp(h, knots, [50, 38, 24, 8]) * w - inset
+    b = _interp(h, knots, [17, 14, 11, 6]) * w - inset
     return shapes.ellipse_radius(x, y, 0, _interp(h, [745, 855], [68, 88]) * w, np.maximum(a, 0.5),
                                  np.maximum(b, 0.5)) < 1
 
@@ -415,6 +432,7 @@ def make_body_case(
     direction: np.ndarray | Sequence[Sequence[float]] | None = None,
     noise: bool = True,
     randomise_appearance: bool = False,
+    supersample: int = 1,
 ) -> BodyCase:
     """A seeded body case of axial slices from ``start_region`` to ``end_region`` (random extents when ``None``).
 
@@ -428,10 +446,16 @@ def make_body_case(
     :meth:`BodyCase.slice_order_head_to_feet`).  ``randomise_appearance`` draws the appearance per case for
     training (domain randomisation, see :func:`_intensities`): CT contrast enhancement and oral contrast; MR
     contrast family (T1, T2, fat-suppressed or random tissue values), tissue jitter, bias field, noise and blur.
+    ``supersample`` (odd) draws each voxel as the mean of ``supersample`` x ``supersample`` in-plane sub-samples,
+    so structures thinner than a voxel (iliac wings, ribs, cortex) partial-volume as on a real scan instead of
+    aliasing into dots; the tissue and structure maps keep each voxel's centre sample.
     """
     mod = modality.upper()
     if mod not in ("CT", "MR"):
         raise ValueError(f"modality must be 'CT' or 'MR', got {modality!r}")
+    ss = int(supersample)
+    if ss != supersample or ss < 1 or ss % 2 == 0:
+        raise ValueError(f"supersample must be an odd whole number >= 1, got {supersample!r}")
     labelset = body_region_labelset(mod)
     rng_anat, rng_ext, rng_noise = (shapes.rng_stream(seed, s) for s in (30, 31, 32))
     start, end = _pick_regions(rng_ext, mod, start_region, end_region)
@@ -444,8 +468,9 @@ def make_body_case(
     hb = _Habitus(height=float(rng_anat.uniform(0.9, 1.08)), width=float(rng_anat.uniform(0.88, 1.15)),
                   fat=float(rng_anat.uniform(6.0, 30.0)), female=bool(rng_anat.random() < 0.5 or chain is BREAST_CHAIN),
                   arms_down=bool(rng_anat.random() < 0.75), shift=rng_anat.uniform(-8, 8, 2),
-                  yaw=float(rng_anat.uniform(-4, 4)), sacrum_end=float(rng_anat.uniform(800.0, 860.0)),
-                  bladder_fill=float(rng_anat.uniform(0.3, 1.3)), wing=float(rng_anat.uniform(0.8, 1.6)))
+                  yaw=float(rng_anat.uniform(-4, 4)), sacrum_end=float(rng_anat.uniform(860.0, 890.0)),
+                  bladder_fill=float(rng_anat.uniform(0.3, 1.3)), wing=float(rng_anat.uniform(0.7, 1.4)),
+                  sacrum_top=float(rng_anat.uniform(760.0, 790.0)))
 
     s0, s1 = _region_span(chain, start)
     e0, e1 = _region_span(chain, end)
@@ -472,16 +497,17 @@ def make_body_case(
 
     # Standard height below the vertex of every voxel: the grid centre sits mid-way along the covered range.
     x, y, z = shapes.lps_coordinates(grid)
+    xf, yf, zf = _sub_samples(grid, (x, y, z), ss)
     centre_depth = h0 * hb.height + (n - 1) * sk / 2.0  # mm below this body's vertex
-    h = ((centre_depth - z) / hb.height).astype(np.float32)
+    h = ((centre_depth - zf) / hb.height).astype(np.float32)
     rot = shapes.rotation_matrix(hb.yaw)[:2, :2].astype(np.float32)
-    xs, ys = x - np.float32(hb.shift[0]), y - np.float32(hb.shift[1])
+    xs, ys = xf - np.float32(hb.shift[0]), yf - np.float32(hb.shift[1])
     xb, yb = rot[0, 0] * xs + rot[1, 0] * ys, rot[0, 1] * xs + rot[1, 1] * ys
 
-    tissue = np.zeros(x.shape, dtype=np.uint8)
+    tissue = np.zeros(xf.shape, dtype=np.uint8)
     chain_name = {id(AXIAL_CHAIN): "axial", id(ARM_CHAIN): "arm", id(BREAST_CHAIN): "breast"}[id(chain)]
     h_lo, h_hi = h.reshape(n, -1).min(axis=1), h.reshape(n, -1).max(axis=1)
-    structures = np.zeros(x.shape, dtype=np.uint8)
+    structures = np.zeros(xf.shape, dtype=np.uint8)
     names = [""]
     for a0, a1, t, fn, name in _structures(hb, chain_name):
         ks = np.nonzero((h_hi >= a0) & (h_lo <= a1))[0]
@@ -495,6 +521,9 @@ def make_body_case(
     if mod == "CT" and chain_name == "axial":
         back = float(np.max(_trunk_axes(np.clip(h, 200, 930), hb.width)[1]))
         tissue[(tissue == AIR) & _ct_table(xb, yb, back)] = TABLE
+    centre = (ss - 1) // 2
+    tissue_centre = np.ascontiguousarray(tissue[:, centre::ss, centre::ss])
+    structures = np.ascontiguousarray(structures[:, centre::ss, centre::ss])
 
     ni, nj, _ = grid.size
     centres = grid.index_to_lps(np.array([[(ni - 1) / 2, (nj - 1) / 2, k] for k in range(n)], dtype=float))
@@ -503,13 +532,13 @@ def make_body_case(
     region = _label_at(chain, slice_h)
     slice_labels = np.array([labelset.index(r) for r in region], dtype=np.int64)
 
-    image = _intensities(tissue, mod, rng_noise, x, y, z, noise, randomise_appearance)
+    image = _intensities(tissue, mod, rng_noise, x, y, z, noise, randomise_appearance, ss)
     meta = {"phantom": "body", "seed": int(seed), "modality": mod,
             "description": f"{mod} body phantom, {start} to {end} ({chain_name} chain)"}
     return BodyCase(
         image=grid.with_array(image, **meta, units="HU" if mod == "CT" else "arbitrary"),
         slice_labels=slice_labels, labelset=labelset,
-        tissue=grid.with_array(tissue, **meta, tissue_names=list(TISSUE_NAMES)),
+        tissue=grid.with_array(tissue_centre, **meta, tissue_names=list(TISSUE_NAMES)),
         structures=grid.with_array(structures, **meta), structure_names=dict(enumerate(names[1:], start=1)),
         modality=mod, start_region=start, end_region=end, seed=int(seed),
     )
@@ -582,22 +611,47 @@ def _mr_table_random(rng: np.random.Generator) -> np.ndarray:
     return table.astype(np.float32)
 
 
+def _sub_samples(grid: Image, coords: tuple[np.ndarray, np.ndarray, np.ndarray], ss: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LPS coordinates ``[k, j * ss, i * ss]`` of ``ss`` x ``ss`` in-plane sub-samples per voxel, centred on it."""
+    if ss == 1:
+        return coords
+    frac = (np.arange(ss) - (ss - 1) / 2.0) / ss
+    step_i = grid.direction[:, 0] * grid.spacing[0]
+    step_j = grid.direction[:, 1] * grid.spacing[1]
+    out = []
+    for axis, c in enumerate(coords):
+        offset = frac[:, None] * step_j[axis] + frac[None, :] * step_i[axis]  # [sub-row, sub-column]
+        fine = np.repeat(np.repeat(c, ss, axis=1), ss, axis=2)
+        out.append((fine + np.tile(offset, c.shape[1:])[None]).astype(np.float32))
+    return out[0], out[1], out[2]
+
+
+def _block_mean(values: np.ndarray, ss: int) -> np.ndarray:
+    """Mean over each voxel's ``ss`` x ``ss`` in-plane sub-samples (``[k, j * ss, i * ss]`` -> ``[k, j, i]``)."""
+    if ss == 1:
+        return values
+    nk, nj, ni = values.shape[0], values.shape[1] // ss, values.shape[2] // ss
+    return values.reshape(nk, nj, ss, ni, ss).mean(axis=(2, 4), dtype=np.float32)
+
+
 def _intensities(tissue: np.ndarray, mod: str, rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
-                 z: np.ndarray, noise: bool, randomise: bool = False) -> np.ndarray:
-    """Image values from the tissue map: fixed CT HU / T1-like MR, or per-case random appearance."""
+                 z: np.ndarray, noise: bool, randomise: bool = False, ss: int = 1) -> np.ndarray:
+    """Image values from the tissue map (``ss`` x ``ss`` sub-samples per voxel of ``x``): fixed CT HU / T1-like
+    MR, or per-case random appearance."""
     blur = (0.0, 0.5, 0.5)
     if randomise:
         s_blur = float(rng.uniform(0.3, 1.4))
         blur = (float(rng.uniform(0.0, 0.8)), s_blur, s_blur)
     if mod == "CT":
         table = _ct_table_random(rng) if randomise else _CT_HU
-        img = shapes.point_spread(table[tissue], blur)
+        img = shapes.point_spread(_block_mean(table[tissue], ss), blur)
         if noise:
             img = img + rng.normal(0.0, rng.uniform(8.0, 40.0 if randomise else 20.0), size=img.shape).astype(
                 np.float32)
         return np.maximum(img, -1024.0).astype(np.float32)
     table = _mr_table_random(rng) if randomise else _MR_T1
-    img = shapes.point_spread(table[tissue], blur)
+    img = shapes.point_spread(_block_mean(table[tissue], ss), blur)
     strength, scale = (float(rng.uniform(0.05, 0.4)), float(rng.uniform(200.0, 500.0))) if randomise else (0.12, 400.0)
     img = img * shapes.bias_field(x, y, z, rng, strength=strength, scale_mm=scale)
     if noise:
