@@ -241,3 +241,24 @@ def test_an_unexpected_error_is_one_line_with_a_crash_log_not_a_traceback(monkey
     assert err.startswith("radtriage: internal error: ZeroDivisionError: division by zero in a runner")
     log = Path(err.rsplit(" ", 1)[1])
     assert log.parent == tmp_path and "Traceback" in log.read_text() and "def broken" not in err
+
+
+@pytest.mark.parametrize(("words", "option", "problem"), [
+    (["train", "--task", "body_region", "dl.json", "--out", "o", "--batch-size", "0"], "--batch-size", "must be >= 1"),
+    (["train", "--task", "body_region", "dl.json", "--out", "o", "--epochs", "x"], "--epochs", "not an integer"),
+    (["train", "--task", "body_region", "dl.json", "--out", "o", "--evidence-weight", "nan"], "--evidence-weight",
+     "must be >= 0.0"),
+    (["finetune", "export", "--base", "b", "--bootstrap", "0"], "--bootstrap", "must be >= 1"),
+    (["batch", "cases.csv", "--task", "body_region", "--out", "o", "--workers", "0"], "--workers", "must be >= 1"),
+])
+def test_numeric_options_out_of_range_are_refused_before_anything_runs(words, option, problem, capsys, tmp_path,
+                                                                       monkeypatch):
+    """A count or weight out of range is one usage line naming the option (exit 2), before any file is read or
+    written, instead of an internal error from deep inside training."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(words)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {problem}" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

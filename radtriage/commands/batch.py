@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from radtriage.commands.common import at_least
 from radtriage.errors import RadTriageError
 from radtriage.runtime.events import PROGRESS_MODES
 
@@ -63,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="'none' = in this process with read-ahead; 'local' = a local Dask cluster of --workers "
                              "processes; tcp://host:port = a running Dask scheduler; 'auto' (default) = local "
                              "when --workers > 1, else none")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes of the local Dask cluster")
-    parser.add_argument("--prefetch", type=int, default=2,
+    parser.add_argument("--workers", type=at_least(int, 1), default=1,
+                        help="worker processes of the local Dask cluster")
+    parser.add_argument("--prefetch", type=at_least(int, 0), default=2,
                         help="cases read ahead while one runs (in-process only; 0 = no overlap)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="text (a bar), JSON lines, none, or auto (JSON in a background job, text on a terminal)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -9,6 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.errors import RadTriageError
+
+
+def at_least(kind: type, minimum: float) -> Any:
+    """An argparse ``type`` that reads ``kind`` (int or float) and refuses values below ``minimum``."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not value >= minimum:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def print_json(obj: Any) -> None:

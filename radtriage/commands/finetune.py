@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from radtriage.commands.common import print_json
+from radtriage.commands.common import at_least, print_json
 from radtriage.training.finetune import finetune_bundle
 
 
@@ -16,12 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--base", required=True, help="bundle folder, or task[/name][@version] to look up")
     p.add_argument("--model-dir", type=Path, help="where the new version goes (default: the user model folder)")
     p.add_argument("--name", help="bundle name of the new version (default: the base bundle's name)")
-    p.add_argument("--epochs", dest="max_epochs", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", dest="max_epochs", type=at_least(int, 1), default=2)
+    p.add_argument("--batch-size", type=at_least(int, 1), default=8)
     p.add_argument("--lr", dest="learning_rate", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=200, help="bootstrap resamples for CIs")
+    p.add_argument("--bootstrap", dest="n_bootstrap", type=at_least(int, 1), default=200,
+                   help="bootstrap resamples for CIs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from radtriage.commands.common import print_json
+from radtriage.commands.common import at_least, print_json
 from radtriage.preprocess.patch import NORMALIZE_MODES, RESIZE_MODES
 from radtriage.runtime.events import PROGRESS_MODES
 from radtriage.task_specs import TASKS
@@ -67,13 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", dest="max_epochs", type=int, default=50, help="maximum number of epochs")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", dest="max_epochs", type=at_least(int, 1), default=50, help="maximum number of epochs")
+    p.add_argument("--batch-size", type=at_least(int, 1), default=8)
     p.add_argument("--lr", dest="learning_rate", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--patience", type=int, default=10, help="early stopping patience in epochs (0: off)")
     p.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that resets the patience")
-    p.add_argument("--evidence-weight", type=float, default=1.0,
+    p.add_argument("--evidence-weight", type=at_least(float, 0.0), default=1.0,
                    help="weight of the dense evidence loss when the datalist gives label_map volumes (0: off)")
     p.add_argument("--monitor", choices=MONITORS, default="metric", help="validation metric or loss for early stopping")
     p.add_argument("--no-balance", dest="balance", action="store_false", help="plain shuffling, no class balancing")
@@ -91,14 +91,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--positive-at", type=float, default=50.0, help="score counted positive from here (score kind)")
     p.add_argument("--certainty-band", nargs=2, type=float, metavar=("LOW", "HIGH"))
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--workers", dest="num_workers", type=int, default=0, help="data loader worker processes")
+    p.add_argument("--workers", dest="num_workers", type=at_least(int, 0), default=0,
+                   help="data loader worker processes")
     p.add_argument("--no-cache", dest="cache", action="store_false", help="load images on every access")
     p.add_argument("--checkpoint-dir", type=Path, help="default <out>/<name>.checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--init-bundle", type=Path, help="warm start (fine-tune) from this bundle's verified weights")
     p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                    help="text (a bar), JSON lines, none, or auto (JSON in a background job, text on a terminal)")
-    p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
+    p.add_argument("--bootstrap", dest="n_bootstrap", type=at_least(int, 1), default=1000,
+                   help="bootstrap resamples for CIs")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 

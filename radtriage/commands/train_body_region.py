@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from radtriage.commands.common import at_least
 from radtriage.tasks.body_region.cohort import train_cohort
 
 
@@ -15,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="folder of TotalSegmentator label maps, one per scan, same name")
     parser.add_argument("--modality", choices=["CT", "MR"], required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder the new bundle is written into")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=at_least(int, 1), default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="bundle name (default body-region-<ct|mr>-cohort)")
     parser.add_argument("--device", default="cpu")

@@ -60,7 +60,7 @@ class AugmentConfig:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoopSettings:
     """Optimisation settings (Adam-W); ``patience`` <= 0 disables early stopping; ``monitor`` is the validation
     ``metric`` of the task (higher is better) or the validation ``loss``."""
@@ -91,9 +91,10 @@ class LoopSettings:
         return asdict(self)
 
 
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (see ``radtriage train --help`` for each option)."""
+@dataclass(kw_only=True)
+class TrainConfig(LoopSettings):
+    """Everything that defines a training run (see ``radtriage train --help`` for each option): the epoch-loop
+    settings it inherits from :class:`LoopSettings` and the data, bundle and run settings below."""
 
     task: str
     network: str
@@ -113,23 +114,12 @@ class TrainConfig:
     normalize: str = "zscore"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    seed: int = 0
-    max_epochs: int = 50
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 10
-    min_delta: float = 0.0
-    monitor: str = "metric"
-    evidence_weight: float = 1.0
-    balance: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     threshold: float = 0.5
     score_max: float = 100.0
     positive_at: float = 50.0
     certainty_band: Sequence[float] | None = None
     device: str = "auto"
-    num_workers: int = 0
     cache: bool = True
     checkpoint_dir: Path | None = None
     resume: bool = False

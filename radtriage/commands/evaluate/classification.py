@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from radtriage.commands.common import at_least
 from radtriage.errors import InputError
 from radtriage.evaluation.headline import headline_table
 from radtriage.io.acquisition import SUBGROUP_COLUMNS
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--predicted", help="multi-class: column with the predicted class name")
     parser.add_argument("--threshold", type=float, default=0.5, help="binary operating point (default 0.5)")
     parser.add_argument("--classes", nargs="+", help="multi-class: class names in order (default: sorted labels)")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the AUC CI")
+    parser.add_argument("--bootstrap", type=at_least(int, 1), default=2000, help="bootstrap resamples for the AUC CI")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, type=Path, help="output folder for metrics.json and PNG plots")
     parser.add_argument("--by", nargs="+", default=[], metavar="COLUMN",
