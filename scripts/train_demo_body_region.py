@@ -215,8 +215,7 @@ def train_one(modality: str, args: argparse.Namespace, out_root: Path) -> Path:
     log.info("%s: %d slices from %d phantoms in %.0f s", modality, len(items), args.cases, time.perf_counter() - t0)
     with tempfile.TemporaryDirectory(prefix=f"radtriage-train-{name}-") as tmp:
         config = train_config(
-            modality, Path(tmp), epochs=args.epochs, patience=args.patience, seed=args.seed, demo=True,
-            first_version=BUNDLE_VERSION,
+            modality, Path(tmp), epochs=args.epochs, seed=args.seed, demo=True, first_version=BUNDLE_VERSION,
             description=(f"Demo per-slice body-region classifier for {modality} ({len(labelset)} regions, head to "
                          f"feet) with head-to-feet smoothing; trained on synthetic body phantoms only: "
                          f"{DEMO_NOTICE}."))
@@ -275,8 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=140, help="phantoms per modality")
     parser.add_argument("--slices-per-case", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--patience", type=int, default=4,
-                        help="stop after this many epochs without a better validation balanced accuracy")
     parser.add_argument("--eval-volumes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

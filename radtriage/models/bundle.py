@@ -177,7 +177,7 @@ def parse_metadata(raw: Any, where: Path, default_name: str) -> BundleMeta:
         class_names=tuple(names),
         thresholds=dict(rt.get("thresholds", {})),
         certainty_band=None if band is None else (float(band[0]), float(band[1])),
-        weights=_parse_weights(rt.get("weights"), where),
+        weights=_parse_weights(rt["weights"], where),
         raw=dict(raw),
     )
 

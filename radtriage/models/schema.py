@@ -18,8 +18,9 @@ from typing import Any
 SCHEMA_FILE = Path(__file__).with_name("metadata_schema.json")
 
 
+@lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The schema as a dict."""
+    """The schema as a dict, read once (shared: do not modify it)."""
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
@@ -81,14 +82,15 @@ def _described(schema: dict[str, Any], path: tuple[Any, ...]) -> tuple[int, str]
 
 def _describe(error: Any, raw: Any) -> str:
     """One line for one schema error: the field's dotted path, what it must be, what it was."""
-    path = tuple(error.absolute_path)
+    schema, path = load_schema(), tuple(error.absolute_path)
     if error.validator == "required" and path:
         props = error.schema.get("properties", {})
-        missing = [k for k in error.validator_value if k not in error.instance]
-        said = [f"{k} ({_resolve(_validator().schema, props[k])['description']})"
-                if "description" in _resolve(_validator().schema, props.get(k, {})) else k for k in missing]
+        said = []
+        for key in (k for k in error.validator_value if k not in error.instance):
+            text = _resolve(schema, props.get(key, {})).get("description")
+            said.append(f"{key} ({text})" if text else key)
         return f"{_dotted(path)} is missing {', '.join(said)}"
-    described = _described(_validator().schema, path)
+    described = _described(schema, path)
     if described is None:
         return f"{_dotted(path)}: {error.message}"
     depth, text = described

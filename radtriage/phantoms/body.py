@@ -27,6 +27,7 @@ import numpy as np
 from radtriage.image import Image
 from radtriage.labelsets import UPPER_LIMB_REGIONS, LabelSet, body_region_labelset
 from radtriage.phantoms import shapes
+from radtriage.preprocess.resample import block_mean
 
 logger = logging.getLogger(__name__)
 
@@ -627,14 +628,6 @@ def _sub_samples(grid: Image, coords: tuple[np.ndarray, np.ndarray, np.ndarray],
     return out[0], out[1], out[2]
 
 
-def _block_mean(values: np.ndarray, ss: int) -> np.ndarray:
-    """Mean over each voxel's ``ss`` x ``ss`` in-plane sub-samples (``[k, j * ss, i * ss]`` -> ``[k, j, i]``)."""
-    if ss == 1:
-        return values
-    nk, nj, ni = values.shape[0], values.shape[1] // ss, values.shape[2] // ss
-    return values.reshape(nk, nj, ss, ni, ss).mean(axis=(2, 4), dtype=np.float32)
-
-
 def _intensities(tissue: np.ndarray, mod: str, rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
                  z: np.ndarray, noise: bool, randomise: bool = False, ss: int = 1) -> np.ndarray:
     """Image values from the tissue map (``ss`` x ``ss`` sub-samples per voxel of ``x``): fixed CT HU / T1-like
@@ -645,13 +638,13 @@ def _intensities(tissue: np.ndarray, mod: str, rng: np.random.Generator, x: np.n
         blur = (float(rng.uniform(0.0, 0.8)), s_blur, s_blur)
     if mod == "CT":
         table = _ct_table_random(rng) if randomise else _CT_HU
-        img = shapes.point_spread(_block_mean(table[tissue], ss), blur)
+        img = shapes.point_spread(block_mean(table[tissue], (1, ss, ss)), blur)
         if noise:
             img = img + rng.normal(0.0, rng.uniform(8.0, 40.0 if randomise else 20.0), size=img.shape).astype(
                 np.float32)
         return np.maximum(img, -1024.0).astype(np.float32)
     table = _mr_table_random(rng) if randomise else _MR_T1
-    img = shapes.point_spread(_block_mean(table[tissue], ss), blur)
+    img = shapes.point_spread(block_mean(table[tissue], (1, ss, ss)), blur)
     strength, scale = (float(rng.uniform(0.05, 0.4)), float(rng.uniform(200.0, 500.0))) if randomise else (0.12, 400.0)
     img = img * shapes.bias_field(x, y, z, rng, strength=strength, scale_mm=scale)
     if noise:

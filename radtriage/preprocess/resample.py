@@ -12,6 +12,23 @@ from radtriage.preprocess.grid import GridSpec
 
 logger = logging.getLogger(__name__)
 
+
+def block_mean(array: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Mean (float32) of non-overlapping blocks of ``factors[a]`` samples along each array axis ``a``; a remainder
+    that does not fill a block is dropped."""
+    shape: list[int] = []
+    reduce_axes: list[int] = []
+    keep: list[slice] = []
+    for n, f in zip(array.shape, factors, strict=True):
+        whole = (n // f) * f
+        keep.append(slice(0, whole))
+        if f > 1:
+            shape += [whole // f, f]
+            reduce_axes.append(len(shape) - 1)
+        else:
+            shape.append(whole)
+    return array[tuple(keep)].reshape(shape).mean(axis=tuple(reduce_axes), dtype=np.float32)
+
 INTERPOLATORS = ("linear", "nearest", "bspline", "label_gaussian")
 
 

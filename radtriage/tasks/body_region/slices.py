@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from radtriage.image import Image
+from radtriage.preprocess.resample import block_mean
 
 logger = logging.getLogger(__name__)
 
@@ -132,22 +133,7 @@ def _block_mean(image: Image, axes_ijk: tuple[int, int], factors: tuple[int, int
     if factors == (1, 1):
         return image
     arr = image.array if image.array.ndim == 3 else image.array[..., 0]
-    size = list(image.size)
-    shape: list[int] = []
-    reduce_axes: list[int] = []
-    slicer: list[slice] = []
-    for np_axis in range(3):
-        ijk = 2 - np_axis
-        f = factors[axes_ijk.index(ijk)] if ijk in axes_ijk else 1
-        keep = (size[ijk] // f) * f
-        slicer.append(slice(0, keep))
-        if f > 1:
-            shape += [keep // f, f]
-            reduce_axes.append(len(shape) - 1)
-        else:
-            shape.append(keep)
-    blocks = arr[tuple(slicer)].reshape(shape)
-    out = blocks.mean(axis=tuple(reduce_axes), dtype=np.float32)
+    out = block_mean(arr, tuple(factors[axes_ijk.index(2 - a)] if 2 - a in axes_ijk else 1 for a in range(3)))
     f_ijk = np.ones(3)
     for a, f in zip(axes_ijk, factors, strict=True):
         f_ijk[a] = f

@@ -18,6 +18,7 @@ import numpy as np
 
 from radtriage.anatomy.registration import MniRegistration
 from radtriage.image import Image
+from radtriage.preprocess.resample import block_mean
 from radtriage.settings_keys import known_settings
 from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
 from radtriage.tasks.cmb_detect.candidates import candidate_heatmap, extract_peaks
@@ -165,9 +166,7 @@ def head_mask(magnitude: np.ndarray, level: float = 0.1, block: int = 4) -> np.n
     m = np.asarray(magnitude, dtype=np.float32)
     pad = [(0, (-n) % block) for n in m.shape]
     padded = np.pad(m, pad, mode="edge")
-    k, j, i = (n // block for n in padded.shape)
-    means = padded.reshape(k, block, j, block, i, block).mean(axis=(1, 3, 5))
-    low = means > level
+    low = block_mean(padded, (block, block, block)) > level
     full = low.repeat(block, 0).repeat(block, 1).repeat(block, 2)
     return full[: m.shape[0], : m.shape[1], : m.shape[2]]
 
