@@ -84,6 +84,7 @@ sys.path.insert(0, str(ROOT))
 from radtriage.evaluation import to_plain  # noqa: E402
 from radtriage.nets.cmb import CANDIDATE_NAME, DETECTOR_NAME, DISCRIMINATOR_NAME, CmbDetector  # noqa: E402
 from radtriage.phantoms import make_swi_case  # noqa: E402
+from radtriage.preprocess.transforms import PREPROCESSING_KEY  # noqa: E402
 from radtriage.tasks.cmb_detect import training_data as td  # noqa: E402
 from radtriage.tasks.cmb_detect.detector import SETTINGS_KEY, CmbPipeline, DetectSettings  # noqa: E402
 from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
@@ -95,6 +96,7 @@ from radtriage.tasks.cmb_detect.evaluate import (  # noqa: E402
     phantom_scans,
     write_evaluation,
 )
+from radtriage.tasks.cmb_detect.prep import default_pipeline_config  # noqa: E402
 
 log = logging.getLogger("train_demo_cmb_detect")
 
@@ -636,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     if summary["stage2_magnitude_only"]:
         network_def["magnitude_only_args"] = MAGNITUDE_ONLY_ARGS
     write_bundle(target, detector, meta, network_def, model_card_text=model_card(to_plain(summary)),
-                 extra_config={SETTINGS_KEY: settings.bundle_config()}, overwrite=True)
+                 extra_config={SETTINGS_KEY: settings.bundle_config(), PREPROCESSING_KEY: default_pipeline_config()},
+                 overwrite=True)
     docs = target / "docs"
     for name, text in stage_docs.items():
         (docs / name).write_text(text)

@@ -48,7 +48,7 @@ VOLUMES = (
 def bundles(tmp_path_factory):
     """The installed bundle per modality, or an untrained one written to a temporary folder."""
     from radtriage.nets.body_region import BodyRegionNet
-    from radtriage.tasks.body_region.bundle_meta import body_region_metadata, network_def
+    from radtriage.tasks.body_region.bundle_meta import body_region_metadata, inference_extra, network_def
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -60,7 +60,8 @@ def bundles(tmp_path_factory):
             nd = network_def(mod)
             net = BodyRegionNet(**{k: v for k, v in nd.items() if k != "_target_"}).eval()
             meta = body_region_metadata(mod, version="0.0.0", demo=True, name=f"untrained-{mod.lower()}")
-            out[mod] = str(write_bundle(tmp_path_factory.mktemp("b") / mod, net, meta, nd))
+            out[mod] = str(write_bundle(tmp_path_factory.mktemp("b") / mod, net, meta, nd,
+                                        extra_config=inference_extra(mod)))
     yield out
     torch.set_num_threads(before)
 

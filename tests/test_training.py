@@ -222,12 +222,16 @@ def test_bundle_loads_and_model_card_reports_test_metrics(trained):
     assert bundle.meta.class_names == ("empty", "blob") and bundle.meta.demo
     assert bundle.meta.outputs["activation"] == "softmax"
     inference = json.loads((result.bundle_path / "configs/inference.json").read_text())
-    assert inference["preprocessing"]["patch_size"] == [SIZE, SIZE]
-    # the bundle's network classifies fresh images like the trained model did
-    from radtriage.preprocess.patch import PreprocessConfig, preprocess_channels
+    assert inference["preprocessing"] == {"_target_": "Compose", "transforms": [
+        {"_target_": "Resize", "spatial_size": [SIZE, SIZE], "mode": "area"},
+        {"_target_": "NormalizeIntensity", "channel_wise": True}]}
+    # the bundle's network, fed through the bundle's own pipeline, classifies fresh images like the trained model
+    from radtriage.models import bundle_preprocessing
+    from radtriage.preprocess.patch import apply_to_channels
 
+    pipeline = bundle_preprocessing(inference, result.bundle_path)
     rng = np.random.default_rng(99)
-    x = np.stack([preprocess_channels([blob_image(rng, s)], PreprocessConfig((SIZE, SIZE))) for s in (0, 4, 0, 4)])
+    x = np.stack([apply_to_channels([blob_image(rng, s)], pipeline) for s in (0, 4, 0, 4)])
     with torch.no_grad():
         pred = bundle.network(torch.from_numpy(x)).argmax(1).tolist()
     assert pred == [0, 1, 0, 1]

@@ -54,7 +54,7 @@ def _bundle_for_speed(folder: Path) -> tuple[str, bool]:
     from radtriage.models import BundleNotFoundError, write_bundle
     from radtriage.nets.body_region import BodyRegionNet
     from radtriage.tasks.body_region import find_body_region_bundle
-    from radtriage.tasks.body_region.bundle_meta import body_region_metadata, network_def
+    from radtriage.tasks.body_region.bundle_meta import body_region_metadata, inference_extra, network_def
 
     try:
         return str(find_body_region_bundle("CT")), True
@@ -62,7 +62,8 @@ def _bundle_for_speed(folder: Path) -> tuple[str, bool]:
         nd = network_def("CT")
         net = BodyRegionNet(**{k: v for k, v in nd.items() if k != "_target_"}).eval()
         meta = body_region_metadata("CT", version="0.0.0", demo=True, name="bench-body-region-ct")
-        return str(write_bundle(folder / "bench-body-region-ct", net, meta, nd)), False
+        return str(write_bundle(folder / "bench-body-region-ct", net, meta, nd,
+                                extra_config=inference_extra("CT"))), False
 
 
 def _median(values: list[float]) -> float:

@@ -42,6 +42,7 @@ __getattr__ = lazy_exports(
     {
         "safe_load": ("LoadedBundle", "load_bundle", "verify_weights", "read_state_dict", "check_state_dict"),
         "writer": ("write_bundle",),
+        "preprocessing": ("bundle_preprocessing",),
     },
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "WeightsSpec",
     "allowed_network_names",
     "build_network",
+    "bundle_preprocessing",
     "check_config",
     "check_state_dict",
     "default_bundle_dir",

@@ -128,7 +128,7 @@ def finetune_bundle(
     ``model_dir`` (default: :func:`radtriage.models.user_model_dir`). ``train_options`` are further
     :class:`radtriage.training.TrainConfig` fields (e.g. ``augment``, ``patience``, ``weight_decay``).
     """
-    from radtriage.models import inspect_bundle, read_inference_config, user_model_dir
+    from radtriage.models import bundle_preprocessing, inspect_bundle, read_inference_config, user_model_dir
     from radtriage.training import config_from_options, train_bundle
 
     export = Path(export)
@@ -140,7 +140,7 @@ def finetune_bundle(
     inference = read_inference_config(info.path)
     network_def = dict(inference["network_def"])
     target = network_def.pop("_target_")
-    pre = dict(inference.get("preprocessing") or {})
+    pipeline = bundle_preprocessing(inference, info.path)
     out_dir = Path(model_dir) if model_dir is not None else user_model_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
@@ -156,8 +156,7 @@ def finetune_bundle(
         "modality": meta.inputs.modality,
         "spacing": list(meta.inputs.spacing),
         "patch_size": list(meta.inputs.patch_size),
-        "resize": pre.get("resize", "resize"),
-        "normalize": pre.get("normalize", "zscore"),
+        "preprocessing": pipeline.config,
         "certainty_band": list(meta.certainty_band) if meta.certainty_band else None,
         "score_max": float(meta.outputs.get("scale") or sheet.get("score_max") or 100.0),
         "seed": seed,

@@ -219,7 +219,8 @@ def train_bundle(
     dl = read_datalist(datalist, config.base_dir)
     prepared = prepare_cases(dl, config)
     spec = prepared.spec
-    preprocess = PreprocessConfig(tuple(int(p) for p in config.patch_size), config.resize, config.normalize)
+    preprocess = PreprocessConfig(tuple(int(p) for p in config.patch_size), config.resize, config.normalize,
+                                  config.preprocessing)
     n_channels = len(dl.cases[0].images)
     contrasts = list(config.contrasts or dl.channel_keys)
     if len(contrasts) != n_channels:
@@ -267,7 +268,7 @@ def train_bundle(
         "kind": spec.kind,
         "class_names": list(spec.class_names),
         "network": network_def,
-        "preprocess": preprocess.to_dict(),
+        "preprocess": preprocess.to_config(),
         "augment": config.augment.to_dict(),
         "splits": split_fingerprint(dl.cases, prepared.splits),
         "init_weights_sha256": init["weights_sha256"] if init else None,
@@ -348,7 +349,7 @@ def train_bundle(
     )
     model.cpu()
     write_bundle(
-        folder, model, meta, network_def, model_card_text=card, extra_config={"preprocessing": preprocess.to_dict()}
+        folder, model, meta, network_def, model_card_text=card, extra_config={"preprocessing": preprocess.to_config()}
     )
     _write_docs(folder, test_metrics, training)
     log.info("wrote %s version %s to %s", config.bundle_name, version, folder)

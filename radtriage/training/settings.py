@@ -112,6 +112,9 @@ class TrainConfig(LoopSettings):
     patch_size: Sequence[int] = (64, 64)
     resize: str = "resize"
     normalize: str = "zscore"
+    preprocessing: Mapping[str, Any] | None = None
+    """A bundle's ``preprocessing`` item to train with instead of ``resize``/``normalize`` (fine-tuning keeps its
+    base's); checked against the transform allow-list."""
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     augment: AugmentConfig = field(default_factory=AugmentConfig)

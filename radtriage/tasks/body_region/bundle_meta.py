@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.labelsets import LabelSet, body_region_labelset
-from radtriage.models import default_metadata
-from radtriage.models.bundle import METADATA_FILE
+from radtriage.models import check_config, default_metadata
+from radtriage.models.bundle import INFERENCE_FILE, METADATA_FILE
 from radtriage.nets.body_region import NETWORK_NAME
+from radtriage.preprocess.transforms import PREPROCESSING_KEY
+from radtriage.tasks.body_region.intensity import intensity_config
 
 TASK = "body_region"
 SLICE_SIZE = 64
@@ -48,15 +50,9 @@ def labelset_metadata(labelset: LabelSet) -> dict[str, Any]:
     }
 
 
-def preprocessing_metadata(modality: str) -> dict[str, Any]:
-    """How slices are prepared for the network (read back by the runner)."""
-    return {
-        "slice_axis": "volume axis nearest to head-feet (k unless tilted > 45 deg)",
-        "slice_size": SLICE_SIZE,
-        "fov_mm": FOV_MM,
-        "orientation": "columns toward patient left, rows toward posterior, in the slice plane",
-        "intensity": "ct_hu_over_1024" if modality == "CT" else "mr_over_volume_p99",
-    }
+def inference_extra(modality: str) -> dict[str, Any]:
+    """The body-region items of ``inference.json`` besides the network: the preprocessing pipeline."""
+    return {PREPROCESSING_KEY: intensity_config(modality)}
 
 
 def network_def(modality: str) -> dict[str, Any]:
@@ -102,7 +98,6 @@ def body_region_metadata(
         changelog=changelog,
     )
     meta["radtriage"]["labelset"] = labelset_metadata(labelset)
-    meta["radtriage"]["preprocessing"] = preprocessing_metadata(mod)
     if metrics is not None:
         meta["radtriage"]["metrics"] = dict(metrics)
     return meta
@@ -121,10 +116,10 @@ def annotate_bundle(folder: str | Path, modality: str, metrics: Mapping[str, Any
                     card_section: str | None = None) -> Path:
     """Add the body-region sections (label set, preprocessing, metrics) to a bundle written by the trainer.
 
-    ``configs/metadata.json`` gains ``radtriage.labelset``, ``radtriage.preprocessing`` and (if given)
-    ``radtriage.metrics``; ``card_section`` (Markdown, from its first line on) is appended to the model card,
-    replacing a section with the same first line. The weights and their
-    SHA-256 are untouched; the metadata is checked again after writing.
+    ``configs/metadata.json`` gains ``radtriage.labelset`` and (if given) ``radtriage.metrics``;
+    ``configs/inference.json`` gets the modality's preprocessing (:func:`inference_extra`); ``card_section``
+    (Markdown, from its first line on) is appended to the model card, replacing a section with the same first
+    line. The weights and their SHA-256 are untouched; both configs are checked again after writing.
     """
     from radtriage.models.bundle import MODEL_CARD_FILE, read_metadata
 
@@ -135,11 +130,16 @@ def annotate_bundle(folder: str | Path, modality: str, metrics: Mapping[str, Any
     if list(raw["radtriage"]["class_names"]) != list(labelset.names):
         raise ValueError(f"{path}: class names are not the {labelset.modality} body-region label set")
     raw["radtriage"]["labelset"] = labelset_metadata(labelset)
-    raw["radtriage"]["preprocessing"] = preprocessing_metadata(labelset.modality)
+    raw["radtriage"].pop("preprocessing", None)  # where bundles before the preprocessing Compose kept it
     if metrics is not None:
         raw["radtriage"]["metrics"] = json.loads(json.dumps(dict(metrics)))
     path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     read_metadata(folder)
+    inference_path = folder / INFERENCE_FILE
+    inference = json.loads(inference_path.read_text(encoding="utf-8"))
+    inference.update(inference_extra(labelset.modality))
+    check_config(inference, str(inference_path))
+    inference_path.write_text(json.dumps(inference, indent=2) + "\n", encoding="utf-8")
     if card_section:
         card = folder / MODEL_CARD_FILE
         text = card.read_text(encoding="utf-8")

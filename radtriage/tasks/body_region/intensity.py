@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from radtriage.errors import InputError
 from radtriage.image import Image
+from radtriage.preprocess.transforms import OWN_PREFIX, Preprocessing, compose_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +65,21 @@ def determine_modality(image: Image, requested: str | None = None) -> tuple[str,
     return ("CT" if low < CT_AIR_BELOW else "MR"), "intensity"
 
 
-def scale_slices(slices: np.ndarray, modality: str) -> np.ndarray:
-    """Network input from canonical slices ``[n, H, W]``: CT HU/1024 clipped to [-1, 1.5]; MR / robust max.
-
-    MR is divided by the 99th percentile of the volume's non-background pixels (one scale for the whole
-    volume keeps the contrast between slices), then clipped to [0, 2].
-    """
-    x = np.asarray(slices, dtype=np.float32)
+def intensity_config(modality: str) -> dict[str, Any]:
+    """The ``inference.json`` ``preprocessing`` item of a body-region bundle: the intensity scaling of the
+    canonical slice stack ``[n, H, W]``. CT: HU/1024 clipped to [-1, 1.5] (MONAI ``ScaleIntensityRange``);
+    MR: divided by the 99th percentile of the volume's non-background pixels (one scale for the whole volume
+    keeps the contrast between slices), clipped to [0, 2]."""
     if modality == "CT":
-        return np.clip(x / 1024.0, -1.0, 1.5).astype(np.float32)
-    x = np.maximum(x, 0.0)
-    fg = x[x > 0]
-    if fg.size:
-        hi = float(np.percentile(fg, 99.0))
-        fg = fg[fg > 0.05 * hi]
-        hi = float(np.percentile(fg, 99.0)) if fg.size else hi
+        step = {"_target_": "ScaleIntensityRange", "a_min": -1024.0, "a_max": 1536.0, "b_min": -1.0, "b_max": 1.5,
+                "clip": True}
     else:
-        hi = 1.0
-    return np.clip(x / max(hi, 1e-6), 0.0, 2.0).astype(np.float32)
+        step = {"_target_": OWN_PREFIX + "ScaleToForegroundPercentile", "percentile": 99.0, "floor_fraction": 0.05,
+                "clip_max": 2.0}
+    return compose_config([step])
+
+
+def scale_slices(slices: np.ndarray, modality: str, pipeline: Preprocessing | None = None) -> np.ndarray:
+    """Network input from canonical slices ``[n, H, W]`` through ``pipeline`` (default: the modality's
+    :func:`intensity_config`, what a body-region bundle stores)."""
+    return (pipeline or Preprocessing(intensity_config(modality)))(slices)

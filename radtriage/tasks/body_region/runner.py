@@ -19,9 +19,10 @@ import numpy as np
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.labelsets import body_region_labelset
+from radtriage.preprocess.transforms import Preprocessing
 from radtriage.tasks.body_region.bundle_meta import DEMO_NOTICE, FOV_MM, SLICE_SIZE, TASK, labelset_metadata
 from radtriage.tasks.body_region.header_qa import header_qa
-from radtriage.tasks.body_region.intensity import determine_modality, fill_value, scale_slices
+from radtriage.tasks.body_region.intensity import determine_modality, fill_value, intensity_config, scale_slices
 from radtriage.tasks.body_region.ranges import region_ranges, slice_rows
 from radtriage.tasks.body_region.score import body_part_score, score_jumps
 from radtriage.tasks.body_region.slices import SliceGeometry, canonical_slices, slice_geometry
@@ -117,11 +118,13 @@ def predict_probabilities(network: Any, x: np.ndarray, device: Any, batch: int |
 
 
 def prepare_slices(image: Image, modality: str, geometry: SliceGeometry | None = None,
-                   size: int = SLICE_SIZE, fov_mm: float = FOV_MM) -> tuple[SliceGeometry, np.ndarray]:
-    """The slice geometry and the network input ``[n_slices, size, size]`` (canonical, intensity-scaled)."""
+                   size: int = SLICE_SIZE, fov_mm: float = FOV_MM,
+                   pipeline: Preprocessing | None = None) -> tuple[SliceGeometry, np.ndarray]:
+    """The slice geometry and the network input ``[n_slices, size, size]``: canonical slices through the
+    bundle's ``pipeline`` (default: the modality's :func:`~radtriage.tasks.body_region.intensity.intensity_config`)."""
     geo = geometry if geometry is not None else slice_geometry(image)
     raw = canonical_slices(image, geo, size=size, fov_mm=fov_mm, fill=fill_value(modality))
-    return geo, scale_slices(raw, modality)
+    return geo, scale_slices(raw, modality, pipeline)
 
 
 def region_label_image(image: Image, geometry: SliceGeometry, labels: np.ndarray,
@@ -165,7 +168,7 @@ def run(
     smoothed confidence is below it are marked ``uncertain`` and listed in ``uncertain_slices``). Raises
     :class:`~radtriage.models.BundleNotFoundError` when no bundle for the modality is installed.
     """
-    from radtriage.models import load_bundle
+    from radtriage.models import bundle_preprocessing, load_bundle
 
     options = validate_options(TASK, options)
     times: dict[str, float] = {}
@@ -179,13 +182,14 @@ def run(
     if tuple(loaded.meta.class_names) != labelset.names:
         raise InputError(folder, f"bundle classes {list(loaded.meta.class_names)} are not the {mod} body-region "
                                  f"label set {list(labelset.names)}")
-    prep = loaded.meta.raw.get("radtriage", {}).get("preprocessing", {})
+    pipeline = bundle_preprocessing(loaded.config, folder, legacy=intensity_config(mod))
+    size = int(loaded.meta.inputs.patch_size[0])
     times["load_model"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     _report(progress, 0.2, "resampling slices to the canonical grid")
-    geo, x = prepare_slices(image, mod, size=int(prep.get("slice_size", SLICE_SIZE)),
-                            fov_mm=float(prep.get("fov_mm", FOV_MM)))
+    geo, x = prepare_slices(image, mod, size=size, fov_mm=float(loaded.meta.inputs.spacing[0]) * size,
+                            pipeline=pipeline)
     times["preprocess"] = time.perf_counter() - t
 
     t = time.perf_counter()

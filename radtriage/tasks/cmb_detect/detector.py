@@ -19,12 +19,13 @@ import numpy as np
 from radtriage.anatomy.registration import MniRegistration
 from radtriage.image import Image
 from radtriage.preprocess.resample import block_mean
+from radtriage.preprocess.transforms import Preprocessing
 from radtriage.settings_keys import known_settings
 from radtriage.tasks.cmb_detect.blobs import blob_radius_mm
 from radtriage.tasks.cmb_detect.candidates import candidate_heatmap, extract_peaks
 from radtriage.tasks.cmb_detect.location import locate_in_mni, location_class
 from radtriage.tasks.cmb_detect.nms import merge_close
-from radtriage.tasks.cmb_detect.prep import WorkingVolume, prepare_working_volume
+from radtriage.tasks.cmb_detect.prep import WorkingVolume, default_pipeline_config, prepare_working_volume
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,8 @@ class CmbPipeline:
     settings: DetectSettings = field(default_factory=DetectSettings)
     device: Any = "cpu"
     bundle_info: dict[str, Any] = field(default_factory=dict)
+    pipeline: Preprocessing | None = None
+    """The bundle's preprocessing of the magnitude on the working grid (None: the default, foreground median)."""
 
     @classmethod
     def from_bundle(cls, bundle: str | Path | None = None, device: str = "auto") -> CmbPipeline:
@@ -209,7 +212,7 @@ class CmbPipeline:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import BundleError, load_bundle, resolve_bundle_path
+        from radtriage.models import BundleError, bundle_preprocessing, load_bundle, resolve_bundle_path
 
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
@@ -228,7 +231,8 @@ class CmbPipeline:
         settings = replace(settings, **{field: float(ops[key]) for field, key in THRESHOLD_FIELDS.items()
                                         if ops.get(key) is not None})
         info = {"name": meta.name, "version": meta.version, "demo": meta.demo, "path": str(path)}
-        return cls(loaded.network.eval(), settings, loaded.device, info)
+        pipeline = bundle_preprocessing(loaded.config, path, legacy=default_pipeline_config())
+        return cls(loaded.network.eval(), settings, loaded.device, info, pipeline)
 
     def magnitude_only_stage2(self, phase_used: bool) -> bool:
         """Whether stage 2 runs the network's own magnitude-only discriminator (no phase, and the bundle has one)."""
@@ -276,7 +280,7 @@ class CmbPipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         work = prepare_working_volume(magnitude, phase, key=key, spacing=s.working_spacing_mm,
-                                      echo_mode=s.echo_mode, phase_sign=phase_sign)
+                                      echo_mode=s.echo_mode, phase_sign=phase_sign, pipeline=self.pipeline)
         stack = work.stack()
         t1 = time.perf_counter()
         timings["preprocess"] = (t1 - t0) * 1000

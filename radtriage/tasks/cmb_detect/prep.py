@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from radtriage.errors import InputError
 from radtriage.image import Image
 from radtriage.preprocess import GridSpec, resample
+from radtriage.preprocess.transforms import OWN_PREFIX, Preprocessing, compose_config
 
 log = logging.getLogger(__name__)
 
@@ -106,23 +108,10 @@ def pick_inputs(inputs: Mapping[str, Image]) -> tuple[str, Image, Image | None]:
     return mag_key, inputs[mag_key], (inputs[phase_key] if phase_key else None)
 
 
-def foreground_reference(arr: np.ndarray) -> float:
-    """Median of the voxels above the Otsu threshold (the tissue level); raises ValueError without contrast."""
-    import SimpleITK as sitk
-
-    finite = arr[np.isfinite(arr)]
-    if finite.size == 0 or float(finite.max()) <= float(finite.min()):
-        raise ValueError("the image has no contrast (constant or empty)")
-    sample = finite if finite.size <= 2_000_000 else finite[:: finite.size // 2_000_000 + 1]
-    otsu = sitk.OtsuThresholdImageFilter()
-    otsu.SetInsideValue(0)
-    otsu.SetOutsideValue(1)
-    otsu.Execute(sitk.GetImageFromArray(sample.astype(np.float32).reshape(1, 1, -1)))
-    above = sample[sample > otsu.GetThreshold()]
-    ref = float(np.median(above)) if above.size else float(np.median(sample))
-    if not ref > 0:
-        raise ValueError("the image has no positive foreground signal")
-    return ref
+def default_pipeline_config() -> dict[str, Any]:
+    """The ``inference.json`` ``preprocessing`` item of a CMBDetect bundle: the magnitude on the working grid
+    divided by its foreground median (:class:`~radtriage.preprocess.transforms.DivideByForegroundMedian`)."""
+    return compose_config([{"_target_": OWN_PREFIX + "DivideByForegroundMedian"}])
 
 
 def prepare_working_volume(
@@ -133,8 +122,10 @@ def prepare_working_volume(
     spacing: float = WORKING_SPACING_MM,
     echo_mode: str = "rss",
     phase_sign: float = 1.0,
+    pipeline: Preprocessing | None = None,
 ) -> WorkingVolume:
-    """Resample (linear, SimpleITK) the magnitude and phase onto the working grid and normalise them."""
+    """Resample (linear, SimpleITK) the magnitude and phase onto the working grid and normalise them (the
+    magnitude through the bundle's ``pipeline``, default :func:`default_pipeline_config`)."""
     where = _where(magnitude)
     mag, note = combine_echoes(magnitude, echo_mode)
     if mag.array.ndim != 3 or min(mag.array.shape) < 1:
@@ -146,10 +137,9 @@ def prepare_working_volume(
     grid = working_grid(mag, spacing)
     work = resample(mag, grid, None, "linear").array.astype(np.float32)
     try:
-        ref = foreground_reference(work)
+        work = (pipeline or Preprocessing(default_pipeline_config()))(work[None])[0]
     except ValueError as exc:
         raise InputError(where, str(exc)) from exc
-    work /= np.float32(ref)
     phase_arr = None
     if phase is not None:
         ph, _ = combine_echoes(phase, "last")

@@ -2,8 +2,9 @@
 
 A slice is taken around its centre (for a SAX reformat, the long axis): the output is ``patch x patch`` pixels of
 ``fov_mm / patch`` mm, so every slice shows the same physical extent whatever its acquired pixel size. When that
-shrinks the image, a Gaussian (sigma = (factor - 1) / 2 input pixels) is applied first against aliasing. Then
-intensities are mapped linearly from the slice's own ``lower``..``upper`` percentiles to 0..1 and clipped.
+shrinks the image, a Gaussian (sigma = (factor - 1) / 2 input pixels) is applied first against aliasing. Then the
+bundle's preprocessing pipeline runs on the slice; the one training writes maps intensities linearly from the
+slice's own ``lower``..``upper`` percentiles to 0..1 and clips (MONAI ``ScaleIntensityRangePercentiles``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from radtriage.image import Image
+from radtriage.preprocess.transforms import Preprocessing, compose_config
 from radtriage.settings_keys import known_settings
 
 
@@ -33,8 +35,14 @@ class SlicePrep:
         """Output pixel size in mm."""
         return self.fov_mm / self.patch
 
+    def pipeline_config(self) -> dict[str, Any]:
+        """The ``inference.json`` ``preprocessing`` item: per-slice percentiles to 0..1, clipped."""
+        return compose_config([{"_target_": "ScaleIntensityRangePercentiles", "lower": self.lower,
+                                "upper": self.upper, "b_min": 0.0, "b_max": 1.0, "clip": True}])
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON (stored in the bundle's ``radtriage.outputs.preprocessing``)."""
+        """Plain JSON (the training settings; bundles before the preprocessing ``Compose`` stored it in
+        ``radtriage.outputs.preprocessing``)."""
         return {
             **asdict(self),
             "pixel_mm": self.pixel_mm,
@@ -54,13 +62,12 @@ def slice_pixel_spacing(image: Image) -> tuple[float, float]:
     return float(image.spacing[0]), float(image.spacing[1])
 
 
-def prepare_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: SlicePrep = SlicePrep()) -> np.ndarray:
-    """A ``(patch, patch)`` float32 array from a ``(J, I)`` slice with ``pixel_spacing`` = (i, j) mm."""
+def prepare_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: SlicePrep = SlicePrep(),
+                  pipeline: Preprocessing | None = None) -> np.ndarray:
+    """A ``(patch, patch)`` float32 array from a ``(J, I)`` slice with ``pixel_spacing`` = (i, j) mm, through the
+    bundle's ``pipeline`` (default: ``prep``'s :meth:`SlicePrep.pipeline_config`)."""
     out = resample_slice(slice2d, pixel_spacing, prep)
-    lo, hi = np.percentile(out, [prep.lower, prep.upper])
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return np.zeros_like(out, dtype=np.float32)
-    return np.clip((out - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    return (pipeline or Preprocessing(prep.pipeline_config()))(out)
 
 
 def resample_slice(slice2d: np.ndarray, pixel_spacing: Sequence[float], prep: SlicePrep = SlicePrep()) -> np.ndarray:

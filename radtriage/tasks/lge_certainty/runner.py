@@ -180,7 +180,7 @@ def run(
             "stack_size": list(stack.size),
             "slice_normal_lps": (stack.direction[:, 2] / np.linalg.norm(stack.direction[:, 2])).tolist(),
         },
-        "preprocessing": scorer.prep.to_dict(),
+        "preprocessing": scorer.preprocessing_summary(),
     }
     report(0.95, "scored")
     volumes = {SAX_VOLUME: stack} if do_reformat else {}

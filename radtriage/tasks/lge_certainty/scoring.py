@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from radtriage.image import Image
+from radtriage.preprocess.transforms import Preprocessing
 from radtriage.tasks.lge_certainty.calibration import likelihood_from_logits
 from radtriage.tasks.lge_certainty.certainty import CertaintyBand, SliceCall, band_slice, head_slice
 from radtriage.tasks.lge_certainty.prep import SlicePrep, prepare_slice, slice_pixel_spacing
@@ -78,6 +79,18 @@ class LgeSliceScorer:
     """``{"channel", "threshold", "rule"}`` when the network has a certainty head; else the band decides."""
     band_forced: bool = False
     """True when the caller asked for a band: the band then decides even if a certainty head exists."""
+    pipeline: Preprocessing | None = None
+    """The bundle's preprocessing on each resampled slice (None: ``prep``'s percentile scaling)."""
+
+    def __post_init__(self) -> None:
+        if self.pipeline is None:
+            self.pipeline = Preprocessing(self.prep.pipeline_config())
+
+    def preprocessing_summary(self) -> dict[str, Any]:
+        """What a result reports: the slice geometry and the pipeline that ran on it."""
+        geometry = {k: v for k, v in self.prep.to_dict().items() if k in ("fov_mm", "patch", "pixel_mm", "resample")}
+        assert self.pipeline is not None
+        return {**geometry, "pipeline": self.pipeline.config}
 
     @property
     def certainty_source(self) -> str:
@@ -92,7 +105,7 @@ class LgeSliceScorer:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import BundleError, load_bundle, resolve_bundle_path
+        from radtriage.models import BundleError, bundle_preprocessing, load_bundle, resolve_bundle_path
 
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
@@ -111,7 +124,7 @@ class LgeSliceScorer:
             raise BundleError(path, str(exc)) from exc
         return cls(
             loaded.network.eval(), calibration_of(meta.outputs), band, prep, loaded.device, info, head,
-            certainty_band is not None,
+            certainty_band is not None, bundle_preprocessing(loaded.config, path, legacy=prep.pipeline_config()),
         )
 
     def prepare(self, image2d: Image | np.ndarray, pixel_spacing: Sequence[float] | None = None) -> np.ndarray:
@@ -120,9 +133,10 @@ class LgeSliceScorer:
         if isinstance(image2d, Image):
             if image2d.array.shape[0] != 1 or image2d.n_components != 1:
                 raise ValueError(f"score_slice needs one scalar slice, got array shape {image2d.array.shape}")
-            return prepare_slice(image2d.array[0], pixel_spacing or slice_pixel_spacing(image2d), self.prep)
+            return prepare_slice(image2d.array[0], pixel_spacing or slice_pixel_spacing(image2d), self.prep,
+                                 self.pipeline)
         spacing = pixel_spacing or (self.prep.pixel_mm, self.prep.pixel_mm)
-        return prepare_slice(np.asarray(image2d), spacing, self.prep)
+        return prepare_slice(np.asarray(image2d), spacing, self.prep, self.pipeline)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw likelihood logits for prepared slices ``(B, patch, patch)``."""
@@ -158,7 +172,8 @@ class LgeSliceScorer:
     def score_stack(self, stack: Image, batch_size: int = 16) -> list[SliceScore]:
         """Every slice along ``k`` scored independently (batched only for speed)."""
         spacing = slice_pixel_spacing(stack)
-        prepared = [prepare_slice(stack.array[k], spacing, self.prep) for k in range(stack.array.shape[0])]
+        prepared = [prepare_slice(stack.array[k], spacing, self.prep, self.pipeline)
+                    for k in range(stack.array.shape[0])]
         scores: list[SliceScore] = []
         for start in range(0, len(prepared), batch_size):
             chunk = np.stack(prepared[start : start + batch_size])

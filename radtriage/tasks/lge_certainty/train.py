@@ -327,7 +327,7 @@ def train_lge_bundle(
     outputs: dict[str, Any] = {
         "kind": "score", "activation": "sigmoid", "channels": 2 if two else 1, "scale": 100.0, "positive_at": 50.0,
         "calibration": {"method": "temperature scaling", "temperature": temperature, "fitted_on": "validation split"},
-        "preprocessing": settings.prep.to_dict(), "likelihood": "100 * sigmoid(logit / temperature)",
+        "likelihood": "100 * sigmoid(logit / temperature)",
     }
     if two:
         outputs["certainty_head"] = {"channel": 1, "threshold": 0.5, "positive": "low certainty",
@@ -353,7 +353,7 @@ def train_lge_bundle(
                    "dropout": settings.dropout, "evidence_map": net.evidence is not None,
                    "pooling": net.pooling}
     write_bundle(folder, net, meta, network_def, model_card_text=model_card_text(meta, report, licence, data_note),
-                 overwrite=True)
+                 extra_config={"preprocessing": settings.prep.pipeline_config()}, overwrite=True)
     return folder, report
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from radtriage.preprocess import PreparedInputs
+    from radtriage.preprocess.transforms import Preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ class TriageModel:
     """Model grid size (i, j, k)."""
     thresholds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BRAIN_FINDINGS, 0.5))
     operating_point: str = DEFAULT_OPERATING_POINT
-    resize: str = "resize"
-    normalize: str = "zscore"
+    preprocessing: Preprocessing | None = None
+    """The bundle's pipeline on the stacked contrasts (None: resize to the grid, z-score per contrast)."""
     device: Any = "cpu"
     bundle_info: dict[str, Any] = field(default_factory=dict)
     saliency_layer: str | None = None
@@ -73,12 +74,12 @@ class TriageModel:
 
         Raises :class:`radtriage.models.BundleNotFoundError` when none is installed.
         """
-        from radtriage.models import load_bundle, resolve_bundle_path
+        from radtriage.models import bundle_preprocessing, load_bundle, resolve_bundle_path
 
         path = resolve_bundle_path(TASK, bundle)
         loaded = load_bundle(path, device, task=TASK)
         meta = loaded.meta
-        pp = dict(loaded.config.get("preprocessing") or {})
+        pipeline = bundle_preprocessing(loaded.config, path)
         patch_kji = tuple(int(p) for p in meta.inputs.patch_size)
         spacing = tuple(float(s) for s in meta.inputs.spacing)
         thresholds = {name: _threshold(meta.thresholds.get(name, 0.5), operating_point) for name in meta.class_names}
@@ -91,8 +92,7 @@ class TriageModel:
             size=(patch_kji[2], patch_kji[1], patch_kji[0]),
             thresholds=thresholds,
             operating_point=operating_point,
-            resize=str(pp.get("resize", "resize")),
-            normalize=str(pp.get("normalize", "zscore")),
+            preprocessing=pipeline,
             device=loaded.device,
             bundle_info=info,
             saliency_layer=meta.raw.get("radtriage", {}).get("saliency_layer"),
@@ -112,12 +112,12 @@ class TriageModel:
 
     def model_input(self, prepared: PreparedInputs) -> tuple[np.ndarray, np.ndarray]:
         """``[C, k, j, i]`` float32 network input (missing contrasts all zero) and the ``[C]`` availability mask,
-        normalised exactly as in training (:func:`radtriage.preprocess.patch.preprocess_channels`)."""
-        from radtriage.preprocess.patch import PreprocessConfig, preprocess_channels
+        through the bundle's pipeline, exactly as in training (:func:`radtriage.preprocess.patch.apply_to_channels`)."""
+        from radtriage.preprocess.patch import PreprocessConfig, apply_to_channels
 
         stacked, avail = prepared.stack(self.contrasts)
-        patch = tuple(reversed(self.size))
-        x = preprocess_channels(list(stacked), PreprocessConfig(patch, self.resize, self.normalize))
+        pipeline = self.preprocessing or PreprocessConfig(tuple(reversed(self.size))).build()
+        x = apply_to_channels(list(stacked), pipeline)
         x[~avail] = 0.0
         return x.astype(np.float32), avail
 
@@ -187,6 +187,7 @@ def write_untrained_bundle(
 
     from radtriage.models import default_metadata, write_bundle
     from radtriage.nets.mri_triage import NETWORK_NAME, MriTriageNet
+    from radtriage.preprocess.patch import PreprocessConfig
 
     args = {"channels": [4, 8, 8, 8], "region_features": 4, "hidden": 8, **dict(network_args or {})}
     torch.manual_seed(seed)
@@ -201,7 +202,6 @@ def write_untrained_bundle(
         thresholds={k: {"balanced": float((thresholds or {}).get(k, 0.5))} for k in BRAIN_FINDINGS},
     )
     meta["radtriage"][REQUIREMENTS_KEY] = {k: list(v) for k, v in DEFAULT_REQUIREMENTS.items()}
-    preprocessing = {"patch_size": patch, "resize": "resize", "normalize": "zscore", "array_order": "kji",
-                     "channel_first": True}
+    preprocessing = PreprocessConfig(tuple(int(p) for p in patch)).to_config()
     return write_bundle(folder, network, meta, {"_target_": NETWORK_NAME, **args},
                         extra_config={"preprocessing": preprocessing}, overwrite=True)
