@@ -49,6 +49,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("bench", "time every task on phantoms of realistic sizes against the project targets", "radtriage.commands.bench"),
     ("demo", "run the embedded demo on phantom cases and write a report and a Slicer scene",
      "radtriage.commands.demo"),
+    ("worker", "the warm inference worker the Slicer modules and the web station start (JSON lines on its pipes)",
+     "radtriage.commands.worker"),
 )
 """The top-level commands. Help texts live here, so ``radtriage --help`` imports no command module."""
 

@@ -58,6 +58,8 @@ def test_batch_writes_one_result_and_one_row_per_case(tmp_path):
     (cases / "lge-00" / "lesion_mask.nii.gz").write_bytes(b"")  # masks are not inputs: never read
     summary = run_cohort(cases, tmp_path / "out", "lge_certainty", progress="none")
     assert summary.counts == {"ok": 3} and summary.failed == 0
+    assert summary.cpu_s > 0 and 0 < summary.cpu_utilisation <= 1.05  # measured, at most every core busy
+    assert summary.cores == os.cpu_count()
     rows = _rows(tmp_path / "out")
     assert [r["case_id"] for r in rows] == ["lge-00", "lge-01", "lge-02"]
     for row in rows:

@@ -180,6 +180,11 @@ def test_multi_echo_input_is_combined_and_bad_input_refused() -> None:
         prepare_working_volume(Image(np.ones((4, 5, 6), np.float32), metadata={"source_path": "flat.nii"}))
     key, _mag, phase = pick_inputs({"magnitude": Image(arr[..., 0]), "phase": Image(arr[..., 1])})
     assert key == "magnitude" and phase is not None
+    m, p = Image(arr[..., 0]), Image(arr[..., 1])
+    key, mag, phase = pick_inputs({"swi_phase": p, "swi_magnitude": m})  # ``radtriage phantom swi`` file names
+    assert key == "swi_magnitude" and mag is m and phase is p
+    with pytest.raises(InputError, match="name it MAGNITUDE=PATH"):
+        pick_inputs({"echo_a": m, "echo_b": p, "extra": m})
     with pytest.raises(InputError):
         pick_inputs({})
 

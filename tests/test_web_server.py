@@ -185,7 +185,7 @@ def test_a_task_job_names_every_input_stages_the_output_and_checks_the_case_opti
     from radtriage.tasks.options import OptionError
 
     inputs = {"MAGNITUDE": tmp_path / "m.nii.gz", "PHASE": tmp_path / "p.nii.gz"}
-    argv = TaskJob("c", "cmb_detect", inputs, tmp_path / "out", options={"threshold": "0.7"}).job.argv
+    argv = TaskJob("c", "cmb_detect", inputs, tmp_path / "out", options={"threshold": "0.7"}).argv
     assert argv[:4] == [sys.executable, "-m", "radtriage", "infer"]
     assert argv[argv.index("--option") + 1] == "threshold=0.7"
     with pytest.raises(OptionError, match="threshold=2 is not allowed"):

@@ -266,8 +266,9 @@ class ModuleLogicBase:
         return dimensions(volumeNode)[axis]
 
     def startTaskJob(self, images: Mapping[str, Any], argvFor: Callable[[Mapping[str, Any]], list[str]]) -> Any:
-        """Write ``images`` ({key: Image}) to a new job folder and start ``argvFor(paths)`` there (a BackgroundJob)."""
-        from radtriage.runtime.runner import BackgroundJob
+        """Write ``images`` ({key: Image}) to a new job folder and start ``argvFor(paths)`` there: on the session's
+        warm worker (bundles stay loaded between runs), or a one-shot process when it is off or cannot start."""
+        from radtriage.runtime.worker_client import start_job
 
         from .job_files import INPUT_DIRNAME, removeJobFolder, writeJobInputs
 
@@ -279,8 +280,8 @@ class ModuleLogicBase:
         except Exception:
             removeJobFolder(outputDir)  # nothing of a job that never started stays in the temporary folder
             raise
-        logger.info("starting %s in a background process", self.taskName)
-        return BackgroundJob(argv, outputDir).start()
+        logger.info("starting %s in the background", self.taskName)
+        return start_job(argv, outputDir)
 
     def _dicomExportArgv(self, images: Mapping[str, Any], inputDir: Any) -> list[str]:
         """The infer arguments of *Export to DICOM* (the source series copied into the job's input folder)."""

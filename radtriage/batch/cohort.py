@@ -4,6 +4,7 @@ process or on Dask, and stream every row to the CSV/JSONL files (and the annotat
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -32,11 +33,14 @@ def mode_text(mode: str) -> str:
 
 @dataclass
 class BatchSummary:
-    """What a batch did: counts by status, wall time, and where the rows are."""
+    """What a batch did: counts by status, wall time, CPU time, and where the rows are."""
 
     n_cases: int
     counts: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU seconds of this process (all its threads) and of its children that have exited (local Dask workers)."""
+    cores: int = 1
     scheduler: str = SCHEDULER_NONE
     csv_path: Path | None = None
     jsonl_path: Path | None = None
@@ -44,6 +48,17 @@ class BatchSummary:
     @property
     def failed(self) -> int:
         return self.counts.get("error", 0)
+
+    @property
+    def cpu_utilisation(self) -> float:
+        """CPU seconds over wall seconds times the machine's cores: 1.0 = every core busy the whole batch."""
+        return self.cpu_s / (self.wall_s * self.cores) if self.wall_s > 0 and self.cores > 0 else 0.0
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its reaped children."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 
@@ -78,7 +93,7 @@ def run_cohort(
 
     from radtriage.annotations import open_case_list
 
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cases = open_case_list(source, kind)
@@ -133,4 +148,5 @@ def run_cohort(
         if store_sink is not None:
             store_sink.close()
     summary.wall_s = time.perf_counter() - t_start
+    summary.cpu_s, summary.cores = _cpu_seconds() - cpu_start, os.cpu_count() or 1
     return summary

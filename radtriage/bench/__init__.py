@@ -2,7 +2,8 @@
 
 Each task that has one provides ``radtriage.bench.<task>.run_benchmark(repeats, device) -> dict`` with per-stage
 median milliseconds (``stages_ms``), its headline figures and the targets beside them, and optionally ``peers``:
-a published network timed on the same input, as a ratio ours/peer (:mod:`radtriage.bench.peers`). This package
+a published network timed on the same input, as a ratio ours/peer (:mod:`radtriage.bench.peers`), and beside it
+what a reader waits for through the front ends' warm worker (:mod:`radtriage.bench.front_end`). This package
 runs each in a fresh process, so every task's peak resident memory is its own, and collects the results.
 """
 
@@ -16,6 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from radtriage.bench.front_end import measure_front_end
 from radtriage.bench.peers import format_peers
 from radtriage.bench.real_data import bench_real_case
 from radtriage.tasks import TASKS
@@ -41,6 +43,10 @@ def _run_one(task: str, repeats: int, device: str) -> dict[str, Any]:
         result["real_data"] = bench_real_case(task, repeats=min(repeats, 3), device=device)
     except Exception as exc:  # a real study the task refuses is a finding to report, not a crash of the bench
         result["real_data"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        result.update(measure_front_end(task, repeats=min(repeats, 3), device=device))
+    except Exception as exc:  # no worker here (or a failing run) is reported beside the in-process figures
+        result["front_end_error"] = f"{type(exc).__name__}: {exc}"
     result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     result["peak_rss_target_mb"] = PEAK_RSS_TARGET_MB
     return result
@@ -99,6 +105,11 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  targets: {res.get('targets', res.get('target_ms'))}")
         if "meets_target" in res:
             lines.append(f"  meets target: {'yes' if res['meets_target'] else 'NO'}")
+        if "front_end_ratio" in res:
+            lines.append(f"  front end (warm worker) / in process: {res['front_end_ratio']:.2f} (target <= "
+                         f"{res['front_end_ratio_target']}: {'yes' if res['front_end_meets_target'] else 'NO'})")
+        elif "front_end_error" in res:
+            lines.append(f"  front end: not measured ({res['front_end_error']})")
         if res.get("peers"):
             lines += format_peers(res["peers"])
         lines += _format_real(res.get("real_data"))

@@ -95,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no cases"
     print(f"{summary.n_cases} case(s): {counts} in {summary.wall_s:.1f} s ({mode_text(summary.scheduler)}); "
-          f"rows in {summary.csv_path}")
+          f"CPU busy {100 * summary.cpu_utilisation:.0f} % of {summary.cores} core(s); rows in {summary.csv_path}")
     return 1 if summary.failed else 0

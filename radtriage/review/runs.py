@@ -25,10 +25,10 @@ class ReviewRun:
     job: Any = None
 
     def start(self, output_dir: str | Path) -> ReviewRun:
-        """Start the background job writing into ``output_dir`` (a fresh job folder)."""
-        from radtriage.runtime.runner import BackgroundJob
+        """Start the job (on the warm worker) writing into ``output_dir`` (a fresh job folder)."""
+        from radtriage.runtime.worker_client import start_job
 
-        self.job = BackgroundJob(self.argv, output_dir).start()
+        self.job = start_job(self.argv, output_dir)
         return self
 
     def install(self, output_dir: str | Path | None = None) -> Path:

@@ -205,31 +205,14 @@ class _Cancel:
     gone_at: float | None = None
 
 
-class BackgroundJob:
-    """A child process reporting JSON-line events, with staged outputs and whole-tree cancel.
+class StagedJob:
+    """What every job shares: staged outputs moved into ``output_dir`` only on success, the events of its stdout
+    lines, the stderr tail, the final ``finished`` event. Subclasses run the command (:meth:`start`), feed its
+    lines to :meth:`_take_line` and its end to :meth:`_complete` from :meth:`_pump`, and :meth:`cancel` it."""
 
-    ``argv`` is any command (e.g. :func:`radtriage_argv`); ``env`` entries are added to this process's
-    environment, and the folders holding ``python_packages`` are put on the child's ``PYTHONPATH``
-    (:func:`job_environment`). Call :meth:`start`, then :meth:`poll` regularly (it never blocks) or :meth:`wait`.
-    """
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        output_dir: str | Path,
-        env: Mapping[str, str] | None = None,
-        *,
-        cwd: str | Path | None = None,
-        stderr_lines: int = 40,
-        exit_grace_s: float = 2.0,
-        python_packages: Sequence[str] = JOB_PACKAGES,
-    ) -> None:
+    def __init__(self, argv: Sequence[str], output_dir: str | Path, *, stderr_lines: int = 40) -> None:
         self.argv = [str(a) for a in argv]
         self.output_dir = Path(output_dir)
-        self.env = dict(env or {})
-        self.cwd = None if cwd is None else str(cwd)
-        self.exit_grace_s = exit_grace_s
-        self.python_packages = tuple(python_packages)
         self.returncode: int | None = None
         self.outputs: dict[str, Any] | None = None
         self.error: str | None = None
@@ -238,78 +221,36 @@ class BackgroundJob:
         self._state = JobState.PENDING
         self._stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
         self._error_event: str | None = None
-        self._queue: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self._pending: list[Event] = []
-        self._open_streams: set[str] = set()
-        self._readers: list[threading.Thread] = []
-        self._proc: subprocess.Popen[str] | None = None
         self._staging: Path | None = None
-        self._exited_at: float | None = None
-        self._cancel: _Cancel | None = None
         self._lock = threading.RLock()
 
     # -- public API -----------------------------------------------------------------------------------------
 
     @property
     def state(self) -> JobState:
-        """Current state (updated from the child's output and exit status on every access)."""
+        """Current state (updated from the job's output and end on every access)."""
         with self._lock:
             self._pump()
             return self._state
 
     @property
-    def pid(self) -> int | None:
-        """PID of the child process (None before start)."""
-        return None if self._proc is None else self._proc.pid
-
-    @property
     def staging_dir(self) -> Path | None:
-        """The temporary folder inside ``output_dir`` the child writes to (gone once the job is done)."""
+        """The temporary folder inside ``output_dir`` the job writes to (gone once the job is done)."""
         return self._staging
 
     @property
     def stderr_tail(self) -> str:
-        """The last lines the child wrote on stderr."""
+        """The last lines the job wrote on stderr."""
         with self._lock:
             self._pump()
             return "\n".join(self._stderr)
 
-    def start(self) -> BackgroundJob:
-        """Start the child process; returns self. A command that cannot start leaves the job failed."""
-        with self._lock:
-            if self._state is not JobState.PENDING:
-                raise RuntimeError(f"job already started (state {self._state.value})")
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.output_dir))
-            argv = [a.replace(OUTPUT_DIR_PLACEHOLDER, str(self._staging)) for a in self.argv]
-            env = {**job_environment(self.env, packages=self.python_packages), OUTPUT_DIR_ENV: str(self._staging)}
-            env["PYTHONUNBUFFERED"] = "1"
-            env.setdefault("PYTHONIOENCODING", "utf-8")
-            self.started_at = time.time()
-            try:
-                self._proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    encoding="utf-8",
-                    errors="replace",
-                    env=env,
-                    cwd=self.cwd,
-                    **popen_options(),
-                )
-            except OSError as exc:
-                self._fail_to_start(f"cannot start {argv[0]!r}: {exc}")
-                return self
-            self._state = JobState.RUNNING
-            log.info("started job pid %s: %s", self._proc.pid, " ".join(argv[:4]))
-            for name, stream in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
-                self._open_streams.add(name)
-                thread = threading.Thread(target=self._read, args=(name, stream), daemon=True, name=f"job-{name}")
-                thread.start()
-                self._readers.append(thread)
-            return self
+    def start(self) -> StagedJob:
+        raise NotImplementedError
+
+    def cancel(self, timeout: float = 5.0, *, block: bool = True) -> None:
+        raise NotImplementedError
 
     def poll(self) -> list[Event]:
         """Events received since the last call, in order; never blocks. Ends with a ``finished`` event."""
@@ -336,7 +277,163 @@ class BackgroundJob:
                 return state
             if deadline is not None and time.monotonic() >= deadline:
                 return state
-            time.sleep(0.02)
+            time.sleep(0.005)
+
+    def __enter__(self) -> StagedJob:
+        return self.start() if self._state is JobState.PENDING else self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.state is JobState.RUNNING:
+            self.cancel()
+
+    # -- for subclasses -------------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        """Create the staging folder; the job starts now."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.output_dir))
+        self.started_at = time.time()
+
+    def _take_line(self, stream: str, line: str) -> None:
+        """One line the job wrote on ``stream`` (stdout: its events; stderr: kept for the tail)."""
+        event = parse_line(line, stream)
+        if event is None:
+            return
+        if stream == "stderr":
+            self._stderr.append(line.rstrip("\r\n"))
+        if event.kind == "result":
+            outputs = event.data.get("outputs")
+            self.outputs = dict(outputs) if isinstance(outputs, dict) else {}
+        elif event.kind == "error":
+            self._error_event = event.message or "the job reported an error"
+        self._pending.append(event)
+
+    def _complete(self, returncode: int | None) -> None:
+        """The job ended with ``returncode``: succeed (exit 0, no error event) or fail with the reason."""
+        self.returncode = returncode
+        if returncode == 0 and self._error_event is None:
+            self._succeed()
+            return
+        reason = self._error_event or f"exit code {returncode}"
+        tail = "\n".join(self._stderr)
+        self.error = f"job failed: {reason}" + (f"\n--- last stderr lines ---\n{tail}" if tail else "")
+        self._remove_staging()
+        self._finish(JobState.FAILED)
+
+    def _succeed(self) -> None:
+        assert self._staging is not None
+        try:
+            _move_into(self._staging, self.output_dir)
+        except OSError as exc:
+            self.error = f"job finished but its outputs could not be moved into {self.output_dir}: {exc}"
+            self._remove_staging()
+            self._finish(JobState.FAILED)
+            return
+        if self.outputs is not None:
+            self.outputs = _remap(self.outputs, str(self._staging), str(self.output_dir))
+        self._finish(JobState.SUCCEEDED)
+
+    def _finish_cancel(self) -> None:
+        self._remove_staging()
+        self.error = "cancelled"
+        self._finish(JobState.CANCELLED)
+
+    def _remove_staging(self) -> None:
+        if self._staging is not None and self._staging.exists():
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _fail_to_start(self, message: str) -> None:
+        self.error = message
+        self._remove_staging()
+        self._finish(JobState.FAILED)
+
+    def _finish(self, state: JobState) -> None:
+        self._state = state
+        self.finished_at = time.time()
+        data: dict[str, Any] = {"state": state.value, "returncode": self.returncode}
+        if self.error:
+            data["message"] = self.error
+        if state is JobState.SUCCEEDED:
+            data["outputs"] = self.outputs or {}
+        if self._stderr:
+            data["stderr_tail"] = "\n".join(self._stderr)
+        self._pending.append(Event("finished", data))
+        log.info("job %s %s (exit code %s)", self.argv[3:5], state.value, self.returncode)
+
+
+class BackgroundJob(StagedJob):
+    """A child process reporting JSON-line events, with staged outputs and whole-tree cancel.
+
+    ``argv`` is any command (e.g. :func:`radtriage_argv`); ``env`` entries are added to this process's
+    environment, and the folders holding ``python_packages`` are put on the child's ``PYTHONPATH``
+    (:func:`job_environment`). Call :meth:`start`, then :meth:`poll` regularly (it never blocks) or :meth:`wait`.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        output_dir: str | Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        cwd: str | Path | None = None,
+        stderr_lines: int = 40,
+        exit_grace_s: float = 2.0,
+        python_packages: Sequence[str] = JOB_PACKAGES,
+    ) -> None:
+        super().__init__(argv, output_dir, stderr_lines=stderr_lines)
+        self.env = dict(env or {})
+        self.cwd = None if cwd is None else str(cwd)
+        self.exit_grace_s = exit_grace_s
+        self.python_packages = tuple(python_packages)
+        self._queue: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self._open_streams: set[str] = set()
+        self._readers: list[threading.Thread] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._exited_at: float | None = None
+        self._cancel: _Cancel | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the child process (None before start)."""
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> BackgroundJob:
+        """Start the child process; returns self. A command that cannot start leaves the job failed."""
+        with self._lock:
+            if self._state is not JobState.PENDING:
+                raise RuntimeError(f"job already started (state {self._state.value})")
+            self._begin()
+            argv = [a.replace(OUTPUT_DIR_PLACEHOLDER, str(self._staging)) for a in self.argv]
+            env = {**job_environment(self.env, packages=self.python_packages), OUTPUT_DIR_ENV: str(self._staging)}
+            env["PYTHONUNBUFFERED"] = "1"
+            env.setdefault("PYTHONIOENCODING", "utf-8")
+            try:
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    env=env,
+                    cwd=self.cwd,
+                    **popen_options(),
+                )
+            except OSError as exc:
+                self._fail_to_start(f"cannot start {argv[0]!r}: {exc}")
+                return self
+            self._state = JobState.RUNNING
+            log.info("started job pid %s: %s", self._proc.pid, " ".join(argv[:4]))
+            for name, stream in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
+                self._open_streams.add(name)
+                thread = threading.Thread(target=self._read, args=(name, stream), daemon=True, name=f"job-{name}")
+                thread.start()
+                self._readers.append(thread)
+            return self
 
     def cancel(self, timeout: float = 5.0, *, block: bool = True) -> None:
         """Kill the child and all its descendants and delete the staged (partial) outputs.
@@ -365,13 +462,6 @@ class BackgroundJob:
             log.info("cancelling job pid %s (%d process(es))", self._proc.pid, len(self._cancel.procs))
             self._pump()
 
-    def __enter__(self) -> BackgroundJob:
-        return self.start() if self._state is JobState.PENDING else self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.state is JobState.RUNNING:
-            self.cancel()
-
     # -- internals ------------------------------------------------------------------------------------------
 
     def _read(self, name: str, stream: IO[str] | None) -> None:
@@ -395,17 +485,7 @@ class BackgroundJob:
             if line is None:
                 self._open_streams.discard(name)
                 continue
-            event = parse_line(line, name)
-            if event is None:
-                continue
-            if name == "stderr":
-                self._stderr.append(line.rstrip("\r\n"))
-            if event.kind == "result":
-                outputs = event.data.get("outputs")
-                self.outputs = dict(outputs) if isinstance(outputs, dict) else {}
-            elif event.kind == "error":
-                self._error_event = event.message or "the job reported an error"
-            self._pending.append(event)
+            self._take_line(name, line)
 
     def _pump(self) -> None:
         self._drain()
@@ -423,28 +503,7 @@ class BackgroundJob:
         if self._open_streams and now - self._exited_at < self.exit_grace_s:
             return
         self._drain()
-        self.returncode = self._proc.returncode
-        if self.returncode == 0 and self._error_event is None:
-            self._succeed()
-        else:
-            reason = self._error_event or f"exit code {self.returncode}"
-            tail = "\n".join(self._stderr)
-            self.error = f"job failed: {reason}" + (f"\n--- last stderr lines ---\n{tail}" if tail else "")
-            self._remove_staging()
-            self._finish(JobState.FAILED)
-
-    def _succeed(self) -> None:
-        assert self._staging is not None
-        try:
-            _move_into(self._staging, self.output_dir)
-        except OSError as exc:
-            self.error = f"job finished but its outputs could not be moved into {self.output_dir}: {exc}"
-            self._remove_staging()
-            self._finish(JobState.FAILED)
-            return
-        if self.outputs is not None:
-            self.outputs = _remap(self.outputs, str(self._staging), str(self.output_dir))
-        self._finish(JobState.SUCCEEDED)
+        self._complete(self._proc.returncode)
 
     def _pump_cancel(self, cancel: _Cancel) -> None:
         """Non-blocking cancel: SIGKILL what outlived the deadline; finish once the whole tree is gone (or, as
@@ -467,28 +526,4 @@ class BackgroundJob:
 
     def _finish_cancel(self) -> None:
         self._drain()
-        self._remove_staging()
-        self.error = "cancelled"
-        self._finish(JobState.CANCELLED)
-
-    def _remove_staging(self) -> None:
-        if self._staging is not None and self._staging.exists():
-            shutil.rmtree(self._staging, ignore_errors=True)
-
-    def _fail_to_start(self, message: str) -> None:
-        self.error = message
-        self._remove_staging()
-        self._finish(JobState.FAILED)
-
-    def _finish(self, state: JobState) -> None:
-        self._state = state
-        self.finished_at = time.time()
-        data: dict[str, Any] = {"state": state.value, "returncode": self.returncode}
-        if self.error:
-            data["message"] = self.error
-        if state is JobState.SUCCEEDED:
-            data["outputs"] = self.outputs or {}
-        if self._stderr:
-            data["stderr_tail"] = "\n".join(self._stderr)
-        self._pending.append(Event("finished", data))
-        log.info("job pid %s %s (exit code %s)", self.pid, state.value, self.returncode)
+        super()._finish_cancel()

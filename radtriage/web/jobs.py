@@ -1,6 +1,7 @@
-"""Run a case's task off the server's event loop: ``radtriage infer`` in a child process
-(:class:`radtriage.runtime.runner.BackgroundJob`: staged output moved into the case's result folder only on
-success), followed by polling that never blocks; progress comes from the child's JSON-line events."""
+"""Run a case's task off the server's event loop: ``radtriage infer`` on the station's warm worker
+(:func:`radtriage.runtime.worker_client.start_job`; a one-shot child process when the worker is off or cannot
+start), staged output moved into the case's result folder only on success, followed by polling that never blocks;
+progress comes from the job's JSON-line events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from radtriage.runtime.infer_command import infer_argv
-from radtriage.runtime.runner import BackgroundJob, JobState
+from radtriage.runtime.runner import JobState
+from radtriage.runtime.worker_client import start_job
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +47,22 @@ class TaskJob:
         self.case_id = case_id
         self.task = task
         self.output_dir = Path(output_dir)
-        argv = infer_argv(task, dict(inputs), options=options, device=device, bundle=bundle, progress="json")
-        self.job = BackgroundJob(argv, self.output_dir, env=env)
+        self.argv = infer_argv(task, dict(inputs), options=options, device=device, bundle=bundle, progress="json")
+        self.env = dict(env or {})
+        self.job: Any = None
         self.status = JobStatus(case_id=case_id)
 
     def start(self) -> JobStatus:
-        """Start the child process; the status is running (or failed when it could not start)."""
-        self.job.start()
+        """Start the run; the status is running (or failed when it could not start)."""
+        self.job = start_job(self.argv, self.output_dir, self.env)
         self.status = JobStatus(state=self.job.state.value, fraction=0.0, message=f"starting {self.task}",
                                 case_id=self.case_id, error=self.job.error or "")
         return self.status
 
     def poll(self) -> JobStatus:
-        """Take the child's new events into the status; never blocks."""
+        """Take the job's new events into the status; never blocks."""
+        if self.job is None:
+            return self.status
         for event in self.job.poll():
             if event.kind == "progress" and event.fraction is not None:
                 self.status.fraction = event.fraction
@@ -74,6 +79,8 @@ class TaskJob:
         return self.status
 
     def cancel(self) -> None:
-        """Stop the child process tree (its staged output is removed)."""
+        """Stop the run at once (its staged output is removed)."""
+        if self.job is None:
+            return
         self.job.cancel()
         self.poll()

@@ -91,17 +91,23 @@ def combine_echoes(image: Image, mode: str = "rss") -> tuple[Image, str]:
     return Image(out, image.spacing, image.origin, image.direction.copy(), dict(image.metadata)), note
 
 
+def _names(key: str, words: tuple[str, ...]) -> bool:
+    """Whether a lower-case input name is one of ``words`` or ends with one after ``_`` (``swi_phase``)."""
+    return key in words or any(key.endswith("_" + w) for w in words)
+
+
 def pick_inputs(inputs: Mapping[str, Image]) -> tuple[str, Image, Image | None]:
-    """The magnitude (the only input, or the one keyed magnitude/mag/swi/t2s/gre/image) and the optional phase."""
+    """The magnitude (the only input, or the one keyed magnitude/mag/swi/t2s/gre/image) and the optional phase
+    (keyed phase/pha); a name may carry a prefix (``swi_magnitude``, ``swi_phase``: the phantom's file names)."""
     if not inputs:
         raise InputError(None, "cmb_detect needs an SWI or T2*-GRE magnitude image; none was given")
     lowered = {k.lower(): k for k in inputs}
-    phase_key = next((lowered[k] for k in PHASE_KEYS if k in lowered), None)
+    phase_key = next((lowered[k] for k in lowered if _names(k, PHASE_KEYS)), None)
     rest = [k for k in inputs if k != phase_key]
     if len(rest) == 1:
         mag_key = rest[0]
     else:
-        mag_key = next((lowered[k] for k in MAGNITUDE_KEYS if k in lowered), "")
+        mag_key = next((lowered[k] for k in lowered if lowered[k] != phase_key and _names(k, MAGNITUDE_KEYS)), "")
         if not mag_key:
             raise InputError(None, f"cmb_detect takes one magnitude (and optionally PHASE=...); got {sorted(inputs)}"
                                    " — name it MAGNITUDE=PATH")
