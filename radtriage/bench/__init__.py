@@ -17,7 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from radtriage.bench.front_end import measure_front_end
+from radtriage.bench.front_end import front_end_summary, measure_front_end
 from radtriage.bench.peers import format_peers
 from radtriage.bench.real_data import bench_real_case
 from radtriage.tasks import TASKS
@@ -44,7 +44,7 @@ def _run_one(task: str, repeats: int, device: str) -> dict[str, Any]:
     except Exception as exc:  # a real study the task refuses is a finding to report, not a crash of the bench
         result["real_data"] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        result.update(measure_front_end(task, repeats=min(repeats, 3), device=device))
+        result.update(front_end_summary(result, measure_front_end(task, repeats=min(repeats, 3), device=device)))
     except Exception as exc:  # no worker here (or a failing run) is reported beside the in-process figures
         result["front_end_error"] = f"{type(exc).__name__}: {exc}"
     result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
