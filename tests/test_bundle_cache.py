@@ -27,3 +27,17 @@ def test_off_by_default_then_one_load_per_unchanged_bundle(bundle: Path) -> None
     weights = bundle / "models" / "model.pt"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
     assert load_bundle(bundle, "cpu") is not first  # the files changed: loaded (and checked) again
+
+
+def test_a_bundle_check_is_kept_only_while_its_files_are_unchanged(bundle: Path) -> None:
+    """Listing re-uses the last check of an unchanged bundle; any edit (here: tampered weights) is seen at once."""
+    from radtriage.models import inspect_bundle
+
+    first = inspect_bundle(bundle)
+    assert first.valid and inspect_bundle(bundle) is first
+    weights = bundle / "models" / "model.pt"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    again = inspect_bundle(bundle)
+    assert not again.valid and "SHA-256" in again.reason

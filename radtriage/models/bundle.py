@@ -14,6 +14,7 @@ Reading and checking a bundle imports neither torch nor MONAI; :mod:`radtriage.m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -231,6 +232,20 @@ def check_monai_version(meta: BundleMeta, where: str | Path) -> None:
         raise BundleError(
             where, f"bundle needs MONAI {meta.monai_version}, but MONAI {have_text} is installed (incompatible)"
         )
+
+
+def file_stamps(folder: str | Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime ns, size) of every file of a bundle (``configs/*.json``, ``models/*``): what changes when any
+    of them is edited, replaced or removed, so a cache keyed on it never serves a stale bundle."""
+    root = Path(folder)
+    files = sorted((root / "configs").glob("*.json")) + sorted((root / "models").glob("*"))
+    stamps = []
+    for p in files:
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            if p.is_file():
+                stamps.append((f"{p.parent.name}/{p.name}", st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -29,6 +29,7 @@ from radtriage.models.bundle import (
     BundleError,
     BundleMeta,
     check_monai_version,
+    file_stamps,
     read_inference_config,
     read_metadata,
     sha256_file,
@@ -92,6 +93,8 @@ def model_search_dirs() -> list[Path]:
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_INSPECT_CACHE: collections.OrderedDict[tuple[Any, ...], BundleInfo] = collections.OrderedDict()
+_INSPECT_CACHE_SIZE = 256
 _WEIGHTS_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -217,8 +220,24 @@ def _cached_sha256(path: Path) -> str:
 
 
 def inspect_bundle(path: str | Path) -> BundleInfo:
-    """Check a bundle folder without loading it (metadata, safe config, MONAI version, weights present + hash)."""
+    """Check a bundle folder without loading it (metadata, safe config, MONAI version, weights present + hash).
+
+    The answer is kept while none of the bundle's files changes (:func:`file_stamps`): a long-lived process (the
+    warm worker, the DICOM node) lists the model folders on every run, and re-validating every bundle each time
+    cost tens of milliseconds per run.
+    """
     folder = Path(path)
+    key = (str(folder.resolve()), file_stamps(folder))
+    info = _INSPECT_CACHE.get(key)
+    if info is None:
+        info = _inspect(folder)
+        _INSPECT_CACHE[key] = info
+        while len(_INSPECT_CACHE) > _INSPECT_CACHE_SIZE:
+            _INSPECT_CACHE.popitem(last=False)
+    return info
+
+
+def _inspect(folder: Path) -> BundleInfo:
     try:
         meta = read_metadata(folder)
     except InputError as exc:

@@ -25,6 +25,7 @@ from radtriage.models.bundle import (
     BundleError,
     BundleMeta,
     check_monai_version,
+    file_stamps,
     read_inference_config,
     read_metadata,
     sha256_file,
@@ -193,10 +194,8 @@ def keep_loaded_bundles(size: int = 4) -> None:
 
 
 def _cache_key(folder: Path, device: Any, task: str | None, contrasts: Iterable[str] | None) -> tuple[Any, ...]:
-    stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                   for p in sorted((folder / "configs").glob("*.json")) + sorted((folder / "models").glob("*"))
-                   if p.is_file())
-    return (str(folder.resolve()), stamps, str(device), task, tuple(contrasts) if contrasts is not None else None)
+    chosen = tuple(contrasts) if contrasts is not None else None
+    return (str(folder.resolve()), file_stamps(folder), str(device), task, chosen)
 
 
 def _load(folder: Path, device: Any, task: str | None, contrasts: Iterable[str] | None) -> LoadedBundle:
