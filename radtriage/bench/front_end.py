@@ -74,9 +74,7 @@ def _through(job_factory: Callable[[], Any]) -> None:
     from radtriage.runtime.runner import JobState
 
     job = job_factory()
-    while not job.state.done:
-        time.sleep(0.005)
-    if job.state is not JobState.SUCCEEDED:
+    if job.wait() is not JobState.SUCCEEDED:  # polls every 5 ms
         raise RuntimeError(f"the job failed: {job.error}")
 
 

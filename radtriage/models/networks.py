@@ -15,14 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from radtriage.errors import InputError
-from radtriage.preprocess.transforms import (
-    COMPOSE,
-    MONAI_TRANSFORMS_PREFIX,
-    PREPROCESSING_KEY,
-    allowed_transform_names,
-    is_allowed_transform,
-    transform_items,
-)
+from radtriage.preprocess.transforms import PREPROCESSING_KEY, transform_items
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +199,7 @@ def _check_node(
             if key.startswith("_") and key.endswith("_") and key not in _SAFE_SPECIAL_KEYS:
                 raise UnsafeConfigError(where, f"{sub}: unknown special key '{key}'; refused")
             if key == "_target_":
-                if path.split("::")[0] == PREPROCESSING_KEY:
-                    if not _is_preprocessing_target(path, value):
-                        allowed = ", ".join(allowed_transform_names())
-                        raise UnsafeConfigError(where, f"{path}: _target_ {value!r} is not an allowed transform "
-                                                       f"here; refused. Allowed: {allowed}")
-                elif not (is_allowed_network(value) or (path == RUN_KEY and value == WORKFLOW_TARGET)):
+                if not (is_allowed_network(value) or (path == RUN_KEY and value == WORKFLOW_TARGET)):
                     raise _not_allowed(value, where)
                 continue
             if key.startswith(("$", "@", "%")):
@@ -227,31 +215,26 @@ def _check_node(
     raise UnsafeConfigError(where, f"{path}: value of type {type(node).__name__} is not plain JSON data; refused")
 
 
-def _is_preprocessing_target(path: str, value: Any) -> bool:
-    """``Compose`` as the preprocessing item itself, an allow-listed transform as one of its steps."""
-    if path == PREPROCESSING_KEY:
-        return value in (COMPOSE, MONAI_TRANSFORMS_PREFIX + COMPOSE)
-    return path.startswith(f"{PREPROCESSING_KEY}::transforms::") and path.count("::") == 2 and \
-        is_allowed_transform(value)
-
-
 def check_config(config: Mapping[str, Any], where: str | None = None) -> None:
     """Refuse a whole inference config that could run code; ``where`` (the file) is named in every message.
 
     Every ``_target_`` must be an allowed network, every ``@`` reference must point at an item of this config
     (checked by the same rules, so at plain data or an allowed network), and ``$`` expressions, ``%`` macros,
-    ``_requires_``/``_mode_`` and non-empty ``imports`` are refused. The ``preprocessing`` item may name
-    ``Compose`` and, as its steps, the allow-listed transforms of :mod:`radtriage.preprocess.transforms`.
+    ``_requires_``/``_mode_`` and non-empty ``imports`` are refused. A ``Compose`` ``preprocessing`` item is
+    checked by its own, stricter rules (:func:`radtriage.preprocess.transforms.transform_items`: allow-listed
+    transforms, plain arguments, no references at all); the rest of the config cannot reach into it.
     """
     if not isinstance(config, Mapping):
         raise UnsafeConfigError(where, "inference config must be a JSON object")
-    _check_node(config, config, "", where, (), [0])
     pipeline = config.get(PREPROCESSING_KEY)
+    rest = config
     if isinstance(pipeline, Mapping) and "_target_" in pipeline:
         try:
             transform_items(pipeline)
         except ValueError as exc:
             raise UnsafeConfigError(where, str(exc)) from exc
+        rest = {k: v for k, v in config.items() if k != PREPROCESSING_KEY}
+    _check_node(rest, rest, "", where, (), [0])
     network = config.get(NETWORK_KEY)
     if not isinstance(network, Mapping) or "_target_" not in network:
         raise InputError(where, f"'{NETWORK_KEY}' must be an object with a '_target_' naming the network class")

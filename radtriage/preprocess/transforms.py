@@ -145,8 +145,9 @@ def _plain(value: Any, where: str) -> None:
         raise ValueError(f"{where} = {value!r} uses config syntax (expression, reference or macro); refused")
     if isinstance(value, Mapping):
         for key, sub in value.items():
-            if not isinstance(key, str) or key.startswith("_"):
-                raise ValueError(f"{where}: key {key!r} is not a plain argument name; refused")
+            if not isinstance(key, str) or key.startswith(("_", "$", "@", "%")):
+                raise ValueError(f"{where}: unknown special key {key!r} among a transform's arguments (it could run "
+                                 "code or change how the config is read); refused")
             _plain(sub, f"{where}::{key}")
     elif isinstance(value, list):
         for i, sub in enumerate(value):

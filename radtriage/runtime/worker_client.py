@@ -36,7 +36,7 @@ from radtriage.runtime.runner import (
     kill_process_tree,
 )
 from radtriage.runtime.warm_worker import DEFAULT_IDLE_RELEASE_S, PROTOCOL, WORKER_COMMANDS
-from radtriage.slicer_host import job_python, popen_options
+from radtriage.slicer_host import JobStartError, job_python, popen_options
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class WorkerJob(StagedJob):
             self._state = JobState.RUNNING
         try:
             self._worker.submit(self)
-        except OSError as exc:
+        except (OSError, JobStartError) as exc:
             with self._lock:
                 self._fail_to_start(f"cannot start the inference worker: {exc}")
         return self
@@ -191,8 +191,8 @@ class WarmWorker:
     def submit(self, job: WorkerJob) -> None:
         """Queue ``job``; it is sent to the worker when every job before it is done."""
         with self._lock:
+            self._ensure_process()  # a worker that cannot start raises before the job is queued
             self._queue.append(job)
-            self._ensure_process()
             self._dispatch()
 
     def cancel(self, job: WorkerJob) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from radtriage.preprocess.transforms import Preprocessing
 from radtriage.seed_papers import SEED_PAPERS
 from radtriage.tasks.lge_certainty.calibration import fit_temperature, likelihood_from_logits
 from radtriage.tasks.lge_certainty.certainty import ReaderCertaintyRule
@@ -86,9 +87,10 @@ class PreparedSlices:
 def prepare_records(records: Sequence[SliceRecord], settings: LgeTrainSettings) -> PreparedSlices:
     """Resample/normalise every slice as inference does and encode its targets."""
     xs, lik, low, truth, maps = [], [], [], [], []
+    pipeline = Preprocessing(settings.prep.pipeline_config())  # what the bundle will store
     for r in records:
         mm = r.pixel_mm or settings.default_pixel_mm
-        xs.append(prepare_slice(r.array, (mm, mm), settings.prep))
+        xs.append(prepare_slice(r.array, (mm, mm), settings.prep, pipeline))
         lik.append(r.likelihood_target(settings.rule))
         c = r.certainty_target(settings.rule)
         low.append(-1 if c is None else c)
